@@ -1,0 +1,149 @@
+import * as v from "valibot";
+import { ID_PATTERN } from "../ids.ts";
+import { ProcessSchema, ResourcesSchema, SpecSchema } from "../oci/spec.ts";
+
+/**
+ * The agent method table: every method the host may call on the guest agent,
+ * with its request and response schemas. Both ends validate every message
+ * against this table (the guest is untrusted; so is the host, to the guest).
+ * Framing, multiplexing and flow control live in ./wire/.
+ */
+
+export const PROTOCOL_VERSION = 1;
+/** Largest frame either side accepts; bigger ones reset the channel. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+const id = v.pipe(v.string(), v.regex(ID_PATTERN, "invalid id"));
+const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+const u32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
+const i32 = v.pipe(v.number(), v.integer(), v.minValue(-0x8000_0000), v.maxValue(0x7fff_ffff));
+const u64 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
+const signal = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(64));
+const empty = v.strictObject({});
+
+/** Which process: a container's init process (no execId) or an exec'd one. */
+const processRef = {
+  containerId: id,
+  execId: v.optional(id),
+};
+
+/**
+ * Stdio streams for a process: stream ids allocated by the caller on its
+ * channel (see wire/), given here so the agent attaches the process's stdio
+ * to them. With a terminal, `stdout` carries the pty and `stderr` is absent.
+ */
+export const StdioSchema = v.strictObject({
+  terminal: v.boolean(),
+  stdin: v.optional(u32),
+  stdout: v.optional(u32),
+  stderr: v.optional(u32),
+  rows: v.optional(v.pipe(u32, v.maxValue(0xffff))),
+  cols: v.optional(v.pipe(u32, v.maxValue(0xffff))),
+});
+export type Stdio = v.InferOutput<typeof StdioSchema>;
+
+export const InterfaceSchema = v.strictObject({
+  name: text(15),
+  hwAddr: v.optional(text(17)),
+  mtu: v.optional(v.pipe(u32, v.maxValue(65535))),
+  addresses: v.pipe(
+    v.array(v.strictObject({ address: text(64), prefixLength: v.pipe(u32, v.maxValue(128)) })),
+    v.maxLength(64),
+  ),
+});
+export const RouteSchema = v.strictObject({
+  destination: text(64), // "default" or CIDR
+  gateway: v.optional(text(64)),
+  device: text(15),
+  source: v.optional(text(64)),
+});
+
+export const ProcessInfoSchema = v.strictObject({
+  pid: u32,
+  ppid: v.optional(u32),
+  user: v.optional(text(64)),
+  state: v.optional(text(8)),
+  command: text(4096),
+});
+
+export const StatsSchema = v.strictObject({
+  cpu: v.strictObject({ usageUsec: u64, userUsec: u64, systemUsec: u64 }),
+  memory: v.strictObject({ usageBytes: u64, limitBytes: v.optional(u64) }),
+  pids: v.strictObject({ current: u64, limit: v.optional(u64) }),
+});
+
+export const GuestDetailsSchema = v.strictObject({
+  agentVersion: text(64),
+  kernelRelease: text(128),
+  cpus: u32,
+  memTotalKiB: u64,
+  memFreeKiB: u64,
+  uptimeSec: v.pipe(v.number(), v.minValue(0)),
+});
+
+function method<Req extends v.GenericSchema, Res extends v.GenericSchema>(request: Req, response: Res) {
+  return { request, response } as const;
+}
+
+export const METHODS = {
+  version: method(empty, v.strictObject({ agentVersion: text(64), commit: text(64), protocolVersion: u32 })),
+  guestDetails: method(empty, GuestDetailsSchema),
+  /** Create (not start) a container from an OCI spec; root.path is a guest path. */
+  createContainer: method(
+    v.strictObject({ containerId: id, spec: SpecSchema, stdio: StdioSchema }),
+    v.strictObject({ pid: u32 }),
+  ),
+  startContainer: method(v.strictObject({ containerId: id }), empty),
+  removeContainer: method(v.strictObject({ containerId: id, force: v.optional(v.boolean()) }), empty),
+  exec: method(
+    v.strictObject({ containerId: id, execId: id, process: ProcessSchema, stdio: StdioSchema }),
+    v.strictObject({ pid: u32 }),
+  ),
+  signalProcess: method(v.strictObject({ ...processRef, signal, all: v.optional(v.boolean()) }), empty),
+  /** Resolves when the process has exited; the agent keeps the status until removal. */
+  waitProcess: method(v.strictObject(processRef), v.strictObject({ exitCode: v.pipe(i32, v.minValue(0), v.maxValue(255)), signal: v.optional(signal) })),
+  listProcesses: method(
+    v.strictObject({ containerId: id }),
+    v.strictObject({ processes: v.pipe(v.array(ProcessInfoSchema), v.maxLength(65536)) }),
+  ),
+  pauseContainer: method(v.strictObject({ containerId: id }), empty),
+  resumeContainer: method(v.strictObject({ containerId: id }), empty),
+  stats: method(v.strictObject({ containerId: id }), StatsSchema),
+  updateContainer: method(v.strictObject({ containerId: id, resources: ResourcesSchema }), empty),
+  /** For callers without a stream; data is base64, at most 64 KiB decoded. */
+  writeStdin: method(
+    v.strictObject({ ...processRef, data: v.pipe(v.string(), v.maxLength(87384)) }),
+    v.strictObject({ written: u32 }),
+  ),
+  closeStdin: method(v.strictObject(processRef), empty),
+  resizeTty: method(
+    v.strictObject({ ...processRef, rows: v.pipe(u32, v.maxValue(0xffff)), cols: v.pipe(u32, v.maxValue(0xffff)) }),
+    empty,
+  ),
+  updateInterfaces: method(v.strictObject({ interfaces: v.pipe(v.array(InterfaceSchema), v.maxLength(64)) }), empty),
+  updateRoutes: method(v.strictObject({ routes: v.pipe(v.array(RouteSchema), v.maxLength(1024)) }), empty),
+  /** Sync filesystems and power the guest off. */
+  shutdown: method(empty, empty),
+} as const;
+
+export type MethodName = keyof typeof METHODS;
+export type MethodRequest<M extends MethodName> = v.InferOutput<(typeof METHODS)[M]["request"]>;
+export type MethodResponse<M extends MethodName> = v.InferOutput<(typeof METHODS)[M]["response"]>;
+
+/** Events the agent sends unasked. */
+export const EVENTS = {
+  processExit: v.strictObject({
+    ...processRef,
+    exitCode: v.pipe(i32, v.minValue(0), v.maxValue(255)),
+    signal: v.optional(signal),
+  }),
+  oom: v.strictObject({ containerId: id }),
+} as const;
+export type EventName = keyof typeof EVENTS;
+export type EventPayload<E extends EventName> = v.InferOutput<(typeof EVENTS)[E]>;
+
+/** Error body an agent returns instead of a response. */
+export const AgentErrorSchema = v.strictObject({
+  code: text(64),
+  message: text(4096),
+});

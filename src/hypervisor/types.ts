@@ -1,0 +1,83 @@
+/**
+ * The hypervisor driver: what the sandbox monitor uses to own one VM.
+ * Implementations: qemu/ (real) and mock/ (records calls, scriptable
+ * failures). Only ./registry.ts picks one.
+ */
+
+export type Accelerator = "auto" | "kvm" | "tcg";
+
+/** Everything needed to boot one sandbox VM; built by the caller from config + sandbox dir. */
+export interface VmSpec {
+  sandboxId: string;
+  /** <root>/sandboxes/<sid>: sockets, console.log and pid files go here. */
+  dir: string;
+  /** Host directory exported to the guest over virtio-9p (mount tag "husk-shared"). */
+  sharedDir: string;
+  binary: string; // qemu-system-x86_64 path
+  kernel: string;
+  initrd?: string;
+  /** Read-only disk image (if the image builder made one). */
+  image?: string;
+  machine: string; // "microvm" | "q35" | "pc"
+  accelerator: Accelerator;
+  vcpus: number;
+  memoryMiB: number;
+  kernelParams: string[];
+  bootTimeoutMs: number;
+  /** Files under dir the driver uses; fixed names so tools can find them. */
+  consoleLog: string;
+  qmpSocket: string;
+  agentSocket: string;
+}
+
+/** How to reach the guest agent's byte channel. */
+export type AgentEndpoint =
+  | { kind: "unix"; path: string } // virtio-serial port backed by a unix socket
+  | { kind: "vsock"; cid: number; port: number };
+
+export interface HypervisorCapabilities {
+  accelerator: "kvm" | "tcg" | "none";
+  vsock: boolean;
+  pause: boolean;
+  hotplug: boolean;
+}
+
+export interface VmExit {
+  /** Exit code of the hypervisor process, or null if killed by a signal. */
+  code: number | null;
+  signal: string | null;
+  /** Last lines of the guest console, to put in errors. */
+  consoleTail: string;
+}
+
+export type VmStatus = "running" | "paused" | "stopped";
+
+export interface DeviceSpec {
+  kind: "9p" | "block" | "net";
+  id: string;
+  /** Host path (9p dir, block image) or tap name (net). */
+  source: string;
+  readonly?: boolean;
+  /** 9p mount tag or MAC address. */
+  tag?: string;
+}
+
+export interface Hypervisor {
+  readonly name: string;
+  capabilities(): Promise<HypervisorCapabilities>;
+  /** Validate the spec (binary, kernel, initrd exist) before anything starts. */
+  prepare(spec: VmSpec): Promise<void>;
+  /** Start the VM process; resolves once it runs and its control channel answers. */
+  start(): Promise<{ pid: number }>;
+  /** Graceful shutdown, then kill after timeoutMs. Idempotent. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Resolves when the VM process has exited. */
+  wait(): Promise<VmExit>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  status(): Promise<VmStatus>;
+  addDevice(device: DeviceSpec): Promise<void>;
+  agentEndpoint(): AgentEndpoint;
+  /** Remove sockets and files the driver made. Idempotent; safe after a crash. */
+  cleanup(): Promise<void>;
+}

@@ -1,0 +1,199 @@
+import * as v from "valibot";
+
+/**
+ * OCI runtime-spec config.json (v1.x), validated at the boundary. Objects are
+ * loose: the spec says unknown properties must be ignored, and we pass them
+ * through to crun in the guest unchanged.
+ */
+
+const uint = v.pipe(v.number(), v.integer(), v.minValue(0));
+const int = v.pipe(v.number(), v.integer());
+const strs = v.array(v.string());
+
+export const HookSchema = v.looseObject({
+  path: v.pipe(v.string(), v.startsWith("/", "hook path must be absolute")),
+  args: v.optional(strs),
+  env: v.optional(strs),
+  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1, "hook timeout must be positive"))),
+});
+export type Hook = v.InferOutput<typeof HookSchema>;
+
+export const HOOK_PHASES = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+] as const;
+export type HookPhase = (typeof HOOK_PHASES)[number];
+
+export const HooksSchema = v.looseObject({
+  prestart: v.optional(v.array(HookSchema)),
+  createRuntime: v.optional(v.array(HookSchema)),
+  createContainer: v.optional(v.array(HookSchema)),
+  startContainer: v.optional(v.array(HookSchema)),
+  poststart: v.optional(v.array(HookSchema)),
+  poststop: v.optional(v.array(HookSchema)),
+});
+
+export const RlimitSchema = v.looseObject({ type: v.string(), hard: uint, soft: uint });
+
+export const CapabilitiesSchema = v.looseObject({
+  bounding: v.optional(strs),
+  effective: v.optional(strs),
+  inheritable: v.optional(strs),
+  permitted: v.optional(strs),
+  ambient: v.optional(strs),
+});
+
+export const UserSchema = v.looseObject({
+  uid: uint,
+  gid: uint,
+  umask: v.optional(uint),
+  additionalGids: v.optional(v.array(uint)),
+  username: v.optional(v.string()),
+});
+
+export const ConsoleSizeSchema = v.looseObject({ height: uint, width: uint });
+
+export const ProcessSchema = v.looseObject({
+  terminal: v.optional(v.boolean()),
+  consoleSize: v.optional(ConsoleSizeSchema),
+  user: UserSchema,
+  args: v.optional(v.pipe(strs, v.minLength(1, "process.args must not be empty"))),
+  commandLine: v.optional(v.string()),
+  env: v.optional(strs),
+  cwd: v.pipe(v.string(), v.startsWith("/", "process.cwd must be absolute")),
+  capabilities: v.optional(CapabilitiesSchema),
+  rlimits: v.optional(v.array(RlimitSchema)),
+  noNewPrivileges: v.optional(v.boolean()),
+  apparmorProfile: v.optional(v.string()),
+  oomScoreAdj: v.optional(int),
+  selinuxLabel: v.optional(v.string()),
+});
+export type OciProcess = v.InferOutput<typeof ProcessSchema>;
+
+export const RootSchema = v.looseObject({
+  path: v.pipe(v.string(), v.minLength(1, "root.path must not be empty")),
+  readonly: v.optional(v.boolean()),
+});
+
+export const MountSchema = v.looseObject({
+  destination: v.pipe(v.string(), v.minLength(1)),
+  source: v.optional(v.string()),
+  options: v.optional(strs),
+  type: v.optional(v.string()),
+  uidMappings: v.optional(v.array(v.unknown())),
+  gidMappings: v.optional(v.array(v.unknown())),
+});
+export type OciMount = v.InferOutput<typeof MountSchema>;
+
+export const NAMESPACE_TYPES = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"] as const;
+export const NamespaceSchema = v.looseObject({
+  type: v.picklist(NAMESPACE_TYPES, "unknown namespace type"),
+  path: v.optional(v.string()),
+});
+
+export const IdMappingSchema = v.looseObject({ containerID: uint, hostID: uint, size: uint });
+
+const optNum = v.optional(v.nullable(v.number()));
+export const ResourcesSchema = v.looseObject({
+  devices: v.optional(
+    v.array(
+      v.looseObject({
+        allow: v.boolean(),
+        type: v.optional(v.string()),
+        major: v.optional(v.nullable(int)),
+        minor: v.optional(v.nullable(int)),
+        access: v.optional(v.string()),
+      }),
+    ),
+  ),
+  memory: v.optional(
+    v.looseObject({
+      limit: optNum,
+      reservation: optNum,
+      swap: optNum,
+      kernel: optNum,
+      kernelTCP: optNum,
+      swappiness: optNum,
+      disableOOMKiller: v.optional(v.nullable(v.boolean())),
+      useHierarchy: v.optional(v.nullable(v.boolean())),
+      checkBeforeUpdate: v.optional(v.nullable(v.boolean())),
+    }),
+  ),
+  cpu: v.optional(
+    v.looseObject({
+      shares: optNum,
+      quota: optNum,
+      burst: optNum,
+      period: optNum,
+      realtimeRuntime: optNum,
+      realtimePeriod: optNum,
+      cpus: v.optional(v.string()),
+      mems: v.optional(v.string()),
+      idle: optNum,
+    }),
+  ),
+  pids: v.optional(v.looseObject({ limit: v.number() })),
+  blockIO: v.optional(v.looseObject({})),
+  hugepageLimits: v.optional(v.array(v.looseObject({ pageSize: v.string(), limit: v.number() }))),
+  network: v.optional(v.looseObject({})),
+  rdma: v.optional(v.record(v.string(), v.unknown())),
+  unified: v.optional(v.record(v.string(), v.string())),
+});
+export type OciResources = v.InferOutput<typeof ResourcesSchema>;
+
+export const LinuxSchema = v.looseObject({
+  namespaces: v.optional(v.array(NamespaceSchema)),
+  uidMappings: v.optional(v.array(IdMappingSchema)),
+  gidMappings: v.optional(v.array(IdMappingSchema)),
+  devices: v.optional(v.array(v.looseObject({ path: v.string(), type: v.string() }))),
+  cgroupsPath: v.optional(v.string()),
+  resources: v.optional(ResourcesSchema),
+  sysctl: v.optional(v.record(v.string(), v.string())),
+  seccomp: v.optional(v.looseObject({})),
+  rootfsPropagation: v.optional(v.string()),
+  maskedPaths: v.optional(strs),
+  readonlyPaths: v.optional(strs),
+  mountLabel: v.optional(v.string()),
+  personality: v.optional(v.looseObject({})),
+  intelRdt: v.optional(v.looseObject({})),
+  timeOffsets: v.optional(v.record(v.string(), v.unknown())),
+});
+
+export const SpecSchema = v.looseObject({
+  ociVersion: v.pipe(v.string(), v.minLength(1, "ociVersion must not be empty")),
+  process: v.optional(ProcessSchema),
+  root: v.optional(RootSchema),
+  hostname: v.optional(v.string()),
+  domainname: v.optional(v.string()),
+  mounts: v.optional(v.array(MountSchema)),
+  hooks: v.optional(HooksSchema),
+  annotations: v.optional(v.record(v.string(), v.string())),
+  linux: v.optional(LinuxSchema),
+});
+export type OciSpec = v.InferOutput<typeof SpecSchema>;
+
+/** The OCI state, as `husk state` prints it and hooks receive it on stdin. */
+export const OciStateSchema = v.object({
+  ociVersion: v.string(),
+  id: v.string(),
+  status: v.picklist(["creating", "created", "running", "paused", "stopped"]),
+  pid: v.optional(uint),
+  bundle: v.string(),
+  annotations: v.optional(v.record(v.string(), v.string())),
+});
+export type OciState = v.InferOutput<typeof OciStateSchema>;
+
+export const OCI_VERSION = "1.0.2";
+
+/** "process.args" style JSON path of a valibot issue, for error messages. */
+export function issuePath(issue: v.BaseIssue<unknown>): string {
+  const parts = (issue.path ?? []).map((p) => p.key as string | number);
+  return parts.reduce<string>(
+    (acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${k}` : String(k)),
+    "",
+  );
+}
