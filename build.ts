@@ -1,0 +1,25 @@
+/**
+ * Compile dist/husk: one standalone executable (CLI, monitor, shim and guest
+ * agent), with version and git commit baked in.
+ */
+import { $ } from "bun";
+import pkg from "./package.json";
+
+const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() ? "-dirty" : "";
+
+const result = await Bun.build({
+  entrypoints: ["./src/main.ts"],
+  compile: { outfile: "./dist/husk" },
+  minify: { syntax: true, whitespace: true },
+  sourcemap: "none",
+  define: {
+    HUSK_VERSION: JSON.stringify(pkg.version),
+    HUSK_COMMIT: JSON.stringify(commit + dirty),
+  },
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built dist/husk ${pkg.version} (${commit}${dirty})`);

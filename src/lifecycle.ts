@@ -1,0 +1,71 @@
+import type { OciSpec, OciState } from "./oci/spec.ts";
+import type { Agent } from "./agent/types.ts";
+
+/**
+ * The extension points the lifecycle core (src/api.ts) calls at fixed moments.
+ * The real implementation (src/plugins/lifecycle.ts) runs the bundle's OCI
+ * hooks and the loaded TypeScript plugins; NOOP_LIFECYCLE is for tests that
+ * do not care. The order inside each point follows the OCI runtime spec.
+ *
+ * Methods documented "aborts" may throw: the api undoes the operation.
+ * Methods documented "warns" must not throw: failures are logged.
+ */
+
+export interface SandboxPhaseContext {
+  sandboxId: string;
+  /** <root>/sandboxes/<sid> */
+  sandboxDir: string;
+  /** Spec of the sandbox's first container, when there is one. */
+  spec?: OciSpec;
+  bundle?: string;
+  /** Network namespace path from the spec, when it names one. */
+  netnsPath?: string;
+  /** Present once the VM is up (absent at sandbox:prestart). */
+  agent?: Agent;
+}
+
+export interface ContainerPhaseContext {
+  sandboxId: string;
+  sandboxDir: string;
+  containerId: string;
+  bundle: string;
+  /**
+   * The container's spec. At `containerCreate` it may be amended (plugins'
+   * documented API); later phases receive a frozen copy.
+   */
+  spec: OciSpec;
+  /** The OCI state hooks receive on stdin (status as of this phase). */
+  state: OciState;
+  netnsPath?: string;
+  agent?: Agent;
+}
+
+export interface Lifecycle {
+  /** Before the VM boots. Plugins `sandbox:prestart`. Aborts. */
+  sandboxPrestart(ctx: SandboxPhaseContext): Promise<void>;
+  /**
+   * During create, before the agent creates the container: plugins
+   * `container:prestart` (policy, storage, network), then OCI createRuntime,
+   * prestart, createContainer hooks. May return an amended spec. Aborts.
+   */
+  containerCreate(ctx: ContainerPhaseContext): Promise<OciSpec>;
+  /** During start, before the user process runs: OCI startContainer hooks. Aborts. */
+  containerStart(ctx: ContainerPhaseContext): Promise<void>;
+  /** After the user process started: OCI poststart, plugins `container:poststart`. Warns. */
+  containerPoststart(ctx: ContainerPhaseContext): Promise<void>;
+  /** After the container is deleted (or its create was undone): OCI poststop, plugins `container:poststop`. Warns. */
+  containerPoststop(ctx: ContainerPhaseContext): Promise<void>;
+  /** After the VM is gone. Plugins `sandbox:poststop`. Warns. */
+  sandboxPoststop(ctx: SandboxPhaseContext): Promise<void>;
+}
+
+export const NOOP_LIFECYCLE: Lifecycle = {
+  async sandboxPrestart() {},
+  async containerCreate(ctx) {
+    return ctx.spec;
+  },
+  async containerStart() {},
+  async containerPoststart() {},
+  async containerPoststop() {},
+  async sandboxPoststop() {},
+};
