@@ -18,6 +18,13 @@ export interface VmSpec {
   initrd?: string;
   /** Read-only disk image (if the image builder made one). */
   image?: string;
+  /**
+   * Host directory holding the agent executable (the husk binary), exported
+   * read-only over virtio-9p with mount tag "husk-agent"; the guest init
+   * mounts it at /husk and runs /husk/husk agent. Absent when the image
+   * carries the agent itself.
+   */
+  agentDir?: string;
   machine: string; // "microvm" | "q35" | "pc"
   accelerator: Accelerator;
   vcpus: number;
