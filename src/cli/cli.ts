@@ -1,0 +1,58 @@
+import { runCommand, showUsage, type CommandDef } from "citty";
+import { UsageError } from "../errors.ts";
+import type { GlobalOptions } from "./globals.ts";
+import { rootCommand } from "./root.ts";
+import { versionText } from "./version.ts";
+
+/**
+ * Dispatch the command line (global flags already parsed): --version, --help
+ * (for the command named), or the command itself. citty's own errors
+ * (unknown command, missing argument) become UsageErrors for main.ts.
+ */
+export async function runCli(rest: string[], g: GlobalOptions): Promise<void> {
+  if (g.version) {
+    console.log(versionText());
+    return;
+  }
+  if (rest.length === 0) {
+    // runc without a command prints its help and succeeds.
+    await showUsage(rootCommand);
+    return;
+  }
+  if (g.help || wantsHelp(rest)) {
+    const [cmd, parent] = await resolveCommand(rest);
+    await showUsage(cmd, parent);
+    return;
+  }
+  try {
+    await runCommand(rootCommand, { rawArgs: rest });
+  } catch (e) {
+    if (e instanceof Error && e.name === "CLIError") throw new UsageError(stripAnsi(e.message), { cause: e });
+    throw e;
+  }
+}
+
+function wantsHelp(rest: string[]): boolean {
+  // exec's command may carry its own -h: only look before the container id.
+  const end = rest[0] === "exec" ? rest.findIndex((a, i) => i > 0 && !a.startsWith("-")) : rest.indexOf("--");
+  const head = end < 0 ? rest : rest.slice(0, end);
+  return head.includes("--help") || head.includes("-h");
+}
+
+async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
+  let cmd: CommandDef<any> = rootCommand;
+  let parent: CommandDef<any> | undefined;
+  for (const arg of rest) {
+    if (arg.startsWith("-")) continue;
+    const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+    const next = subs?.[arg];
+    if (!next) break;
+    parent = cmd;
+    cmd = typeof next === "function" ? await next() : await next;
+  }
+  return [cmd, parent];
+}
+
+export function stripAnsi(s: string): string {
+  return s.replace(/\u001b\[[0-9;]*m/g, "");
+}

@@ -1,0 +1,76 @@
+import { appendFileSync } from "node:fs";
+import { formatWithOptions } from "node:util";
+import type { ConsolaReporter, LogObject } from "consola";
+import { rootLogger } from "../log.ts";
+import type { GlobalOptions } from "./globals.ts";
+
+/**
+ * Logging for the CLI and the shim, configured from the global flags the way
+ * runc does it: --log FILE sends logs to FILE, --log-format json writes
+ * logrus-style JSON lines ({"level","msg","time"}) that containerd and podman
+ * parse to find the error of a failed command.
+ */
+
+export type Role = "cli" | "shim";
+
+const LEVEL_NAME: Record<string, string> = {
+  fatal: "fatal",
+  error: "error",
+  warn: "warning",
+  debug: "debug",
+  trace: "trace",
+  verbose: "trace",
+};
+
+function message(obj: LogObject): string {
+  const text = formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args);
+  return obj.tag ? `[${obj.tag}] ${text}` : text;
+}
+
+/** One runc-style log line for a level and message. */
+export function formatLine(format: "text" | "json", level: string, msg: string, time = new Date()): string {
+  if (format === "json") return JSON.stringify({ level, msg, time: time.toISOString() }) + "\n";
+  return `time="${time.toISOString()}" level=${level} msg=${JSON.stringify(msg)}\n`;
+}
+
+function lineReporter(format: "text" | "json", write: (line: string) => void): ConsolaReporter {
+  return {
+    log(obj) {
+      write(formatLine(format, LEVEL_NAME[obj.type] ?? "info", message(obj), obj.date));
+    },
+  };
+}
+
+function appendTo(path: string): (line: string) => void {
+  return (line) => {
+    try {
+      appendFileSync(path, line, { mode: 0o600 });
+    } catch {
+      // A log file that cannot be written must not turn a success into a failure.
+    }
+  };
+}
+
+/**
+ * Configure the root logger in place. Must run before other modules call
+ * logger(tag): consola children snapshot their parent's options.
+ */
+export function configureLogging(g: GlobalOptions, role: Role): void {
+  const envLevel = process.env.HUSK_LOG_LEVEL ? Number(process.env.HUSK_LOG_LEVEL) : undefined;
+  // Quiet by default like runc: warnings and errors only; --debug shows debug logs.
+  rootLogger.level = g.debug ? Math.max(4, envLevel ?? 4) : (envLevel ?? 1);
+  if (g.log) {
+    rootLogger.setReporters([lineReporter(g.logFormat, appendTo(g.log))]);
+  } else if (role === "shim") {
+    // The shim's stderr is the container's stderr: never log there.
+    rootLogger.setReporters([]);
+  } else if (g.logFormat === "json") {
+    rootLogger.setReporters([lineReporter("json", (l) => process.stderr.write(l))]);
+  }
+}
+
+/** Write an error line to --log (containerd reads the last error from there). */
+export function logErrorToFile(g: GlobalOptions | undefined, msg: string): void {
+  if (!g?.log) return;
+  appendTo(g.log)(formatLine(g.logFormat, "error", msg));
+}

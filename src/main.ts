@@ -1,0 +1,42 @@
+/**
+ * Entry point of dist/husk (CLI, monitor, shim and guest agent). Parses the
+ * global flags, configures logging, runs the command, and is the only place
+ * that turns errors into messages and exit codes:
+ *   0  success (or, for run/exec in the foreground, the process's own code)
+ *   1  any error (as runc)
+ *   2  usage error: unknown command or flag, missing argument
+ * Text errors go to stderr as `husk: <message>`; with --log they are also
+ * appended as a runc log line (JSON with --log-format json); when the command
+ * was given --format json, stdout gets {"error":{"code","message",...}}.
+ */
+import { HuskError, InternalError, isHuskError } from "./errors.ts";
+import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
+import { configureLogging, logErrorToFile } from "./cli/logging.ts";
+
+const argv = process.argv.slice(2);
+let g: GlobalOptions | undefined;
+
+try {
+  const parsed = parseGlobals(argv);
+  g = parsed.globals;
+  setGlobals(g);
+  configureLogging(g, parsed.rest[0] === "shim" ? "shim" : "cli");
+  // Loaded after logging is configured: modules create tagged loggers at load time.
+  const { runCli } = await import("./cli/cli.ts");
+  await runCli(parsed.rest, g);
+} catch (e) {
+  fail(e);
+}
+
+function fail(e: unknown): never {
+  const err: HuskError = isHuskError(e) ? e : new InternalError(e instanceof Error ? e.message : String(e), { cause: e });
+  process.stderr.write(`husk: ${err.message}\n`);
+  if (g?.debug && !isHuskError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  logErrorToFile(g, err.message);
+  if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
+  process.exit(err.code === "E_USAGE" ? 2 : 1);
+}
+
+function wantsJson(args: string[]): boolean {
+  return args.some((a, i) => a === "--format=json" || ((a === "--format" || a === "-f") && args[i + 1] === "json"));
+}
