@@ -1,0 +1,126 @@
+import { HypervisorError } from "../../errors.ts";
+import type { VmSpec } from "../types.ts";
+import { detectAccelerator, type HostFacts } from "./host.ts";
+
+/**
+ * The QEMU command line, built by pure functions (no I/O): everything here is
+ * unit-tested without QEMU. Only ./process.ts runs the result.
+ */
+
+export const SHARED_TAG = "husk-shared";
+export const AGENT_TAG = "husk-agent";
+export const AGENT_PORT_NAME = "agent.channel.0";
+/** Agent port on vsock (guest side), when that transport is used. */
+export const AGENT_VSOCK_PORT = 1024;
+
+export interface QemuArgsOptions {
+  /** Agent channel: virtio-serial (default) or vhost-vsock with this guest CID. */
+  vsockCid?: number;
+}
+
+/** Machine families: microvm has no PCI, its virtio devices are virtio-mmio ("-device" suffix). */
+export function isMicrovm(machine: string): boolean {
+  return machine === "microvm" || machine.startsWith("microvm,");
+}
+
+/** QEMU option values use "," as separator; a literal comma is written ",,". */
+export function escapeOptionValue(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+/**
+ * Kernel command line: the driver's own needs first (console on the serial
+ * port it logs, panic=-1 so a guest panic ends QEMU through -no-reboot instead
+ * of hanging until the boot timeout, the host TSC rate under TCG because
+ * microvm has no HPET/PMTIMER to calibrate against), then the spec's params
+ * (image + config). A key the spec already sets wins over the driver default.
+ */
+export function buildKernelCmdline(spec: VmSpec, host: HostFacts, accelerator: "kvm" | "tcg"): string {
+  const given = new Set(spec.kernelParams.map((p) => p.split("=")[0]));
+  const defaults: string[] = ["console=ttyS0", "panic=-1"];
+  if (accelerator === "tcg" && host.tscKhz !== undefined) defaults.push(`tsc_early_khz=${host.tscKhz}`);
+  // acpi=off without reboot=t costs ~3 s at power-off (measured): the kernel tries ACPI reset first.
+  if (spec.kernelParams.includes("acpi=off")) defaults.push("reboot=t");
+  const params = [...defaults.filter((p) => !given.has(p.split("=")[0])), ...spec.kernelParams];
+  for (const p of params) {
+    if (/[\n\0]/.test(p)) throw new HypervisorError(`kernel parameter ${JSON.stringify(p)} contains a newline or NUL`);
+  }
+  return params.join(" ");
+}
+
+/** -machine value for the spec's machine type. */
+export function buildMachine(spec: VmSpec): string {
+  if (isMicrovm(spec.machine)) {
+    // No option ROMs (qboot loads the kernel directly), the ISA serial for the
+    // console, and the RTC on: rtc=off costs ~2 s of boot (measured). ACPI
+    // follows the kernel: with acpi=off in the params, skip building tables.
+    const acpi = spec.kernelParams.includes("acpi=off") ? ",acpi=off" : "";
+    const extra = spec.machine.slice("microvm".length);
+    return `microvm,x-option-roms=off,isa-serial=on,rtc=on${acpi}${extra}`;
+  }
+  if (spec.machine === "q35") return "q35,vmport=off,sata=off,smbus=off";
+  if (spec.machine === "pc") return "pc,vmport=off";
+  return spec.machine;
+}
+
+export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOptions = {}): string[] {
+  const { accelerator } = detectAccelerator(spec.accelerator, host.cpuFlags, host.kvmOpens);
+  const mmio = isMicrovm(spec.machine);
+  const dev = (base: string) => (mmio ? `${base}-device` : `${base}-pci`);
+  const e = escapeOptionValue;
+
+  const args: string[] = [
+    "-name", `husk-${spec.sandboxId}`,
+    // Nothing we did not ask for: no default NIC/VGA/serial/monitor, no config files.
+    "-nodefaults", "-no-user-config", "-nographic",
+    // A guest reboot (or panic with panic=-1) ends QEMU: the monitor sees the exit.
+    "-no-reboot",
+    "-machine", buildMachine(spec),
+    ...(accelerator === "kvm"
+      ? ["-accel", "kvm", "-cpu", "host"]
+      : // -cpu max: the guest runs Bun, whose x64 build needs AVX2; tb-size bounds the translation cache.
+        ["-accel", "tcg,tb-size=64", "-cpu", "max"]),
+    "-smp", String(spec.vcpus),
+    "-m", `${spec.memoryMiB}M`,
+    "-kernel", spec.kernel,
+    ...(spec.initrd ? ["-initrd", spec.initrd] : []),
+    "-append", buildKernelCmdline(spec, host, accelerator),
+    // Guest console → file in the sandbox dir (tail goes into boot errors).
+    "-chardev", `file,id=console,path=${e(spec.consoleLog)}`,
+    "-serial", "chardev:console",
+    // QMP: QEMU listens, the driver connects; wait=off so QEMU does not block on it.
+    "-chardev", `socket,id=qmp,path=${e(spec.qmpSocket)},server=on,wait=off`,
+    "-mon", "chardev=qmp,mode=control",
+  ];
+
+  if (options.vsockCid !== undefined) {
+    if (!Number.isInteger(options.vsockCid) || options.vsockCid < 3 || options.vsockCid > 0xffff_fffe) {
+      throw new HypervisorError(`invalid vsock guest cid ${options.vsockCid}: must be an integer ≥ 3`);
+    }
+    args.push("-device", `${mmio ? "vhost-vsock-device" : "vhost-vsock-pci"},id=vsock0,guest-cid=${options.vsockCid}`);
+  } else {
+    args.push(
+      "-device", `${dev("virtio-serial")},id=vser0,max_ports=2`,
+      "-chardev", `socket,id=agent,path=${e(spec.agentSocket)},server=on,wait=off`,
+      "-device", `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`,
+    );
+  }
+
+  args.push(
+    "-fsdev", `local,id=fs-shared,path=${e(spec.sharedDir)},security_model=none`,
+    "-device", `${dev("virtio-9p")},fsdev=fs-shared,mount_tag=${SHARED_TAG}`,
+  );
+  if (spec.agentDir) {
+    args.push(
+      "-fsdev", `local,id=fs-agent,path=${e(spec.agentDir)},security_model=none,readonly=on`,
+      "-device", `${dev("virtio-9p")},fsdev=fs-agent,mount_tag=${AGENT_TAG}`,
+    );
+  }
+  if (spec.image) {
+    args.push(
+      "-drive", `file=${e(spec.image)},if=none,id=image,format=raw,readonly=on`,
+      "-device", `${dev("virtio-blk")},drive=image`,
+    );
+  }
+  return args;
+}
