@@ -1,0 +1,3 @@
+// Type of the text import in src/image/assets.ts (Bun `with { type: "text" }`).
+declare const text: string;
+export default text;
