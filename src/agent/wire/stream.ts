@@ -49,6 +49,7 @@ export class DataStream {
   private sendCredit = 0;
   private creditWaiter: (() => void) | undefined;
   private writeDone: boolean;
+  private writeCtl: WritableStreamDefaultController | undefined;
 
   private dead: Error | undefined;
 
@@ -127,6 +128,10 @@ export class DataStream {
       }
     }
     this.readDone = true;
+    if (!this.writeDone && this.writeCtl) {
+      // Error the writable now, so a pipe into it notices without writing first.
+      this.writeCtl.error(error);
+    }
     this.writeDone = true;
     this.wakeReader();
     const w = this.creditWaiter;
@@ -202,6 +207,9 @@ export class DataStream {
   private makeWritable(): WritableStream<Uint8Array> {
     return new WritableStream<Uint8Array>(
       {
+        start: (ctl) => {
+          this.writeCtl = ctl;
+        },
         write: async (chunk) => {
           let off = 0;
           while (off < chunk.length) {

@@ -1,0 +1,425 @@
+import { closeSync, constants, openSync } from "node:fs";
+import * as v from "valibot";
+import { AgentError, ProtocolError, TimeoutError } from "../errors.ts";
+import { flock, LOCK_EX, LOCK_UN } from "../ffi/flock.ts";
+import { logger } from "../log.ts";
+import { readJsonIfExists, writeJsonAtomic } from "../store.ts";
+import {
+  EVENTS,
+  METHODS,
+  PROTOCOL_VERSION,
+  type EventName,
+  type EventPayload,
+  type MethodName,
+  type MethodRequest,
+  type MethodResponse,
+  type Stdio,
+} from "./protocol.ts";
+import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
+
+/**
+ * Mock agent: an in-memory guest with realistic container and process
+ * states (created → running ⇄ paused → stopped; processes exit on lethal
+ * signals with 128+signal), validating every request and response against
+ * the method table. Scriptable failures per method. With `stateFile` the
+ * guest's state is persisted (under a flock) so API calls from separate
+ * processes see the same guest. Stdio streams are in memory: a process
+ * echoes its stdin to its stdout (like `cat`), and tests can inject output.
+ */
+
+const log = logger("mock-agent");
+
+const ProcessSchema = v.strictObject({
+  pid: v.number(),
+  execId: v.optional(v.string()),
+  args: v.array(v.string()),
+  status: v.picklist(["created", "running", "exited"]),
+  exitCode: v.optional(v.number()),
+  signal: v.optional(v.number()),
+  stdio: v.optional(v.record(v.string(), v.unknown())),
+});
+type MockProcess = v.InferOutput<typeof ProcessSchema>;
+
+const ContainerSchema = v.strictObject({
+  status: v.picklist(["created", "running", "paused", "stopped"]),
+  processes: v.record(v.string(), ProcessSchema),
+  resources: v.optional(v.unknown()),
+});
+type MockContainer = v.InferOutput<typeof ContainerSchema>;
+
+export const MockGuestSchema = v.strictObject({
+  containers: v.record(v.string(), ContainerSchema),
+  nextPid: v.number(),
+  shutdown: v.boolean(),
+  interfaces: v.array(v.unknown()),
+  routes: v.array(v.unknown()),
+});
+export type MockGuest = v.InferOutput<typeof MockGuestSchema>;
+
+export interface MockAgentOptions {
+  /** Throw this error when the method is called. */
+  failOn?: Partial<Record<MethodName, Error>>;
+  /** Persist the guest here so several processes share it. */
+  stateFile?: string;
+}
+
+const INIT = "init";
+const keyOf = (execId?: string) => execId ?? INIT;
+/** Signals whose default action does not terminate (plus 0, the probe). */
+const NON_LETHAL = new Set([0, 17, 18, 19, 20, 21, 22, 23, 28]);
+
+function emptyGuest(): MockGuest {
+  return { containers: {}, nextPid: 2, shutdown: false, interfaces: [], routes: [] };
+}
+
+interface StreamSet {
+  stdinSink?: WritableStream<Uint8Array>;
+  stdout?: ReadableStreamDefaultController<Uint8Array>;
+  stderr?: ReadableStreamDefaultController<Uint8Array>;
+}
+
+export class MockAgent implements Agent {
+  /** Requests made through this object, in order. */
+  readonly calls: { method: MethodName; request: unknown }[] = [];
+  private memory: MockGuest = emptyGuest();
+  private listeners = new Map<EventName, Set<(p: never) => void>>();
+  private nextStream = 1;
+  private streams = new Map<number, StreamSet>();
+  /** stream ids attached to each process (key "cid/exec"). */
+  private attached = new Map<string, Stdio>();
+  private closed = false;
+
+  constructor(private readonly options: MockAgentOptions = {}) {}
+
+  // ---- guest state, persisted or in memory ----
+
+  private transact<T>(fn: (guest: MockGuest) => T): T {
+    const file = this.options.stateFile;
+    if (!file) return fn(this.memory);
+    const fd = openSync(`${file}.lock`, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      flock(fd, LOCK_EX); // held only for this synchronous read-modify-write
+      const guest = readJsonIfExists(file, MockGuestSchema, "mock guest state") ?? emptyGuest();
+      const result = fn(guest);
+      writeJsonAtomic(file, guest);
+      return result;
+    } finally {
+      flock(fd, LOCK_UN);
+      closeSync(fd);
+    }
+  }
+
+  /** A snapshot of the guest (for assertions). */
+  guest(): MockGuest {
+    return this.transact((g) => structuredClone(g));
+  }
+
+  // ---- Agent ----
+
+  async call<M extends MethodName>(method: M, request: MethodRequest<M>, options: CallOptions = {}): Promise<MethodResponse<M>> {
+    if (this.closed) throw new AgentError(`mock agent: ${method} after close`);
+    const schema = METHODS[method];
+    const parsed = v.safeParse(schema.request, request);
+    if (!parsed.success) throw new ProtocolError(`mock agent: bad ${method} request: ${parsed.issues[0].message}`);
+    this.calls.push({ method, request });
+    log.debug(`${method} ${JSON.stringify(request).slice(0, 200)}`);
+    const failure = this.options.failOn?.[method];
+    if (failure) throw failure;
+    const response = method === "waitProcess"
+      ? await this.waitProcess(request as MethodRequest<"waitProcess">, options)
+      : this.handle(method, request);
+    const out = v.safeParse(schema.response, response);
+    if (!out.success) throw new ProtocolError(`mock agent: bad ${method} response: ${out.issues[0].message}`);
+    return out.output as MethodResponse<M>;
+  }
+
+  private handle(method: MethodName, req: unknown): unknown {
+    const r = req as Record<string, unknown> & { containerId: string; execId?: string };
+    switch (method) {
+      case "version":
+        return { agentVersion: "mock", commit: "mock", protocolVersion: PROTOCOL_VERSION };
+      case "guestDetails":
+        return { agentVersion: "mock", kernelRelease: "mock", cpus: 1, memTotalKiB: 524288, memFreeKiB: 400000, uptimeSec: 1 };
+      case "createContainer":
+        return this.transact((g) => {
+          if (g.containers[r.containerId]) throw new AgentError(`container ${r.containerId} already exists`);
+          const spec = r.spec as { process?: { args?: string[] } };
+          const pid = g.nextPid++;
+          g.containers[r.containerId] = {
+            status: "created",
+            processes: { [INIT]: { pid, args: spec.process?.args ?? [], status: "created" } },
+          };
+          this.attach(r.containerId, undefined, r.stdio as Stdio);
+          return { pid };
+        });
+      case "startContainer":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          if (c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not created`);
+          c.status = "running";
+          (c.processes[INIT] as MockProcess).status = "running";
+          return {};
+        });
+      case "removeContainer":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          if ((c.status === "running" || c.status === "paused") && !r.force) {
+            throw new AgentError(`container ${r.containerId} is ${c.status}: stop it or force`);
+          }
+          this.terminate(r.containerId, c, 9);
+          delete g.containers[r.containerId];
+          return {};
+        });
+      case "exec":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+          const key = keyOf(r.execId);
+          if (c.processes[key]) throw new AgentError(`exec ${r.execId} already exists`);
+          const pid = g.nextPid++;
+          const proc = r.process as { args?: string[] };
+          c.processes[key] = { pid, execId: r.execId, args: proc.args ?? [], status: "running" };
+          this.attach(r.containerId, r.execId, r.stdio as Stdio);
+          return { pid };
+        });
+      case "signalProcess":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          const p = this.process(c, r.containerId, r.execId);
+          const signal = r.signal as number;
+          if (NON_LETHAL.has(signal) || p.status === "exited") return {};
+          if (r.execId === undefined || r.all) this.terminate(r.containerId, c, signal);
+          else this.exit(r.containerId, p, 128 + signal, signal);
+          return {};
+        });
+      case "listProcesses":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          const init = c.processes[INIT] as MockProcess;
+          const processes = Object.values(c.processes)
+            .filter((p) => p.status !== "exited")
+            .map((p) => ({
+              pid: p.pid,
+              ppid: p === init ? 0 : init.pid,
+              user: "root",
+              state: c.status === "paused" ? "D" : "S",
+              command: p.args.join(" "),
+            }));
+          return { processes };
+        });
+      case "pauseContainer":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+          c.status = "paused";
+          return {};
+        });
+      case "resumeContainer":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          if (c.status !== "paused") throw new AgentError(`container ${r.containerId} is ${c.status}, not paused`);
+          c.status = "running";
+          return {};
+        });
+      case "stats":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          const live = Object.values(c.processes).filter((p) => p.status !== "exited").length;
+          return {
+            cpu: { usageUsec: 1000 * live, userUsec: 600 * live, systemUsec: 400 * live },
+            memory: { usageBytes: 1024 * 1024 * live },
+            pids: { current: live },
+          };
+        });
+      case "updateContainer":
+        return this.transact((g) => {
+          const c = this.container(g, r.containerId);
+          c.resources = r.resources;
+          return {};
+        });
+      case "writeStdin":
+        return this.transact((g) => {
+          this.process(this.container(g, r.containerId), r.containerId, r.execId);
+          const data = Buffer.from(r.data as string, "base64");
+          this.emitStream(r.containerId, r.execId, "stdout", data);
+          return { written: data.length };
+        });
+      case "closeStdin":
+      case "resizeTty":
+        return this.transact((g) => {
+          this.process(this.container(g, r.containerId), r.containerId, r.execId);
+          return {};
+        });
+      case "updateInterfaces":
+        return this.transact((g) => {
+          g.interfaces = r.interfaces as unknown[];
+          return {};
+        });
+      case "updateRoutes":
+        return this.transact((g) => {
+          g.routes = r.routes as unknown[];
+          return {};
+        });
+      case "shutdown":
+        return this.transact((g) => {
+          for (const [cid, c] of Object.entries(g.containers)) this.terminate(cid, c, 9);
+          g.shutdown = true;
+          return {};
+        });
+      case "waitProcess":
+        throw new AgentError("unreachable");
+    }
+  }
+
+  private container(g: MockGuest, cid: string): MockContainer {
+    const c = g.containers[cid];
+    if (!c) throw new AgentError(`container ${cid} not found`);
+    return c;
+  }
+
+  private process(c: MockContainer, cid: string, execId?: string): MockProcess {
+    const p = c.processes[keyOf(execId)];
+    if (!p) throw new AgentError(`process ${execId ?? "init"} of container ${cid} not found`);
+    return p;
+  }
+
+  /** The init process dying takes the container (pid namespace) down with it. */
+  private terminate(cid: string, c: MockContainer, signal: number): void {
+    for (const p of Object.values(c.processes)) {
+      if (p.status !== "exited") this.exit(cid, p, 128 + signal, signal);
+    }
+    c.status = "stopped";
+  }
+
+  private exit(cid: string, p: MockProcess, exitCode: number, signal?: number): void {
+    p.status = "exited";
+    p.exitCode = exitCode;
+    if (signal !== undefined) p.signal = signal;
+    const payload = { containerId: cid, ...(p.execId ? { execId: p.execId } : {}), exitCode, ...(signal !== undefined ? { signal } : {}) };
+    queueMicrotask(() => {
+      this.closeStreams(cid, p.execId);
+      this.emit("processExit", payload);
+    });
+  }
+
+  private async waitProcess(req: MethodRequest<"waitProcess">, options: CallOptions): Promise<unknown> {
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+    for (;;) {
+      const done = this.transact((g) => {
+        const p = this.process(this.container(g, req.containerId), req.containerId, req.execId);
+        if (p.status !== "exited") return undefined;
+        return { exitCode: p.exitCode ?? 0, ...(p.signal !== undefined ? { signal: p.signal } : {}) };
+      });
+      if (done) return done;
+      if (options.signal?.aborted) throw new AgentError("waitProcess aborted");
+      if (this.closed) throw new AgentError("mock agent closed while waiting");
+      if (Date.now() >= deadline) throw new TimeoutError(`waitProcess ${req.containerId} timed out after ${options.timeoutMs} ms`);
+      await Bun.sleep(10);
+    }
+  }
+
+  // ---- test controls ----
+
+  /** Make a process exit on its own with exitCode (as if the program ended). */
+  exitProcess(cid: string, execId: string | undefined, exitCode: number): void {
+    this.transact((g) => {
+      const c = this.container(g, cid);
+      const p = this.process(c, cid, execId);
+      if (p.status === "exited") return;
+      if (execId === undefined) {
+        // The init process ending takes every other process of the pid namespace with it.
+        for (const other of Object.values(c.processes)) if (other !== p && other.status !== "exited") this.exit(cid, other, 137, 9);
+        c.status = "stopped";
+      }
+      this.exit(cid, p, exitCode);
+    });
+  }
+
+  /** Write bytes to a process's stdout or stderr stream (in this process). */
+  emitOutput(cid: string, execId: string | undefined, which: "stdout" | "stderr", data: Uint8Array | string): void {
+    this.emitStream(cid, execId, which, typeof data === "string" ? new TextEncoder().encode(data) : data);
+  }
+
+  // ---- stdio ----
+
+  openStdio(want: StdioRequest): { stdio: Stdio; streams: ProcessStreams } {
+    const stdio: Stdio = { terminal: want.terminal };
+    const streams: ProcessStreams = {};
+    if (want.rows !== undefined) stdio.rows = want.rows;
+    if (want.cols !== undefined) stdio.cols = want.cols;
+    const set: StreamSet = {};
+    if (want.stdout) {
+      stdio.stdout = this.nextStream++;
+      streams.stdout = new ReadableStream<Uint8Array>({ start: (c) => void (set.stdout = c) });
+      this.streams.set(stdio.stdout, set);
+    }
+    if (want.stderr && !want.terminal) {
+      stdio.stderr = this.nextStream++;
+      streams.stderr = new ReadableStream<Uint8Array>({ start: (c) => void (set.stderr = c) });
+      this.streams.set(stdio.stderr, set);
+    }
+    if (want.stdin) {
+      stdio.stdin = this.nextStream++;
+      // Echo: what the host writes to stdin comes back on stdout.
+      streams.stdin = new WritableStream<Uint8Array>({
+        write: (chunk) => {
+          try {
+            set.stdout?.enqueue(chunk);
+          } catch {
+            // stdout already closed: the process exited; drop like a closed pipe.
+          }
+        },
+      });
+      this.streams.set(stdio.stdin, set);
+    }
+    return { stdio, streams };
+  }
+
+  private attach(cid: string, execId: string | undefined, stdio: Stdio): void {
+    this.attached.set(`${cid}/${keyOf(execId)}`, stdio);
+  }
+
+  private streamSet(cid: string, execId?: string): StreamSet | undefined {
+    const stdio = this.attached.get(`${cid}/${keyOf(execId)}`);
+    const id = stdio?.stdout ?? stdio?.stderr ?? stdio?.stdin;
+    return id === undefined ? undefined : this.streams.get(id);
+  }
+
+  private emitStream(cid: string, execId: string | undefined, which: "stdout" | "stderr", data: Uint8Array): void {
+    const set = this.streamSet(cid, execId);
+    try {
+      (which === "stdout" ? set?.stdout : set?.stderr ?? set?.stdout)?.enqueue(data);
+    } catch {
+      // closed: the process has exited
+    }
+  }
+
+  private closeStreams(cid: string, execId?: string): void {
+    const set = this.streamSet(cid, execId);
+    for (const c of [set?.stdout, set?.stderr]) {
+      try {
+        c?.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  // ---- events ----
+
+  on<E extends EventName>(event: E, handler: (payload: EventPayload<E>) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(handler as (p: never) => void);
+    return () => set.delete(handler as (p: never) => void);
+  }
+
+  private emit<E extends EventName>(event: E, payload: EventPayload<E>): void {
+    v.parse(EVENTS[event], payload);
+    for (const h of this.listeners.get(event) ?? []) (h as (p: EventPayload<E>) => void)(payload);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
