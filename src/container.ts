@@ -1,0 +1,350 @@
+import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, statSync } from "node:fs";
+import type { RuntimeContext } from "./context.ts";
+import { processStartTime, isProcessAlive } from "./core/proc.ts";
+import { shareRootfs, unshareRootfs, removeTree } from "./core/rootfs.ts";
+import type { ContainerRecord } from "./core/records.ts";
+import { AlreadyExistsError, BundleError, NotFoundError, UsageError, asHuskError } from "./errors.ts";
+import { validateId } from "./ids.ts";
+import type { LaunchIo } from "./launcher.ts";
+import type { ContainerPhaseContext } from "./lifecycle.ts";
+import { logger } from "./log.ts";
+import type { VmHandle } from "./monitor/types.ts";
+import { rootfsOf } from "./oci/bundle.ts";
+import type { OciSpec, OciState } from "./oci/spec.ts";
+import {
+  findContainer,
+  moveContainer,
+  moveSandbox,
+  ociStateOf,
+  saveContainer,
+  saveContainerRecord,
+  saveSandboxState,
+  type LoadedContainer,
+  type LoadedSandbox,
+} from "./sandbox.ts";
+import { assertState } from "./state.ts";
+import {
+  containerDir,
+  containerMapping,
+  containerMappingsDir,
+  DIR_MODE,
+  guestRootfs,
+  makeDir,
+  sandboxDir,
+  sharedRootfs,
+  writeJsonAtomic,
+  containerConfigFile,
+} from "./store.ts";
+import type { UndoStack } from "./undo.ts";
+
+/**
+ * Container operations inside a loaded, locked sandbox. The api entry
+ * points (src/api.ts) validate ids, take the lock and load; these do the
+ * guarded work and save.
+ */
+
+const log = logger("container");
+
+/** What the caller asks for: the bundle already loaded by src/oci/bundle.ts. */
+export interface ContainerConfig {
+  id: string;
+  /** Absolute bundle directory. */
+  bundle: string;
+  spec: OciSpec;
+  io: LaunchIo;
+  annotations?: Record<string, string>;
+}
+
+function netnsOf(spec: OciSpec): string | undefined {
+  return spec.linux?.namespaces?.find((n) => n.type === "network")?.path;
+}
+
+function phaseContext(
+  ctx: RuntimeContext,
+  sb: LoadedSandbox,
+  record: ContainerRecord,
+  spec: OciSpec,
+  state: OciState,
+  vm?: VmHandle,
+): ContainerPhaseContext {
+  const netnsPath = netnsOf(record.spec);
+  return {
+    sandboxId: sb.record.id,
+    sandboxDir: sandboxDir(ctx.root, sb.record.id),
+    containerId: record.id,
+    bundle: record.bundle,
+    spec,
+    state,
+    ...(netnsPath ? { netnsPath } : {}),
+    ...(vm ? { agent: vm.agent } : {}),
+  };
+}
+
+function frozen(spec: OciSpec): OciSpec {
+  return Object.freeze(structuredClone(spec)) as OciSpec;
+}
+
+async function warnOnly(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    log.warn(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Kill a leftover shim (never ourselves: the direct launcher reports our pid). */
+function killShim(pid: number, pidStart: number | undefined): void {
+  if (pid > 0 && pid !== process.pid && isProcessAlive(pid, pidStart)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Claim the container id host-wide: <root>/containers/<cid> → sid (atomic symlink). */
+function claimContainerId(root: string, sid: string, cid: string): void {
+  mkdirSync(containerMappingsDir(root), { recursive: true, mode: DIR_MODE });
+  const link = containerMapping(root, cid);
+  try {
+    symlinkSync(sid, link);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw asHuskError(e, "E_IO", `cannot record container ${cid}`);
+  }
+  // A mapping to a sandbox that no longer exists is a leftover of a crash: replace it.
+  const owner = readlinkSync(link);
+  if (existsSync(sandboxDir(root, owner))) {
+    throw new AlreadyExistsError(`container ${cid} already exists (in sandbox ${owner})`, { details: { containerId: cid, sandboxId: owner } });
+  }
+  rmSync(link, { force: true });
+  symlinkSync(sid, link);
+}
+
+/** Remove <root>/containers/<cid> if it still names sid. */
+export function releaseContainerId(root: string, sid: string, cid: string): void {
+  const link = containerMapping(root, cid);
+  try {
+    if (readlinkSync(link) === sid) rmSync(link, { force: true });
+  } catch {
+    // absent already
+  }
+}
+
+/** Which sandbox holds container cid (E_NOT_FOUND when none). */
+export function sandboxIdOf(root: string, cid: string): string {
+  const link = containerMapping(root, validateId(cid, "container id"));
+  let sid: string;
+  try {
+    sid = readlinkSync(link);
+  } catch {
+    throw new NotFoundError(`container ${cid} not found`, { details: { containerId: cid } });
+  }
+  if (!existsSync(sandboxDir(root, sid))) throw new NotFoundError(`container ${cid} not found`, { details: { containerId: cid } });
+  return sid;
+}
+
+export async function createContainerIn(
+  ctx: RuntimeContext,
+  sb: LoadedSandbox,
+  vm: VmHandle,
+  config: ContainerConfig,
+  undo: UndoStack,
+): Promise<LoadedContainer> {
+  const sid = sb.record.id;
+  const cid = validateId(config.id, "container id");
+  assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
+  if (sb.containers.some((c) => c.record.id === cid)) {
+    throw new AlreadyExistsError(`container ${cid} already exists in sandbox ${sid}`, { details: { containerId: cid } });
+  }
+  const rootfs = rootfsOf(config.bundle, config.spec);
+  if (!existsSync(rootfs) || !statSync(rootfs).isDirectory()) {
+    throw new BundleError(`rootfs ${rootfs} does not exist or is not a directory`, { details: { rootfs } });
+  }
+
+  claimContainerId(ctx.root, sid, cid);
+  undo.push(`release container id ${cid}`, () => releaseContainerId(ctx.root, sid, cid));
+
+  const dir = containerDir(ctx.root, sid, cid);
+  makeDir(dir, true);
+  undo.push(`remove ${dir}`, () => removeTree(dir));
+  const record: ContainerRecord = {
+    id: cid,
+    sandboxId: sid,
+    bundle: config.bundle,
+    rootfs,
+    createdAt: new Date().toISOString(),
+    annotations: config.annotations ?? config.spec.annotations ?? {},
+    io: config.io,
+    spec: config.spec,
+  };
+  writeJsonAtomic(containerConfigFile(ctx.root, sid, cid), record);
+
+  const shareTarget = sharedRootfs(ctx.root, sid, cid);
+  const share = await shareRootfs(rootfs, shareTarget);
+  undo.push(`unshare rootfs of ${cid}`, () => unshareRootfs(shareTarget));
+
+  const creating: OciState = ociStateOf(record, { state: "ready", pid: 0 }, "creating");
+  // OCI: when a create-time hook fails, poststop hooks still run.
+  undo.push(`poststop of ${cid}`, () =>
+    warnOnly(`poststop of ${cid}`, () =>
+      ctx.lifecycle.containerPoststop(phaseContext(ctx, sb, record, frozen(record.spec), { ...creating, status: "stopped" }, vm)),
+    ),
+  );
+  const toGuest: OciSpec = { ...structuredClone(config.spec), root: { ...config.spec.root, path: guestRootfs(cid) } };
+  const amended = await ctx.lifecycle.containerCreate(phaseContext(ctx, sb, record, toGuest, creating, vm));
+  // Plugins may amend the spec, but the rootfs is always the shared one.
+  const guestSpec: OciSpec = { ...amended, root: { ...amended.root, path: guestRootfs(cid) } };
+  record.guestSpec = guestSpec;
+  writeJsonAtomic(containerConfigFile(ctx.root, sid, cid), record);
+
+  const launched = await ctx.launcher.launch(vm, {
+    kind: "init",
+    sandboxId: sid,
+    sandboxDir: sandboxDir(ctx.root, sid),
+    containerId: cid,
+    spec: guestSpec,
+    io: config.io,
+  });
+  const pidStart = processStartTime(launched.pid);
+  undo.push(`remove ${cid} in the guest`, async () => {
+    try {
+      await vm.agent.call("removeContainer", { containerId: cid, force: true });
+    } finally {
+      killShim(launched.pid, pidStart);
+    }
+  });
+
+  const c: LoadedContainer = {
+    record,
+    state: {
+      state: "ready",
+      pid: launched.pid,
+      ...(pidStart !== undefined ? { pidStart } : {}),
+      guestPid: launched.guestPid,
+      share,
+    },
+  };
+  saveContainer(ctx.root, sid, c);
+  sb.containers.push(c);
+  sb.state.containers.push(cid);
+  undo.push(`forget ${cid}`, () => {
+    sb.containers = sb.containers.filter((x) => x !== c);
+    sb.state.containers = sb.state.containers.filter((x) => x !== cid);
+    if (existsSync(sandboxDir(ctx.root, sid))) saveSandboxState(ctx.root, sb);
+  });
+  saveSandboxState(ctx.root, sb);
+  return c;
+}
+
+/** Relaunch the init process of a stopped container (restart). */
+async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c: LoadedContainer): Promise<void> {
+  const sid = sb.record.id;
+  const cid = c.record.id;
+  try {
+    await vm.agent.call("removeContainer", { containerId: cid, force: true });
+  } catch (e) {
+    log.debug(`removing old ${cid} in the guest before restart: ${(e as Error).message}`);
+  }
+  killShim(c.state.pid, c.state.pidStart);
+  const launched = await ctx.launcher.launch(vm, {
+    kind: "init",
+    sandboxId: sid,
+    sandboxDir: sandboxDir(ctx.root, sid),
+    containerId: cid,
+    spec: c.record.guestSpec ?? c.record.spec,
+    io: c.record.io,
+  });
+  const pidStart = processStartTime(launched.pid);
+  c.state = { ...c.state, pid: launched.pid, guestPid: launched.guestPid };
+  delete c.state.exitCode;
+  if (pidStart !== undefined) c.state.pidStart = pidStart;
+  else delete c.state.pidStart;
+  saveContainer(ctx.root, sid, c);
+}
+
+export async function startContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c: LoadedContainer): Promise<void> {
+  const sid = sb.record.id;
+  const cid = c.record.id;
+  assertState("sandbox", sid, sb.state.state, ["ready", "running"], "start a container in");
+  assertState("container", cid, c.state.state, ["ready", "stopped"], "start");
+  if (c.state.state === "stopped") await relaunch(ctx, sb, vm, c);
+  const spec = frozen(c.record.guestSpec ?? c.record.spec);
+  try {
+    await ctx.lifecycle.containerStart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.state), vm));
+  } catch (e) {
+    // OCI: a failing startContainer hook stops the container.
+    await warnOnly(`killing ${cid} after a failed start hook`, async () => {
+      await vm.agent.call("signalProcess", { containerId: cid, signal: 9, all: true });
+    });
+    moveContainer(ctx.root, sid, c, "stopped");
+    throw e;
+  }
+  await vm.agent.call("startContainer", { containerId: cid });
+  moveContainer(ctx.root, sid, c, "running", { startedAt: new Date().toISOString(), exitCode: undefined });
+  if (sb.state.state === "ready") moveSandbox(ctx.root, sb, "running");
+  await warnOnly(`poststart of ${cid}`, () =>
+    ctx.lifecycle.containerPoststart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.state), vm)),
+  );
+}
+
+/** SIGKILL every process of the container and wait for its init to exit. */
+export async function stopContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c: LoadedContainer): Promise<void> {
+  const cid = c.record.id;
+  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], "stop a container in");
+  assertState("container", cid, c.state.state, ["ready", "running", "paused"], "stop");
+  await vm.agent.call("signalProcess", { containerId: cid, signal: 9, all: true });
+  const r = await vm.agent.call("waitProcess", { containerId: cid }, { timeoutMs: ctx.config.hypervisor.stop_timeout_ms });
+  moveContainer(ctx.root, sb.record.id, c, "stopped", { exitCode: r.signal ? 128 + r.signal : r.exitCode });
+}
+
+export async function killContainerIn(
+  sb: LoadedSandbox,
+  vm: VmHandle,
+  c: LoadedContainer,
+  signal: number,
+  all: boolean,
+): Promise<void> {
+  if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw new UsageError(`invalid signal ${signal}`);
+  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running", "paused"], "signal a container in");
+  assertState("container", c.record.id, c.state.state, ["ready", "running", "paused"], "kill");
+  await vm.agent.call("signalProcess", { containerId: c.record.id, signal, all });
+}
+
+/**
+ * Delete one container: remove it in the guest (when the VM is up), kill a
+ * leftover shim, unmount and remove its files and id, run poststop.
+ */
+export async function deleteContainerIn(
+  ctx: RuntimeContext,
+  sb: LoadedSandbox,
+  vm: VmHandle | undefined,
+  c: LoadedContainer,
+  force: boolean,
+): Promise<void> {
+  const sid = sb.record.id;
+  const cid = c.record.id;
+  if (!force) assertState("container", cid, c.state.state, ["ready", "stopped"], "delete");
+  if (vm) {
+    try {
+      await vm.agent.call("removeContainer", { containerId: cid, force: true });
+    } catch (e) {
+      if (!force && c.state.state !== "stopped") throw e;
+      log.warn(`removing ${cid} in the guest: ${(e as Error).message} (continuing: ${force ? "forced" : "already stopped"})`);
+    }
+  }
+  killShim(c.state.pid, c.state.pidStart);
+  await unshareRootfs(sharedRootfs(ctx.root, sid, cid));
+  await removeTree(containerDir(ctx.root, sid, cid));
+  releaseContainerId(ctx.root, sid, cid);
+  sb.containers = sb.containers.filter((x) => x !== c);
+  sb.state.containers = sb.state.containers.filter((x) => x !== cid);
+  saveSandboxState(ctx.root, sb);
+  const stopped = ociStateOf(c.record, c.state, "stopped");
+  await warnOnly(`poststop of ${cid}`, () =>
+    ctx.lifecycle.containerPoststop(phaseContext(ctx, sb, c.record, frozen(c.record.guestSpec ?? c.record.spec), stopped, vm)),
+  );
+}
+
+export { findContainer, saveContainerRecord };

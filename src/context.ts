@@ -1,0 +1,121 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { MockAgent, type MockAgentOptions } from "./agent/mock.ts";
+import { parseConfig } from "./config/load.ts";
+import type { HuskConfig } from "./config/schema.ts";
+import { MonitorError } from "./errors.ts";
+import { MockHypervisor, type MockHypervisorOptions } from "./hypervisor/mock/index.ts";
+import { DirectLauncher, type DirectLauncherOptions } from "./launcher-direct.ts";
+import type { ProcessLauncher } from "./launcher.ts";
+import { NOOP_LIFECYCLE, type Lifecycle } from "./lifecycle.ts";
+import { InProcessBackend } from "./monitor/inprocess.ts";
+import type { VmBackend } from "./monitor/types.ts";
+
+/**
+ * Everything an API call needs from outside the core. The CLI builds the
+ * real one (MonitorBackend + shim launcher + plugin lifecycle) with
+ * createContext; unit tests use createTestContext (mock drivers in process).
+ */
+export interface RuntimeContext {
+  config: HuskConfig;
+  /** State root (--root), e.g. /run/husk. */
+  root: string;
+  backend: VmBackend;
+  launcher: ProcessLauncher;
+  lifecycle: Lifecycle;
+  /** Host directory holding the husk binary, exported to the guest as the agent (VmSpec.agentDir). */
+  agentDir?: string;
+  /** Give up waiting for a sandbox lock after this long (E_LOCKED); default: wait. */
+  lockTimeoutMs?: number;
+}
+
+export interface ContextParts {
+  config: HuskConfig;
+  backend: VmBackend;
+  launcher: ProcessLauncher;
+  lifecycle?: Lifecycle;
+  /** Defaults to config.runtime.root. */
+  root?: string;
+  agentDir?: string;
+  lockTimeoutMs?: number;
+}
+
+export function createContext(parts: ContextParts): RuntimeContext {
+  return {
+    config: parts.config,
+    root: parts.root ?? parts.config.runtime.root,
+    backend: parts.backend,
+    launcher: parts.launcher,
+    lifecycle: parts.lifecycle ?? NOOP_LIFECYCLE,
+    ...(parts.agentDir ? { agentDir: parts.agentDir } : {}),
+    ...(parts.lockTimeoutMs !== undefined ? { lockTimeoutMs: parts.lockTimeoutMs } : {}),
+  };
+}
+
+/** File in the sandbox dir where the mock agent keeps its guest. */
+export const MOCK_AGENT_FILE = "mock-agent.json";
+
+export interface TestContextOptions {
+  root: string;
+  hypervisor?: Omit<MockHypervisorOptions, "dir">;
+  agent?: Omit<MockAgentOptions, "stateFile">;
+  launcher?: DirectLauncherOptions;
+  lifecycle?: Lifecycle;
+  /** Config file contents (as parsed TOML) over the defaults. */
+  config?: Record<string, unknown>;
+  lockTimeoutMs?: number;
+}
+
+export interface TestContext extends RuntimeContext {
+  launcher: DirectLauncher;
+  /** Every mock driver made for this context, newest last. */
+  hypervisors: MockHypervisor[];
+  agents: MockAgent[];
+}
+
+/**
+ * A context on the mock drivers: InProcessBackend over MockHypervisor (state
+ * in the sandbox dir, placeholder VM process) and MockAgent (guest persisted
+ * in <sandboxDir>/mock-agent.json), DirectLauncher, NOOP or given lifecycle.
+ * Works across processes: each process makes its own context on one root.
+ */
+export function createTestContext(options: TestContextOptions): TestContext {
+  const hypervisors: MockHypervisor[] = [];
+  const agents: MockAgent[] = [];
+  const backend = new InProcessBackend({
+    hypervisor: (spec) => {
+      // A new VM means a fresh guest: forget the previous boot's mock guest.
+      rmSync(join(spec.dir, MOCK_AGENT_FILE), { force: true });
+      const hv = new MockHypervisor(options.hypervisor);
+      hypervisors.push(hv);
+      return hv;
+    },
+    reattach: async (spec) => {
+      const hv = new MockHypervisor(options.hypervisor);
+      let pid: number | undefined;
+      try {
+        pid = hv.attach(spec).pid;
+      } catch (e) {
+        throw new MonitorError(`sandbox ${spec.sandboxId}: no VM to connect to`, { cause: e });
+      }
+      if (pid === undefined) throw new MonitorError(`sandbox ${spec.sandboxId}: VM not started`);
+      hypervisors.push(hv);
+      return { hypervisor: hv, pid };
+    },
+    agent: (spec) => {
+      const agent = new MockAgent({ ...options.agent, stateFile: join(spec.dir, MOCK_AGENT_FILE) });
+      agents.push(agent);
+      return agent;
+    },
+  });
+  return {
+    config: parseConfig(options.config ?? {}, "test config"),
+    root: options.root,
+    backend,
+    launcher: new DirectLauncher(options.launcher),
+    lifecycle: options.lifecycle ?? NOOP_LIFECYCLE,
+    hypervisors,
+    agents,
+    ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+  };
+}

@@ -1,0 +1,105 @@
+import * as v from "valibot";
+import type { VmSpec } from "../hypervisor/types.ts";
+import { ID_PATTERN } from "../ids.ts";
+import { SpecSchema } from "../oci/spec.ts";
+import { STATES } from "../state.ts";
+
+/**
+ * Schemas of the files husk writes under <root>. Strict: an unknown field in
+ * our own files means corruption or a version mismatch, never something to
+ * ignore. Types are derived from these schemas.
+ */
+
+const id = v.pipe(v.string(), v.regex(ID_PATTERN, "invalid id"));
+const nat = v.pipe(v.number(), v.integer(), v.minValue(0));
+const annotations = v.record(v.string(), v.string());
+const isoTime = v.pipe(v.string(), v.isoTimestamp());
+
+export const StateSchema = v.picklist(STATES);
+
+export const VmSpecSchema = v.strictObject({
+  sandboxId: id,
+  dir: v.string(),
+  sharedDir: v.string(),
+  binary: v.string(),
+  kernel: v.string(),
+  initrd: v.optional(v.string()),
+  image: v.optional(v.string()),
+  agentDir: v.optional(v.string()),
+  machine: v.string(),
+  accelerator: v.picklist(["auto", "kvm", "tcg"]),
+  vcpus: v.pipe(nat, v.minValue(1)),
+  memoryMiB: v.pipe(nat, v.minValue(1)),
+  kernelParams: v.array(v.string()),
+  bootTimeoutMs: nat,
+  consoleLog: v.string(),
+  qmpSocket: v.string(),
+  agentSocket: v.string(),
+});
+// The stored spec must be exactly a VmSpec (checked both ways at compile time).
+type StoredVmSpec = v.InferOutput<typeof VmSpecSchema>;
+export const vmSpecMatches: [StoredVmSpec] extends [VmSpec] ? ([VmSpec] extends [StoredVmSpec] ? true : never) : never = true;
+
+/** <sandboxDir>/sandbox.json: what was asked. */
+export const SandboxRecordSchema = v.strictObject({
+  id,
+  createdAt: isoTime,
+  annotations,
+  /** Name of the VmBackend that booted it (informational). */
+  backend: v.string(),
+  /** The VM as booted; reused to reconnect so later config edits cannot break it. */
+  vm: VmSpecSchema,
+});
+export type SandboxRecord = v.InferOutput<typeof SandboxRecordSchema>;
+
+/** <sandboxDir>/state.json: what is. */
+export const SandboxStateSchema = v.strictObject({
+  state: StateSchema,
+  /** Container ids in creation order. */
+  containers: v.array(id),
+  /** Process owning the VM (monitor), and its start time (/proc stat field 22) against pid reuse. */
+  vmPid: v.optional(nat),
+  vmPidStart: v.optional(nat),
+});
+export type SandboxState = v.InferOutput<typeof SandboxStateSchema>;
+
+export const LaunchIoSchema = v.strictObject({
+  terminal: v.boolean(),
+  consoleSocket: v.optional(v.string()),
+  pidFile: v.optional(v.string()),
+  detach: v.boolean(),
+});
+
+/** <sandboxDir>/containers/<cid>/config.json. */
+export const ContainerRecordSchema = v.strictObject({
+  id,
+  sandboxId: id,
+  bundle: v.string(),
+  /** Host path of the bundle's rootfs (bind-mounted into the share). */
+  rootfs: v.string(),
+  createdAt: isoTime,
+  annotations,
+  io: LaunchIoSchema,
+  /** The spec as loaded from the bundle. */
+  spec: SpecSchema,
+  /** The spec sent to the guest (rootfs rewritten, lifecycle amendments); set once created. */
+  guestSpec: v.optional(SpecSchema),
+});
+export type ContainerRecord = v.InferOutput<typeof ContainerRecordSchema>;
+
+/** <sandboxDir>/containers/<cid>/state.json. */
+export const ContainerStateSchema = v.strictObject({
+  state: StateSchema,
+  /** Host pid standing for the container (the shim), 0 when none. */
+  pid: nat,
+  pidStart: v.optional(nat),
+  guestPid: nat,
+  /** How the rootfs reaches the share: a bind mount (root) or a symlink (unprivileged tests). */
+  share: v.picklist(["bind", "symlink"]),
+  startedAt: v.optional(isoTime),
+  exitCode: v.optional(nat),
+});
+export type ContainerState = v.InferOutput<typeof ContainerStateSchema>;
+
+/** exit.json the shim writes when the container's process ends. */
+export const ExitRecordSchema = v.object({ exitCode: nat });

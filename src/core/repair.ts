@@ -1,0 +1,59 @@
+import type { RuntimeContext } from "../context.ts";
+import { logger } from "../log.ts";
+import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "../sandbox.ts";
+import { containerExitFile, readJsonIfExists } from "../store.ts";
+import { isProcessAlive } from "./proc.ts";
+import { ExitRecordSchema } from "./records.ts";
+
+/**
+ * Stale-state repair (seed statusContainer): a container recorded live whose
+ * shim is gone is stopped (exit code from the shim's exit.json when it left
+ * one); a sandbox whose VM owner is gone is stopped with all its containers.
+ * Detection is pure reading; repair must run under the exclusive lock.
+ */
+
+const log = logger("repair");
+
+export interface Staleness {
+  sandboxDead: boolean;
+  deadContainers: LoadedContainer[];
+}
+
+export function findStale(sb: LoadedSandbox): Staleness {
+  const sandboxDead = sb.state.state !== "stopped" && !vmAlive(sb);
+  const deadContainers = sb.containers.filter(
+    (c) => c.state.state !== "stopped" && (sandboxDead || (c.state.pid > 0 && !isProcessAlive(c.state.pid, c.state.pidStart))),
+  );
+  return { sandboxDead, deadContainers };
+}
+
+export function isStale(s: Staleness): boolean {
+  return s.sandboxDead || s.deadContainers.length > 0;
+}
+
+export async function repairSandbox(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
+  const stale = findStale(sb);
+  if (!isStale(stale)) return;
+  const sid = sb.record.id;
+  if (!stale.sandboxDead && stale.deadContainers.length > 0) {
+    // The shim is gone but the guest process may not be: make sure it is.
+    await withVm(ctx, sb, async (vm) => {
+      for (const c of stale.deadContainers) {
+        try {
+          await vm.agent.call("signalProcess", { containerId: c.record.id, signal: 9, all: true }, { timeoutMs: 2000 });
+        } catch (e) {
+          log.debug(`killing ${c.record.id} in the guest: ${(e as Error).message}`);
+        }
+      }
+    }).catch((e: unknown) => log.debug(`cannot reach sandbox ${sid} VM: ${(e as Error).message}`));
+  }
+  for (const c of stale.deadContainers) {
+    const exit = readJsonIfExists(containerExitFile(ctx.root, sid, c.record.id), ExitRecordSchema, `exit status of ${c.record.id}`);
+    log.debug(`container ${c.record.id}: shim ${c.state.pid} gone, marking stopped`);
+    moveContainer(ctx.root, sid, c, "stopped", exit ? { exitCode: exit.exitCode } : {});
+  }
+  if (stale.sandboxDead) {
+    log.debug(`sandbox ${sid}: VM owner ${sb.state.vmPid ?? "(none)"} gone, marking stopped`);
+    moveSandbox(ctx.root, sb, "stopped");
+  }
+}

@@ -1,0 +1,201 @@
+import type { RuntimeContext } from "../context.ts";
+import { createContainerIn, deleteContainerIn, releaseContainerId, startContainerIn, stopContainerIn, type ContainerConfig } from "../container.ts";
+import { AlreadyExistsError, CleanupError } from "../errors.ts";
+import { validateId } from "../ids.ts";
+import type { SandboxPhaseContext } from "../lifecycle.ts";
+import { logger } from "../log.ts";
+import { containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
+import { assertState } from "../state.ts";
+import { makeDir, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
+import type { UndoStack } from "../undo.ts";
+import { processStartTime } from "./proc.ts";
+import type { SandboxRecord } from "./records.ts";
+import { removeTree } from "./rootfs.ts";
+import { buildVmSpec, sizingFromSpec, type VmSizing } from "./vmspec.ts";
+import { repairSandbox } from "./repair.ts";
+
+/** Sandbox-level operations inside a locked sandbox (see src/api.ts for the entry points). */
+
+const log = logger("sandbox");
+
+export interface SandboxConfig {
+  id: string;
+  /** Created in order with the sandbox (the first one sizes the VM and feeds sandbox hooks). */
+  containers: ContainerConfig[];
+  annotations?: Record<string, string>;
+  /** Overrides of the configured VM size; otherwise derived from the first container's resources. */
+  hypervisor?: VmSizing;
+}
+
+function netnsOf(config: Pick<ContainerConfig, "spec"> | undefined): string | undefined {
+  return config?.spec.linux?.namespaces?.find((n) => n.type === "network")?.path;
+}
+
+export function sandboxPhase(
+  ctx: RuntimeContext,
+  sid: string,
+  first: Pick<ContainerConfig, "spec" | "bundle"> | undefined,
+): SandboxPhaseContext {
+  const netnsPath = netnsOf(first);
+  return {
+    sandboxId: sid,
+    sandboxDir: sandboxDir(ctx.root, sid),
+    ...(first ? { spec: first.spec, bundle: first.bundle } : {}),
+    ...(netnsPath ? { netnsPath } : {}),
+  };
+}
+
+/** Validate the config before anything touches the disk. */
+export function validateSandboxConfig(config: SandboxConfig): void {
+  validateId(config.id, "sandbox id");
+  const seen = new Set<string>();
+  for (const c of config.containers) {
+    validateId(c.id, "container id");
+    if (seen.has(c.id)) throw new AlreadyExistsError(`container ${c.id} appears twice in sandbox ${config.id}`);
+    seen.add(c.id);
+  }
+}
+
+/** createSandbox's work, inside the new sandbox's exclusive lock: store → prestart → boot → containers → state. */
+export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig, undo: UndoStack): Promise<LoadedSandbox> {
+  const sid = config.id;
+  const dir = sandboxDir(ctx.root, sid);
+  undo.push(`remove ${dir}`, () => removeTree(dir));
+  makeDir(sharedDir(ctx.root, sid));
+  makeDir(`${dir}/containers`);
+
+  const first = config.containers[0];
+  const base = { vcpus: ctx.config.hypervisor.vcpus, memoryMiB: ctx.config.hypervisor.memory_mib };
+  const sizing = { ...sizingFromSpec(first?.spec, base), ...config.hypervisor };
+  const record: SandboxRecord = {
+    id: sid,
+    createdAt: new Date().toISOString(),
+    annotations: config.annotations ?? {},
+    backend: ctx.backend.name,
+    vm: buildVmSpec(ctx.config, sid, dir, sizing, ctx.agentDir),
+  };
+  writeJsonAtomic(sandboxConfigFile(ctx.root, sid), record);
+  const sb: LoadedSandbox = { record, state: { state: "ready", containers: [] }, containers: [] };
+  saveSandboxState(ctx.root, sb);
+
+  const phase = sandboxPhase(ctx, sid, first);
+  undo.push("sandbox poststop", async () => {
+    try {
+      await ctx.lifecycle.sandboxPoststop(phase);
+    } catch (e) {
+      log.warn(`sandbox poststop of ${sid} failed: ${(e as Error).message}`);
+    }
+  });
+  await ctx.lifecycle.sandboxPrestart(phase);
+
+  const vm = await ctx.backend.boot(record.vm);
+  undo.push(`stop VM of ${sid}`, () => vm.stop());
+  try {
+    const vmPidStart = processStartTime(vm.pid);
+    sb.state = { ...sb.state, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
+    saveSandboxState(ctx.root, sb);
+    for (const c of config.containers) await createContainerIn(ctx, sb, vm, c, undo);
+  } finally {
+    await vm.close();
+  }
+  return sb;
+}
+
+/** Start every container; a stopped sandbox boots its VM again first. */
+export async function startSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
+  const sid = sb.record.id;
+  assertState("sandbox", sid, sb.state.state, ["ready", "stopped"], "start");
+  if (sb.state.state === "stopped") {
+    const vm = await ctx.backend.boot(sb.record.vm);
+    const vmPidStart = processStartTime(vm.pid);
+    sb.state = { ...sb.state, vmPid: vm.pid };
+    if (vmPidStart !== undefined) sb.state.vmPidStart = vmPidStart;
+    else delete sb.state.vmPidStart;
+    await vm.close();
+    moveSandbox(ctx.root, sb, "running");
+  }
+  await withVm(ctx, sb, async (vm) => {
+    for (const c of sb.containers) {
+      if (c.state.state === "ready" || c.state.state === "stopped") await startContainerIn(ctx, sb, vm, c);
+    }
+  });
+  if (sb.state.state === "ready") moveSandbox(ctx.root, sb, "running");
+}
+
+/** Stop every container (SIGKILL), then the VM. */
+export async function stopSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
+  const sid = sb.record.id;
+  assertState("sandbox", sid, sb.state.state, ["ready", "running", "paused"], "stop");
+  if (vmAlive(sb)) {
+    await withVm(ctx, sb, async (vm) => {
+      if (sb.state.state === "paused") {
+        await vm.resume();
+        moveSandbox(ctx.root, sb, "running");
+      }
+      for (const c of sb.containers) {
+        if (c.state.state !== "stopped") await stopContainerIn(ctx, sb, vm, c);
+      }
+      await vm.stop();
+    });
+  } else {
+    for (const c of sb.containers) if (c.state.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
+  }
+  moveSandbox(ctx.root, sb, "stopped");
+}
+
+export async function pauseSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
+  assertState("sandbox", sb.record.id, sb.state.state, ["running"], "pause");
+  await withVm(ctx, sb, (vm) => vm.pause());
+  for (const c of sb.containers) if (c.state.state === "running") moveContainer(ctx.root, sb.record.id, c, "paused");
+  moveSandbox(ctx.root, sb, "paused");
+}
+
+export async function resumeSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
+  assertState("sandbox", sb.record.id, sb.state.state, ["paused"], "resume");
+  await withVm(ctx, sb, (vm) => vm.resume());
+  for (const c of sb.containers) if (c.state.state === "paused") moveContainer(ctx.root, sb.record.id, c, "running");
+  moveSandbox(ctx.root, sb, "running");
+}
+
+/**
+ * Delete the sandbox: containers removed in the guest, VM stopped, every
+ * mount, file and container id removed, then poststop for each container
+ * and the sandbox. Without force the sandbox must be ready, paused or
+ * stopped (as Kata); with force a running one is stopped first.
+ */
+export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, force: boolean): Promise<void> {
+  const sid = sb.record.id;
+  const first = sb.containers[0]?.record;
+  await repairSandbox(ctx, sb);
+  if (!force) assertState("sandbox", sid, sb.state.state, ["ready", "paused", "stopped"], "delete");
+  if (vmAlive(sb)) {
+    // A failure to stop the VM keeps the state: the sandbox can be deleted again.
+    await withVm(ctx, sb, async (vm) => {
+      if (sb.state.state === "paused") await vm.resume();
+      for (const c of [...sb.containers]) await deleteContainerIn(ctx, sb, vm, c, true);
+      await vm.stop();
+    });
+  }
+  const failures: unknown[] = [];
+  for (const c of [...sb.containers]) {
+    try {
+      await deleteContainerIn(ctx, sb, undefined, c, true);
+    } catch (e) {
+      failures.push(e);
+    }
+  }
+  // Containers a crashed create left unlisted still hold an id and maybe a mount.
+  for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
+  try {
+    await removeTree(sandboxDir(ctx.root, sid));
+  } catch (e) {
+    failures.push(e);
+  }
+  try {
+    await ctx.lifecycle.sandboxPoststop(sandboxPhase(ctx, sid, first));
+  } catch (e) {
+    log.warn(`sandbox poststop of ${sid} failed: ${(e as Error).message}`);
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) throw new CleanupError(failures[0], failures.slice(1));
+}

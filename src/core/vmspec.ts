@@ -1,0 +1,62 @@
+import { join } from "node:path";
+import type { HuskConfig } from "../config/schema.ts";
+import type { VmSpec } from "../hypervisor/types.ts";
+import type { OciSpec } from "../oci/spec.ts";
+
+/** Pure builders for the VM a sandbox boots. */
+
+const MiB = 1024 * 1024;
+
+export interface VmSizing {
+  vcpus?: number;
+  memoryMiB?: number;
+}
+
+/**
+ * Size from the first container's resources, as Kata does: CPU quota/period
+ * rounded up to whole vCPUs (at least the configured count); a memory limit
+ * is added to the configured base memory (the guest kernel and agent need
+ * their own).
+ */
+export function sizingFromSpec(spec: OciSpec | undefined, base: { vcpus: number; memoryMiB: number }): Required<VmSizing> {
+  const res = spec?.linux?.resources;
+  let vcpus = base.vcpus;
+  const quota = res?.cpu?.quota;
+  const period = res?.cpu?.period;
+  if (typeof quota === "number" && quota > 0 && typeof period === "number" && period > 0) {
+    vcpus = Math.max(vcpus, Math.ceil(quota / period));
+  }
+  let memoryMiB = base.memoryMiB;
+  const limit = res?.memory?.limit;
+  if (typeof limit === "number" && limit > 0) memoryMiB = base.memoryMiB + Math.ceil(limit / MiB);
+  return { vcpus, memoryMiB };
+}
+
+export function buildVmSpec(
+  config: HuskConfig,
+  sandboxId: string,
+  dir: string,
+  sizing: VmSizing,
+  agentDir?: string,
+): VmSpec {
+  const hv = config.hypervisor;
+  return {
+    sandboxId,
+    dir,
+    sharedDir: join(dir, "shared"),
+    binary: hv.path,
+    kernel: hv.kernel,
+    ...(hv.initrd ? { initrd: hv.initrd } : {}),
+    ...(hv.image ? { image: hv.image } : {}),
+    ...(agentDir ? { agentDir } : {}),
+    machine: hv.machine,
+    accelerator: hv.accelerator,
+    vcpus: sizing.vcpus ?? hv.vcpus,
+    memoryMiB: sizing.memoryMiB ?? hv.memory_mib,
+    kernelParams: [...hv.kernel_params],
+    bootTimeoutMs: hv.boot_timeout_ms,
+    consoleLog: join(dir, "console.log"),
+    qmpSocket: join(dir, "qmp.sock"),
+    agentSocket: join(dir, "agent.sock"),
+  };
+}

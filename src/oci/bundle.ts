@@ -1,0 +1,70 @@
+import { readFileSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import * as v from "valibot";
+import { BundleError, InvalidSpecError } from "../errors.ts";
+import { issuePath, SpecSchema, type OciSpec } from "./spec.ts";
+
+/**
+ * Load a bundle: <bundle>/config.json validated against the OCI schema (bad
+ * field → E_INVALID_SPEC naming its JSON path), root.path present and the
+ * rootfs an existing directory (E_BUNDLE otherwise).
+ */
+
+export interface LoadedBundle {
+  /** Absolute bundle directory. */
+  bundle: string;
+  spec: OciSpec;
+  /** Absolute host path of the rootfs (root.path resolved against the bundle). */
+  rootfs: string;
+}
+
+/** Validate a parsed config.json; pure. */
+export function parseSpec(json: unknown, source: string): OciSpec {
+  const result = v.safeParse(SpecSchema, json);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = issuePath(issue) || "(top level)";
+    throw new InvalidSpecError(`${source}: ${path}: ${issue.message}`, { details: { file: source, path } });
+  }
+  return result.output;
+}
+
+export function rootfsOf(bundle: string, spec: OciSpec): string {
+  const root = spec.root?.path;
+  if (!root) throw new InvalidSpecError("config.json: root.path is required", { details: { path: "root.path" } });
+  return isAbsolute(root) ? root : resolve(bundle, root);
+}
+
+export function loadBundle(bundleDir: string): LoadedBundle {
+  const bundle = resolve(bundleDir);
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(bundle);
+  } catch (e) {
+    throw new BundleError(`bundle ${bundle} not found`, { cause: e, details: { bundle } });
+  }
+  if (!st.isDirectory()) throw new BundleError(`bundle ${bundle} is not a directory`, { details: { bundle } });
+  const file = `${bundle}/config.json`;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new BundleError(`cannot read ${file}: ${(e as Error).message}`, { cause: e, details: { bundle } });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new InvalidSpecError(`${file}: not valid JSON: ${(e as Error).message}`, { cause: e, details: { file } });
+  }
+  const spec = parseSpec(json, file);
+  const rootfs = rootfsOf(bundle, spec);
+  let rst: ReturnType<typeof statSync> | undefined;
+  try {
+    rst = statSync(rootfs);
+  } catch {
+    rst = undefined;
+  }
+  if (!rst?.isDirectory()) throw new BundleError(`rootfs ${rootfs} does not exist or is not a directory`, { details: { bundle, rootfs } });
+  return { bundle, spec, rootfs };
+}
