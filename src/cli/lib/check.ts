@@ -1,0 +1,82 @@
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import type { HuskConfig } from "../../config/schema.ts";
+import { detectAccelerator } from "../../hypervisor/qemu/host.ts";
+import { probeHost, resolveBinary } from "../../hypervisor/qemu/probe.ts";
+import { readImageManifest } from "../../image/manifest.ts";
+
+/**
+ * `husk check`: can this host run husk as configured? Each check says what
+ * it found; required ones decide the answer (and the exit status).
+ */
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
+}
+
+function fileCheck(name: string, path: string, required: boolean): CheckResult {
+  try {
+    const st = statSync(path);
+    return { name, ok: st.isFile(), required, detail: st.isFile() ? `${path} (${st.size} bytes)` : `${path} is not a file` };
+  } catch {
+    return { name, ok: false, required, detail: `${path} missing (run \`husk image build\`)` };
+  }
+}
+
+function writableRoot(root: string): CheckResult {
+  let dir = root;
+  while (!existsSync(dir) && dir !== "/") dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+    return { name: "state root", ok: true, required: true, detail: `${root} (writable via ${dir})` };
+  } catch {
+    return { name: "state root", ok: false, required: true, detail: `${root}: ${dir} is not writable` };
+  }
+}
+
+function cgroupLayout(): string {
+  try {
+    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n");
+    const v2 = mounts.some((l) => l.split(" ")[2] === "cgroup2");
+    const v1 = mounts.some((l) => l.split(" ")[2] === "cgroup");
+    return v1 && v2 ? "hybrid v1+v2" : v2 ? "v2" : v1 ? "v1" : "none";
+  } catch {
+    return "unknown";
+  }
+}
+
+export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; checks: CheckResult[] }> {
+  const hv = config.hypervisor;
+  const checks: CheckResult[] = [];
+  const qemu = resolveBinary(hv.path);
+  let qemuVersion = "";
+  if (qemu) {
+    const out = Bun.spawnSync({ cmd: [qemu, "--version"], stdout: "pipe", stderr: "ignore" });
+    qemuVersion = out.stdout.toString().split("\n")[0] ?? "";
+  }
+  checks.push({ name: "qemu", ok: qemu !== undefined, required: true, detail: qemu ? `${qemu}: ${qemuVersion}` : `${hv.path} not found on PATH` });
+  checks.push(fileCheck("kernel", hv.kernel, true));
+  if (hv.initrd) checks.push(fileCheck("initrd", hv.initrd, true));
+  if (hv.image) checks.push(fileCheck("disk image", hv.image, true));
+  try {
+    const m = await readImageManifest(dirname(hv.kernel));
+    checks.push({ name: "image manifest", ok: true, required: false, detail: JSON.stringify(m).slice(0, 200) });
+  } catch (e) {
+    checks.push({ name: "image manifest", ok: false, required: false, detail: (e as Error).message });
+  }
+  const host = probeHost();
+  const accel = detectAccelerator(hv.accelerator, host.cpuFlags, host.kvmOpens);
+  checks.push({
+    name: "accelerator",
+    ok: !(hv.accelerator === "kvm" && accel.warning),
+    required: true,
+    detail: `${accel.accelerator}${accel.warning ? ` (${accel.warning})` : ""}`,
+  });
+  checks.push({ name: "vsock", ok: host.vhostVsock, required: false, detail: host.vhostVsock ? "/dev/vhost-vsock present" : "no /dev/vhost-vsock: virtio-serial agent channel" });
+  checks.push({ name: "cgroups", ok: true, required: false, detail: `host ${cgroupLayout()}; containers use the guest's cgroup v2` });
+  checks.push(writableRoot(config.runtime.root));
+  return { ok: checks.every((c) => c.ok || !c.required), checks };
+}

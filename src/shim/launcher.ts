@@ -1,0 +1,123 @@
+import { lstatSync, renameSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
+import { dirname, basename, join, resolve } from "node:path";
+import * as v from "valibot";
+import { HuskError, NotFoundError, ShimError, TimeoutError, UsageError } from "../errors.ts";
+import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../launcher.ts";
+import { logger } from "../log.ts";
+import type { VmHandle } from "../monitor/types.ts";
+import { listenHandshake } from "./handshake.ts";
+import { ShimReportSchema } from "./protocol.ts";
+
+/**
+ * The real ProcessLauncher: spawns `husk shim` in its own session (so the
+ * caller's subreaper — containerd-shim, conmon — adopts it when this CLI
+ * exits) with this process's stdin/stdout/stderr, hands it the request over
+ * a private socket and waits for its report. The shim opens its own monitor
+ * connection, creates the guest process and relays its stdio; its pid is the
+ * container's pid.
+ */
+
+const log = logger("shim-launcher");
+
+export interface ShimLauncherOptions {
+  /** How to run husk itself; default: this executable (or bun + the script when run from source). */
+  command?: string[];
+  /** Global flags for the shim (--log, --log-format, --debug, --root). */
+  globalArgs?: string[];
+  /** Give up on a shim that has not reported after this long. */
+  reportTimeoutMs?: number;
+}
+
+export function selfCommand(): string[] {
+  const main = Bun.main;
+  return /\.(ts|js|mjs)$/.test(main) && !main.startsWith("/$bunfs") ? [process.execPath, main] : [process.execPath];
+}
+
+/** runc fails before creating anything when --console-socket is not a socket. */
+export function assertConsoleSocket(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    throw new NotFoundError(`console socket ${path} does not exist`, { details: { path } });
+  }
+  if (!st.isSocket()) throw new UsageError(`console socket ${path} is not a unix socket`, { details: { path } });
+}
+
+/** Written like runc: the bare number, replaced atomically so a reader never sees half of it. */
+export function writePidFile(path: string, pid: number): void {
+  const abs = resolve(path);
+  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.tmp`);
+  writeFileSync(tmp, String(pid), { mode: 0o644 });
+  renameSync(tmp, abs);
+}
+
+export class ShimLauncher implements ProcessLauncher {
+  private readonly exits = new Map<number, Promise<number>>();
+
+  constructor(private readonly options: ShimLauncherOptions = {}) {}
+
+  /** Exit code of a foreground shim launched by this process (run, exec without -d). */
+  exited(pid: number): Promise<number> | undefined {
+    return this.exits.get(pid);
+  }
+
+  async launch(_vm: VmHandle, request: LaunchRequest): Promise<LaunchResult> {
+    if (request.io.consoleSocket) assertConsoleSocket(request.io.consoleSocket);
+    const handshake = listenHandshake();
+    const cmd = [...(this.options.command ?? selfCommand()), ...(this.options.globalArgs ?? []), "shim", "--handshake", handshake.path];
+    log.debug("spawning shim", cmd.join(" "));
+    const proc = Bun.spawn({
+      cmd,
+      stdio: ["inherit", "inherit", "inherit"],
+      detached: true,
+      cwd: "/", // hold no bundle directory busy
+      env: process.env,
+    });
+    const died = proc.exited.then((code) => {
+      throw new ShimError(`shim exited (${code ?? proc.signalCode}) before reporting`);
+    });
+    died.catch(() => {});
+    const timeoutMs = this.options.reportTimeoutMs ?? 180_000;
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`shim did not report within ${timeoutMs} ms`)), timeoutMs);
+    });
+    let guestPid: number;
+    try {
+      const conn = await Promise.race([handshake.accepted, died, timeout]);
+      conn.send(request);
+      const raw = await Promise.race([conn.receive(), died, timeout]);
+      const report = v.safeParse(ShimReportSchema, raw);
+      if (!report.success) throw new ShimError(`malformed report from shim: ${report.issues[0].message}`);
+      if (!report.output.ok) {
+        const e = report.output.error;
+        throw new HuskError(e.code, e.message, e.details ? { details: e.details } : {});
+      }
+      guestPid = report.output.guestPid;
+      conn.close();
+    } catch (e) {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      handshake.close();
+    }
+    log.debug(`shim ${proc.pid} reports guest pid ${guestPid}`);
+    if (request.io.pidFile) writePidFile(request.io.pidFile, proc.pid);
+    if (request.io.detach) {
+      proc.unref();
+      return { pid: proc.pid, guestPid };
+    }
+    const exited = proc.exited.then((code) => code ?? 128 + signalNumber(proc.signalCode));
+    this.exits.set(proc.pid, exited);
+    return { pid: proc.pid, guestPid, exited };
+  }
+}
+
+function signalNumber(sig: string | number | null): number {
+  if (typeof sig === "number") return sig;
+  return sig ? (constants.signals[sig as NodeJS.Signals] ?? 0) : 0;
+}
