@@ -1,0 +1,163 @@
+import type { HuskConfig } from "../config/schema.ts";
+import { DEFAULT_ROOT } from "../config/schema.ts";
+import type { ContainerPhaseContext, Lifecycle, SandboxPhaseContext } from "../lifecycle.ts";
+import { logger } from "../log.ts";
+import { runHooks } from "../oci/hooks.ts";
+import type { HookPhase, OciSpec, OciState } from "../oci/spec.ts";
+import {
+  containerPostContext,
+  containerPrestartContext,
+  sandboxPoststopContext,
+  sandboxPrestartContext,
+  SpecDraft,
+  type VmSize,
+} from "./context.ts";
+import { frozenCopy } from "./freeze.ts";
+import { PluginHost, type FailureMode } from "./host.ts";
+import { loadPlugins } from "./loader.ts";
+import { hostRootfs } from "./rootfs.ts";
+import type { Plugin, PluginHookName } from "./types.ts";
+
+/**
+ * The real Lifecycle: OCI hooks from the container's spec and plugin hooks,
+ * at the points and in the order docs/plugins.md tabulates. Before the user
+ * process starts, any failure throws (the core undoes); after, failures are
+ * logged as warnings and the operation goes on.
+ */
+
+const log = logger("lifecycle");
+
+export interface CreateLifecycleInput {
+  config: Pick<HuskConfig, "plugins"> & { hypervisor?: Partial<HuskConfig["hypervisor"]>; runtime?: Partial<HuskConfig["runtime"]> };
+  /** `--plugin PATH` values. */
+  extraPluginPaths?: readonly string[];
+  /** Replace the bundled plugins (tests). */
+  bundled?: readonly Plugin[];
+}
+
+/** Load the plugins the configuration names, run their setup, and return the Lifecycle. */
+export async function createLifecycle(input: CreateLifecycleInput): Promise<Lifecycle> {
+  const plugins = await loadPlugins({
+    config: input.config,
+    ...(input.extraPluginPaths ? { extraPluginPaths: input.extraPluginPaths } : {}),
+    ...(input.bundled ? { bundled: input.bundled } : {}),
+  });
+  const host = new PluginHost(plugins);
+  await host.setup(input.config.runtime?.root ?? DEFAULT_ROOT);
+  return lifecycleFor(host, {
+    vcpus: input.config.hypervisor?.vcpus ?? 1,
+    memoryMib: input.config.hypervisor?.memory_mib ?? 512,
+  });
+}
+
+/** Plugin hooks at create; interleaved with the OCI hooks in containerCreate. */
+const CREATE_SLICES = ["policy:admit", "storage:mount", "network:attach", "container:prestart"] as const;
+/** Undo slices, in reverse of what they undo. */
+const STOP_SLICES = ["container:poststop", "network:detach", "storage:unmount"] as const;
+
+export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
+  const stopContainerPlugins = async (ctx: ContainerPhaseContext, slices: readonly PluginHookName[]) => {
+    const spec = frozenCopy(ctx.spec);
+    for (const name of slices) {
+      await host.call(name as "container:poststop", (s) => containerPostContext(s, ctx, spec), "warn");
+    }
+  };
+
+  return {
+    async sandboxPrestart(ctx) {
+      for (const name of ["policy:sandbox", "network:prepare", "sandbox:prestart"] as const) {
+        await host.call(name, (s) => sandboxPrestartContext(s, ctx, vm), "abort");
+      }
+    },
+
+    async containerCreate(ctx) {
+      const draft = new SpecDraft(ctx.spec);
+      const rootfs = await hostRootfs(ctx.bundle, ctx.spec.root?.path);
+      const plugins = (name: (typeof CREATE_SLICES)[number]) =>
+        host.call(name, (s) => containerPrestartContext(s, ctx, draft, vm, rootfs), "abort");
+      // Hooks come from the spec as plugins left it so far (a plugin may add hooks).
+      const hooks = (phase: HookPhase) => {
+        const spec = draft.result();
+        return runPhase(phase, spec, ctx, "abort", ctx.netnsPath ?? specNetns(spec));
+      };
+      try {
+        // Policy first: a refusal comes before anything is done.
+        await plugins("policy:admit");
+        await plugins("storage:mount");
+        // prestart before createRuntime: the runtime spec's lifecycle order, and crun's.
+        // Both run in the netns, so network hooks set it up before network:attach reads it.
+        await hooks("prestart");
+        await hooks("createRuntime");
+        await plugins("network:attach");
+        await plugins("container:prestart");
+        await hooks("createContainer");
+        const spec = draft.result();
+        return spec;
+      } catch (e) {
+        // Undo what plugins did here (idempotent), so nothing is left even if
+        // the core's own undo does not reach containerPoststop.
+        await stopContainerPlugins({ ...ctx, spec: draft.result() }, ["network:detach", "storage:unmount"]);
+        throw e;
+      }
+    },
+
+    async containerStart(ctx) {
+      await runPhase("startContainer", ctx.spec, ctx, "abort");
+    },
+
+    async containerPoststart(ctx) {
+      await guard("poststart", async () => {
+        await runPhase("poststart", ctx.spec, ctx, "warn");
+        const spec = frozenCopy(ctx.spec);
+        await host.call("container:poststart", (s) => containerPostContext(s, ctx, spec), "warn");
+      });
+    },
+
+    async containerPoststop(ctx) {
+      await guard("poststop", async () => {
+        await runPhase("poststop", ctx.spec, ctx, "warn");
+        await stopContainerPlugins(ctx, STOP_SLICES);
+      });
+    },
+
+    async sandboxPoststop(ctx: SandboxPhaseContext) {
+      await guard("sandbox poststop", async () => {
+        for (const name of ["sandbox:poststop", "network:release"] as const) {
+          await host.call(name, (s) => sandboxPoststopContext(s, ctx), "warn");
+        }
+      });
+    },
+  };
+}
+
+async function runPhase(
+  phase: HookPhase,
+  spec: OciSpec,
+  ctx: ContainerPhaseContext,
+  mode: FailureMode,
+  netnsPath?: string,
+): Promise<void> {
+  const hooks = spec.hooks?.[phase];
+  if (!hooks?.length) return;
+  // The id is the container's (Kata passes the sandbox's); status is set per phase by runHooks.
+  const state: OciState = { ...ctx.state, id: ctx.containerId, bundle: ctx.state.bundle || ctx.bundle };
+  await runHooks(phase, hooks, state, {
+    keepGoing: mode === "warn",
+    ...(netnsPath ? { netnsPath } : {}),
+    log,
+  });
+}
+
+/** The network namespace the spec names by path, if any. */
+export function specNetns(spec: OciSpec): string | undefined {
+  return spec.linux?.namespaces?.find((n) => n.type === "network" && n.path)?.path;
+}
+
+/** Warn-only phases never throw, whatever goes wrong inside. */
+async function guard(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    log.warn(`${what}: ${(e as Error)?.message ?? e}`);
+  }
+}

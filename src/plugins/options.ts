@@ -1,0 +1,25 @@
+import * as v from "valibot";
+import { PluginError } from "../errors.ts";
+import { issuePath } from "../oci/spec.ts";
+import type { Plugin } from "./types.ts";
+
+/** Validate `[plugins.<name>].options` with the plugin's own schema; the error names the plugin and the key. */
+export function validateOptions(plugin: Plugin, raw: Record<string, unknown> | undefined): unknown {
+  const input = raw ?? {};
+  if (!plugin.options) {
+    const keys = Object.keys(input);
+    if (keys.length) {
+      throw new PluginError(`plugin "${plugin.name}": takes no options, got "${keys[0]}"`, {
+        details: { plugin: plugin.name, key: keys[0] },
+      });
+    }
+    return {};
+  }
+  const r = v.safeParse(plugin.options, input);
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const key = issuePath(issue) || "(options)";
+  throw new PluginError(`plugin "${plugin.name}": invalid option "${key}": ${issue.message}`, {
+    details: { plugin: plugin.name, key, issues: r.issues.map((i) => ({ key: issuePath(i), message: i.message })) },
+  });
+}
