@@ -17,7 +17,7 @@ import { buildInitramfs, type InitramfsCompression } from "./initramfs.ts";
 import { buildKernel } from "./kernel.ts";
 import { debianKernel } from "./kernel-debian.ts";
 import { type ImageFile, type ImageManifest, MANIFEST_SCHEMA_VERSION, readImageManifest, writeImageManifest } from "./manifest.ts";
-import { IMAGE_KERNEL_PARAMS, RECOMMENDED_MACHINE } from "./params.ts";
+import { imageKernelParams, RECOMMENDED_MACHINE } from "./params.ts";
 import type { ImageProgress, KernelResult } from "./types.ts";
 
 const log = logger("image");
@@ -122,7 +122,7 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
     ...(initrd ? { initrd } : {}),
     ...(agentDir ? { agentDir } : {}),
     machine: RECOMMENDED_MACHINE,
-    kernelParams: [...IMAGE_KERNEL_PARAMS],
+    kernelParams: imageKernelParams(kernel.kind),
     modules: kernel.modules,
     files,
     inputs,

@@ -62,6 +62,16 @@ async function readRecord(path: string): Promise<BuildRecord | undefined> {
 
 const seconds = (start: number) => Math.round((performance.now() - start) / 10) / 100;
 
+/** The cached minimal kernel for the current fragment and source, without building; undefined if none. */
+export async function findCachedKernel(options: Pick<BuildKernelOptions, "cacheDir" | "fragment"> = {}): Promise<KernelResult | undefined> {
+  const sourceVersion = await packageVersion(KERNEL_SOURCE_PACKAGE);
+  if (!sourceVersion) return undefined;
+  const hash = kernelCacheKey(options.fragment ?? KERNEL_FRAGMENT, sourceVersion);
+  const dir = kernelCacheLayout(options.cacheDir ?? DEFAULT_KERNEL_CACHE, hash).resultDir;
+  const record = await readRecord(join(dir, "build.json"));
+  return record && existsSync(join(dir, "vmlinux")) ? result(join(dir, "vmlinux"), record, true) : undefined;
+}
+
 export async function buildKernel(options: BuildKernelOptions = {}): Promise<KernelResult> {
   const cacheDir = options.cacheDir ?? DEFAULT_KERNEL_CACHE;
   const fragment = options.fragment ?? KERNEL_FRAGMENT;
