@@ -161,13 +161,17 @@ export async function resumeSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): P
  * Delete the sandbox: containers removed in the guest, VM stopped, every
  * mount, file and container id removed, then poststop for each container
  * and the sandbox. Without force the sandbox must be ready, paused or
- * stopped (as Kata); with force a running one is stopped first.
+ * stopped (as Kata), or running with no live container; with force any.
  */
 export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, force: boolean): Promise<void> {
   const sid = sb.record.id;
   const first = sb.containers[0]?.record;
   await repairSandbox(ctx, sb);
-  if (!force) assertState("sandbox", sid, sb.state.state, ["ready", "paused", "stopped"], "delete");
+  // A running sandbox whose containers have all stopped only holds an idle VM: deletable without force.
+  const idle = sb.containers.every((c) => c.state.state === "stopped");
+  if (!force && !(sb.state.state === "running" && idle)) {
+    assertState("sandbox", sid, sb.state.state, ["ready", "paused", "stopped"], "delete");
+  }
   if (vmAlive(sb)) {
     // A failure to stop the VM keeps the state: the sandbox can be deleted again.
     await withVm(ctx, sb, async (vm) => {
