@@ -1,0 +1,157 @@
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+
+/**
+ * Process and fd syscalls with no JS API, through bun:ffi: child subreaper,
+ * reaping one pid without stealing other children, pipes with fd numbers we
+ * control (to hand to crun), tty window size, power-off.
+ */
+
+const libc = dlopen("libc.so.6", {
+  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  kill: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  pipe2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.i32 },
+  sync: { args: [], returns: FFIType.void },
+  reboot: { args: [FFIType.i32], returns: FFIType.i32 },
+  getpid: { args: [], returns: FFIType.i32 },
+  posix_openpt: { args: [FFIType.i32], returns: FFIType.i32 },
+  grantpt: { args: [FFIType.i32], returns: FFIType.i32 },
+  unlockpt: { args: [FFIType.i32], returns: FFIType.i32 },
+  ptsname_r: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+});
+const c = libc.symbols;
+
+export function errno(): number {
+  const p = c.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+export class SyscallError extends Error {
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+  ) {
+    super(`${syscall} failed: errno ${errno}`);
+    this.name = "SyscallError";
+  }
+}
+
+function check(name: string, rc: number): number {
+  if (rc < 0) throw new SyscallError(name, errno());
+  return rc;
+}
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+const O_CLOEXEC = 0x80000;
+const O_NONBLOCK = 0x800;
+const O_RDWR = 2;
+const O_NOCTTY = 0x100;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const TIOCSWINSZ = 0x5414;
+const ECHILD = 10;
+const EINTR = 4;
+const LINUX_REBOOT_CMD_POWER_OFF = 0x4321fedc;
+
+/** Orphaned descendants (a container's init after `crun create` exits) are re-parented to us. */
+export function setChildSubreaper(): void {
+  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+}
+
+export type WaitResult = { pid: number; exitCode: number; signal?: number };
+
+/**
+ * waitpid(pid, WNOHANG) for one specific pid, so Bun's own children are never
+ * reaped behind its back. null = still running; throws SyscallError(ECHILD)
+ * when pid is not our child.
+ */
+export function reapPid(pid: number): WaitResult | null {
+  const status = new Int32Array(1);
+  for (;;) {
+    const rc = c.waitpid(pid, ptr(status), WNOHANG);
+    if (rc === 0) return null;
+    if (rc < 0) {
+      const e = errno();
+      if (e === EINTR) continue;
+      throw new SyscallError("waitpid", e);
+    }
+    return decodeWaitStatus(rc, status[0]!);
+  }
+}
+
+export function isNotChild(e: unknown): boolean {
+  return e instanceof SyscallError && e.errno === ECHILD;
+}
+
+/** Exit code as a shell reports it: the code, or 128+signal. */
+export function decodeWaitStatus(pid: number, status: number): WaitResult {
+  const sig = status & 0x7f;
+  if (sig === 0) return { pid, exitCode: (status >> 8) & 0xff };
+  return { pid, exitCode: 128 + sig, signal: sig };
+}
+
+export function killPid(pid: number, signal: number): void {
+  check("kill", c.kill(pid, signal));
+}
+
+/** A pipe whose two fds are close-on-exec: pass one to a child explicitly. */
+export function makePipe(): { read: number; write: number } {
+  const fds = new Int32Array(2);
+  check("pipe2", c.pipe2(ptr(fds), O_CLOEXEC));
+  return { read: fds[0]!, write: fds[1]! };
+}
+
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
+
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = check("fcntl(F_GETFL)", c.fcntl(fd, F_GETFL, 0));
+  check("fcntl(F_SETFL)", c.fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK));
+}
+
+export function setCloexec(fd: number, on: boolean): void {
+  const flags = check("fcntl(F_GETFD)", c.fcntl(fd, F_GETFD, 0));
+  check("fcntl(F_SETFD)", c.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC));
+}
+
+/** TIOCSWINSZ on a pty master (or slave). */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const ws = new Uint16Array([rows, cols, 0, 0]);
+  check("ioctl(TIOCSWINSZ)", c.ioctl(fd, TIOCSWINSZ, ptr(ws)));
+}
+
+/** A new pty: the master fd (close-on-exec) and the slave's path. */
+export function openPty(): { master: number; slavePath: string } {
+  const master = check("posix_openpt", c.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  try {
+    check("grantpt", c.grantpt(master));
+    check("unlockpt", c.unlockpt(master));
+    const buf = new Uint8Array(128);
+    const rc = c.ptsname_r(master, ptr(buf), buf.length);
+    if (rc !== 0) throw new SyscallError("ptsname_r", rc);
+    const end = buf.indexOf(0);
+    return { master, slavePath: new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end)) };
+  } catch (e) {
+    c.close(master);
+    throw e;
+  }
+}
+
+export function getPid(): number {
+  return c.getpid();
+}
+
+/** sync(2) then reboot(POWER_OFF). Only returns if the kernel refused. */
+export function powerOff(): void {
+  c.sync();
+  check("reboot(POWER_OFF)", c.reboot(LINUX_REBOOT_CMD_POWER_OFF));
+}

@@ -1,0 +1,202 @@
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+
+/**
+ * Passing file descriptors over unix sockets (SCM_RIGHTS), which node:net
+ * cannot do: the guest agent receives the pty master from crun's
+ * --console-socket; the host shim sends one to a runc caller's
+ * --console-socket. Sockets made here are plain fds (non-blocking where
+ * noted), polled by the caller; nothing here blocks the event loop for long.
+ */
+
+const libc = dlopen("libc.so.6", {
+  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  accept4: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
+  recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+});
+const c = libc.symbols;
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0x800;
+const SOCK_CLOEXEC = 0x80000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const MSG_NOSIGNAL = 0x4000;
+const EAGAIN = 11;
+const EINTR = 4;
+
+export class ScmError extends Error {
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+    context: string,
+  ) {
+    super(`${syscall} ${context}: errno ${errno}`);
+    this.name = "ScmError";
+  }
+}
+
+function errno(): number {
+  const p = c.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+function sockaddr(path: string): Uint8Array {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length >= 108) throw new ScmError("sockaddr", 36 /* ENAMETOOLONG */, `socket path too long: ${path}`);
+  const addr = new Uint8Array(110);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  return addr;
+}
+
+/** A listening unix socket (non-blocking, close-on-exec). */
+export function listenUnix(path: string): number {
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new ScmError("socket", errno(), path);
+  const addr = sockaddr(path);
+  if (c.bind(fd, ptr(addr), addr.length) < 0 || c.listen(fd, 16) < 0) {
+    const e = errno();
+    c.close(fd);
+    throw new ScmError("bind/listen", e, path);
+  }
+  return fd;
+}
+
+/** Accept one connection (non-blocking fd); null when nobody is waiting. */
+export function acceptUnix(listenFd: number): number | null {
+  for (;;) {
+    const fd = c.accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return fd;
+    const e = errno();
+    if (e === EINTR) continue;
+    if (e === EAGAIN) return null;
+    throw new ScmError("accept4", e, `fd ${listenFd}`);
+  }
+}
+
+/** Connect a blocking unix stream socket. */
+export function connectUnixFd(path: string): number {
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new ScmError("socket", errno(), path);
+  const addr = sockaddr(path);
+  if (c.connect(fd, ptr(addr), addr.length) < 0) {
+    const e = errno();
+    c.close(fd);
+    throw new ScmError("connect", e, path);
+  }
+  return fd;
+}
+
+// struct msghdr (x86_64): name@0 namelen@8 iov@16 iovlen@24 control@32 controllen@40 flags@48; 56 bytes.
+// struct cmsghdr: len@0 (size_t) level@8 type@12 data@16; CMSG_SPACE(4) = 24.
+const CMSG_SPACE_1FD = 24;
+const CMSG_LEN_1FD = 20;
+
+function msghdr(iov: Uint8Array, control: Uint8Array): Uint8Array {
+  const hdr = new Uint8Array(56);
+  const dv = new DataView(hdr.buffer);
+  dv.setBigUint64(16, BigInt(ptr(iov)), true);
+  dv.setBigUint64(24, 1n, true);
+  dv.setBigUint64(32, BigInt(ptr(control)), true);
+  dv.setBigUint64(40, BigInt(control.length), true);
+  return hdr;
+}
+
+function iovec(buf: Uint8Array): Uint8Array {
+  const iov = new Uint8Array(16);
+  const dv = new DataView(iov.buffer);
+  dv.setBigUint64(0, BigInt(ptr(buf)), true);
+  dv.setBigUint64(8, BigInt(buf.length), true);
+  return iov;
+}
+
+/** Send fd (with a short payload, e.g. the pty name runc callers expect) over a connected socket fd. */
+export function sendFdOn(sockFd: number, fd: number, payload = "pty"): void {
+  const data = new TextEncoder().encode(payload.length ? payload : " ");
+  const iov = iovec(data);
+  const control = new Uint8Array(CMSG_SPACE_1FD);
+  const cdv = new DataView(control.buffer);
+  cdv.setBigUint64(0, BigInt(CMSG_LEN_1FD), true);
+  cdv.setInt32(8, SOL_SOCKET, true);
+  cdv.setInt32(12, SCM_RIGHTS, true);
+  cdv.setInt32(16, fd, true);
+  const hdr = msghdr(iov, control);
+  for (;;) {
+    const n = Number(c.sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
+    if (n >= 0) return;
+    const e = errno();
+    if (e !== EINTR) throw new ScmError("sendmsg", e, `fd ${fd}`);
+  }
+}
+
+/** Connect to socketPath (e.g. runc's --console-socket) and send fd over it. */
+export function sendFd(socketPath: string, fd: number, payload = "pty"): void {
+  const s = connectUnixFd(socketPath);
+  try {
+    sendFdOn(s, fd, payload);
+  } finally {
+    c.close(s);
+  }
+}
+
+export interface ReceivedFd {
+  fd: number;
+  payload: string;
+}
+
+/**
+ * Receive one fd from a connected socket fd. null = nothing yet (EAGAIN on a
+ * non-blocking socket). Throws when the peer closed without sending one.
+ * The received fd is close-on-exec.
+ */
+export function recvFd(sockFd: number): ReceivedFd | null {
+  const data = new Uint8Array(4096);
+  const iov = iovec(data);
+  const control = new Uint8Array(CMSG_SPACE_1FD * 4);
+  const hdr = msghdr(iov, control);
+  let n: number;
+  for (;;) {
+    n = Number(c.recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
+    if (n >= 0) break;
+    const e = errno();
+    if (e === EINTR) continue;
+    if (e === EAGAIN) return null;
+    throw new ScmError("recvmsg", e, `fd ${sockFd}`);
+  }
+  const hdv = new DataView(hdr.buffer);
+  const controllen = Number(hdv.getBigUint64(40, true));
+  const cdv = new DataView(control.buffer);
+  let fd = -1;
+  // Walk the control messages; keep the first fd, close any others (never leak).
+  for (let off = 0; off + 16 <= controllen; ) {
+    const len = Number(cdv.getBigUint64(off, true));
+    if (len < 16) break;
+    const level = cdv.getInt32(off + 8, true);
+    const type = cdv.getInt32(off + 12, true);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      for (let p = off + 16; p + 4 <= off + len; p += 4) {
+        const got = cdv.getInt32(p, true);
+        if (fd < 0) fd = got;
+        else c.close(got);
+      }
+    }
+    off += (len + 7) & ~7;
+  }
+  if (fd < 0) {
+    if (n === 0) throw new ScmError("recvmsg", 0, "peer closed without sending a file descriptor");
+    throw new ScmError("recvmsg", 0, "message carried no file descriptor");
+  }
+  return { fd, payload: new TextDecoder().decode(data.subarray(0, n)).replace(/\0+$/, "") };
+}
+
+export function closeSocket(fd: number): void {
+  c.close(fd);
+}
