@@ -124,7 +124,7 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
     machine: RECOMMENDED_MACHINE,
     kernelParams: imageKernelParams(kernel.kind),
     modules: kernel.modules,
-    files,
+    files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
     inputs,
   };
   await writeImageManifest(out, manifest);
