@@ -133,7 +133,7 @@ async function runHook(
       ? undefined
       : setTimeout(() => {
           timedOut = true;
-          killGroup(child.pid);
+          killHook(child.pid);
         }, hook.timeout * 1000);
   const result = await child;
   if (timer) clearTimeout(timer);
@@ -166,12 +166,13 @@ function splitEnv(entry: string): [string, string] {
   return eq < 0 ? [entry, ""] : [entry.slice(0, eq), entry.slice(eq + 1)];
 }
 
-function killGroup(pid: number | undefined): void {
+/** SIGKILL the hook's process group (it was spawned detached, so it leads one), so its children die too. */
+function killHook(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
     process.kill(-pid, "SIGKILL");
   } catch {
-    // Already gone, or not a group leader yet: kill the process itself.
+    // Not a group leader yet: kill the process itself.
     try {
       process.kill(pid, "SIGKILL");
     } catch {}
