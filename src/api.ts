@@ -185,9 +185,10 @@ export async function listSandbox(ctx: RuntimeContext): Promise<SandboxStatus[]>
 /** Create (not start) a container in a ready or running sandbox. Ends "ready" (OCI "created"). */
 export async function createContainer(ctx: RuntimeContext, sid: string, config: ContainerConfig): Promise<ContainerStatus> {
   ids(sid, config.id);
-  return locked(ctx, sid, "exclusive", (sb) =>
-    withVm(ctx, sb, (vm) => withUndo(async (undo) => containerStatusOf(sb, await createContainerIn(ctx, sb, vm, config, undo)))),
-  );
+  return locked(ctx, sid, "exclusive", (sb) => {
+    assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
+    return withVm(ctx, sb, (vm) => withUndo(async (undo) => containerStatusOf(sb, await createContainerIn(ctx, sb, vm, config, undo))));
+  });
 }
 
 /** Start a ready (or restart a stopped) container; the sandbox must be ready or running and ends running. */

@@ -89,15 +89,13 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
   await ctx.lifecycle.sandboxPrestart(phase);
 
   const vm = await ctx.backend.boot(record.vm);
+  // On failure this undo (stop) also drops the connection; the container undos before it still use it.
   undo.push(`stop VM of ${sid}`, () => vm.stop());
-  try {
-    const vmPidStart = processStartTime(vm.pid);
-    sb.state = { ...sb.state, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
-    saveSandboxState(ctx.root, sb);
-    for (const c of config.containers) await createContainerIn(ctx, sb, vm, c, undo);
-  } finally {
-    await vm.close();
-  }
+  const vmPidStart = processStartTime(vm.pid);
+  sb.state = { ...sb.state, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
+  saveSandboxState(ctx.root, sb);
+  for (const c of config.containers) await createContainerIn(ctx, sb, vm, c, undo);
+  await vm.close();
   return sb;
 }
 

@@ -48,8 +48,12 @@ class InProcessHandle implements VmHandle {
       log.debug(`agent shutdown failed (stopping the VM anyway): ${(e as Error).message}`);
     }
     await this.agent.close();
-    await this.hypervisor.stop(this.stopTimeoutMs === undefined ? {} : { timeoutMs: this.stopTimeoutMs });
-    await this.hypervisor.cleanup();
+    try {
+      await this.hypervisor.stop(this.stopTimeoutMs === undefined ? {} : { timeoutMs: this.stopTimeoutMs });
+    } finally {
+      // Sockets and files go even when the graceful stop failed; the stop error still surfaces.
+      await this.hypervisor.cleanup();
+    }
   }
   close(): Promise<void> {
     return this.agent.close();

@@ -51,6 +51,8 @@ export class MockHypervisor implements Hypervisor {
   /** Calls made through this object (the persisted log has every process's). */
   readonly calls: { method: MockHypervisorMethod; args: unknown[] }[] = [];
   readonly devices: DeviceSpec[] = [];
+  /** Pid start() reported (the placeholder), for tests. */
+  startedPid: number | undefined;
   private spec: VmSpec | undefined;
   private dir: string | undefined;
 
@@ -123,6 +125,7 @@ export class MockHypervisor implements Hypervisor {
       child.unref();
       pid = child.pid;
     }
+    this.startedPid = pid;
     const pidStart = processStartTime(pid);
     this.save({ ...this.load(), status: "running", pid, ...(pidStart === undefined ? {} : { pidStart }) });
     if (this.spec) appendFileSync(this.spec.consoleLog, `mock VM ${this.spec.sandboxId} started (pid ${pid})\n`, { mode: 0o600 });
