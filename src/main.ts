@@ -13,6 +13,8 @@ import { HuskError, InternalError, isHuskError } from "./errors.ts";
 import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
 import { configureLogging, logErrorToFile } from "./cli/logging.ts";
 
+/** These run until their work ends and exit by themselves. */
+const LONG_RUNNING = new Set(["monitor", "shim", "agent"]);
 const argv = process.argv.slice(2);
 let g: GlobalOptions | undefined;
 
@@ -24,6 +26,12 @@ try {
   // Loaded after logging is configured: modules create tagged loggers at load time.
   const { runCli } = await import("./cli/cli.ts");
   await runCli(parsed.rest, g);
+  if (!LONG_RUNNING.has(parsed.rest[0] ?? "")) {
+    // A short-lived command is done: do not let a lingering handle (a socket
+    // a library forgot to close) keep `husk create` from returning to its caller.
+    await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+    process.exit(process.exitCode ?? 0);
+  }
 } catch (e) {
   fail(e);
 }

@@ -1,16 +1,10 @@
 import { defineCommand } from "citty";
-import { importOptional } from "./lib/optional-import.ts";
+import { runMonitor } from "../monitor/index.ts";
 
-/** Hidden: the per-sandbox monitor that owns QEMU (spawned by the MonitorBackend). */
-const modulePath = ["..", "monitor", "index.ts"].join("/");
-
+/** Hidden: the per-sandbox monitor that owns QEMU (spawned by the MonitorBackend as `husk monitor <sid> --root R`). */
 export default defineCommand({
   meta: { name: "monitor", description: "run a sandbox monitor (internal)", hidden: true },
   async run({ rawArgs }) {
-    const { runMonitor } = await importOptional<{ runMonitor: (argv: string[]) => Promise<void> }>(
-      new URL(modulePath, import.meta.url).href,
-      "the sandbox monitor",
-    );
     await runMonitor(rawArgs);
   },
 });

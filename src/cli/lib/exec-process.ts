@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import * as v from "valibot";
+import { InvalidSpecError, UsageError } from "../../errors.ts";
+import { issuePath, ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
+
+/**
+ * The process `exec` runs: from --process FILE (containerd's shim writes
+ * one), validated like config.json's process; otherwise the container's own
+ * process with the command line and the flags laid over it, as runc does.
+ */
+
+export interface ExecFlags {
+  args: string[];
+  tty: boolean;
+  cwd?: string;
+  env: string[];
+  user?: string;
+  additionalGids: string[];
+  caps: string[];
+  noNewPrivs: boolean;
+}
+
+export function readProcessFile(path: string): OciProcess {
+  let json: unknown;
+  try {
+    json = JSON.parse(path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new InvalidSpecError(`process file ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+  }
+  const r = v.safeParse(ProcessSchema, json);
+  if (!r.success) {
+    const at = issuePath(r.issues[0]) || "(top level)";
+    throw new InvalidSpecError(`process file ${path}: ${at}: ${r.issues[0].message}`, { details: { file: path, path: at } });
+  }
+  if (!r.output.args || r.output.args.length === 0) throw new InvalidSpecError(`process file ${path}: args: must not be empty`);
+  return r.output;
+}
+
+function parseUser(user: string): { uid: number; gid: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!m) throw new UsageError(`--user ${JSON.stringify(user)}: expected uid[:gid] as numbers`);
+  return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+}
+
+function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...extra]) out.set(e.split("=")[0]!, e);
+  return [...out.values()];
+}
+
+export function execProcess(spec: OciSpec, flags: ExecFlags): OciProcess {
+  if (flags.args.length === 0) throw new UsageError("exec needs a command to run (or --process FILE)");
+  const base = spec.process ?? { user: { uid: 0, gid: 0 }, cwd: "/" };
+  const user = flags.user ? { ...base.user, ...parseUser(flags.user) } : { ...base.user };
+  if (flags.additionalGids.length > 0) {
+    user.additionalGids = flags.additionalGids.map((g) => {
+      if (!/^\d+$/.test(g)) throw new UsageError(`--additional-gids ${JSON.stringify(g)}: expected a number`);
+      return Number(g);
+    });
+  }
+  const caps = base.capabilities;
+  const withCaps = (set: string[] | undefined) => [...new Set([...(set ?? []), ...flags.caps])];
+  return {
+    ...base,
+    terminal: flags.tty,
+    args: flags.args,
+    env: mergeEnv(base.env ?? [], flags.env),
+    cwd: flags.cwd ?? base.cwd,
+    user,
+    ...(flags.caps.length > 0
+      ? {
+          capabilities: {
+            ...caps,
+            bounding: withCaps(caps?.bounding),
+            effective: withCaps(caps?.effective),
+            permitted: withCaps(caps?.permitted),
+            ambient: withCaps(caps?.ambient),
+          },
+        }
+      : {}),
+    ...(flags.noNewPrivs ? { noNewPrivileges: true } : {}),
+  };
+}

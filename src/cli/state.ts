@@ -1,0 +1,20 @@
+import { defineCommand } from "citty";
+import { cliRuntime } from "./context.ts";
+import { strict } from "./lib/flags.ts";
+import { containerById } from "./lib/runtime.ts";
+import { runcState } from "./lib/state.ts";
+
+export default defineCommand(
+  strict(
+    {
+      meta: { name: "state", description: "print the OCI state of a container (JSON)" },
+      args: { id: { type: "positional", description: "container id", required: true } },
+      async run({ args }) {
+        const { ctx } = await cliRuntime();
+        const { status } = await containerById(ctx, args.id);
+        console.log(JSON.stringify(runcState(status), null, 2));
+      },
+    },
+    { maxPositionals: 1 },
+  ),
+);

@@ -1,0 +1,139 @@
+import * as v from "valibot";
+import { connectAgent, type AgentClient } from "../agent/client.ts";
+import type { ProcessStreams } from "../agent/types.ts";
+import { asHuskError, HuskError, ProtocolError } from "../errors.ts";
+import { getWinsize } from "../ffi/pty.ts";
+import { logger } from "../log.ts";
+import { issuePath } from "../oci/spec.ts";
+import { exitStatus, writeExitFile } from "./exit.ts";
+import { connectHandshake, type LineConn } from "./handshake.ts";
+import { setupHostIo, type HostIo } from "./host-io.ts";
+import { ShimRequestSchema, type ShimReport, type ShimRequest } from "./protocol.ts";
+import { pumpFdToStream, pumpStreamToFd } from "./relay.ts";
+import { installSignalHandlers } from "./signals.ts";
+
+/**
+ * `husk shim`: one per container process. Gets its request from the
+ * launching CLI, creates the guest process over its own monitor connection
+ * (stdio streams belong to the connection that opened them), reports, then
+ * stands for the process on the host until it exits: relays stdio, forwards
+ * signals, records the exit and exits with the process's status.
+ */
+
+const log = logger("shim");
+/** How long to wait for the guest's output to drain after the process exited. */
+const DRAIN_MS = 3000;
+/** Status when the sandbox disappears under the process (VM stopped, monitor died): as if SIGKILLed. */
+const VM_GONE_STATUS = 137;
+
+export async function runShim(handshakePath: string): Promise<never> {
+  const conn = await connectHandshake(handshakePath);
+  let req: ShimRequest;
+  try {
+    const parsed = v.safeParse(ShimRequestSchema, await conn.receive());
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      throw new ProtocolError(`bad shim request at ${issuePath(issue) || "(top level)"}: ${issue.message}`);
+    }
+    req = parsed.output;
+  } catch (e) {
+    return reportFailure(conn, e, () => {});
+  }
+
+  let io: HostIo | undefined;
+  let agent: AgentClient | undefined;
+  let streams: ProcessStreams;
+  let guestPid: number;
+  const execId = req.kind === "exec" ? req.execId : undefined;
+  const ref = { containerId: req.containerId, ...(execId ? { execId } : {}) };
+  try {
+    const consoleSize = req.kind === "init" ? req.spec.process?.consoleSize : req.process.consoleSize;
+    const initial = consoleSize ? { rows: consoleSize.height, cols: consoleSize.width } : undefined;
+    io = await setupHostIo(req.io.terminal, req.io.consoleSocket, initial);
+    agent = await connectAgent(`${req.sandboxDir}/monitor.sock`, { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
+    const terminal = req.io.terminal;
+    const opened = agent.openStdio({
+      terminal,
+      stdin: true,
+      stdout: true,
+      stderr: !terminal,
+      ...(io.size ? { rows: io.size.rows, cols: io.size.cols } : {}),
+    });
+    streams = opened.streams;
+    const res =
+      req.kind === "init"
+        ? await agent.call("createContainer", { containerId: req.containerId, spec: req.spec, stdio: opened.stdio })
+        : await agent.call("exec", { containerId: req.containerId, execId: req.execId, process: req.process, stdio: opened.stdio });
+    guestPid = res.pid;
+  } catch (e) {
+    const hostIo = io;
+    const client = agent;
+    return reportFailure(conn, e, () => {
+      hostIo?.restore();
+      void client?.close();
+    });
+  }
+
+  const a = agent;
+  const hostIo = io;
+  const uninstall = installSignalHandlers({
+    forward(signal) {
+      log.debug(`forwarding signal ${signal} to ${req.containerId}`);
+      a.call("signalProcess", { ...ref, signal }).catch((e) => log.warn(`cannot forward signal ${signal}`, e));
+    },
+    resize() {
+      const size = hostIo.sizeFd !== undefined ? getWinsize(hostIo.sizeFd) : undefined;
+      if (size) a.call("resizeTty", { ...ref, ...size }).catch((e) => log.debug("resize failed", e));
+    },
+  });
+
+  conn.send({ ok: true, pid: process.pid, guestPid } satisfies ShimReport);
+  conn.close();
+  log.debug(`${req.containerId}: guest pid ${guestPid}, shim pid ${process.pid}`);
+
+  const stopInput = new AbortController();
+  const pumps: Promise<void>[] = [];
+  if (streams.stdin) void pumpFdToStream(hostIo.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
+  if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, hostIo.output).catch((e) => log.debug("stdout relay", e)));
+  if (streams.stderr && hostIo.error !== undefined) pumps.push(pumpStreamToFd(streams.stderr, hostIo.error).catch((e) => log.debug("stderr relay", e)));
+
+  const vmGone = new Promise<number>((resolve) => a.onClose(() => resolve(VM_GONE_STATUS)));
+  const status = await Promise.race([
+    a.call("waitProcess", ref).then(exitStatus, (e) => {
+      log.warn(`waiting for ${req.containerId} failed`, e);
+      return VM_GONE_STATUS;
+    }),
+    vmGone,
+  ]);
+  stopInput.abort();
+  await Promise.race([Promise.all(pumps), Bun.sleep(DRAIN_MS)]);
+  uninstall();
+  hostIo.restore();
+  if (req.kind === "init") {
+    try {
+      writeExitFile(req.sandboxDir, req.containerId, status);
+    } catch (e) {
+      log.warn("cannot record the exit status", e);
+    }
+  }
+  await Promise.race([a.close(), Bun.sleep(1000)]);
+  log.debug(`${req.containerId}${execId ? `/${execId}` : ""} exited with ${status}`);
+  process.exit(status);
+}
+
+async function reportFailure(conn: LineConn, e: unknown, cleanup: () => void): Promise<never> {
+  const err: HuskError = asHuskError(e, "E_SHIM", "shim");
+  log.debug("launch failed", err);
+  try {
+    conn.send({
+      ok: false,
+      error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+    } satisfies ShimReport);
+    conn.close();
+  } catch {
+    // The launcher is gone; it learns from our exit status.
+  }
+  cleanup();
+  await Bun.sleep(50); // let the report flush before exiting
+  process.exit(1);
+}
