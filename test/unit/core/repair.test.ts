@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as api from "../../../src/api.ts";
+import { isProcessAlive } from "../../../src/core/proc.ts";
+import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { containerExitFile, containerStateFile, sandboxStateFile } from "../../../src/store.ts";
+import { containerConfig, makeEnv, readJsonFile, type Env } from "./helpers.ts";
+
+/** status/list repair stale state: dead shims and dead VM owners. */
+
+let env: Env;
+const standIns: Bun.Subprocess[] = [];
+afterEach(async () => {
+  for (const p of standIns.splice(0)) p.kill("SIGKILL");
+  await env.cleanup();
+});
+
+/** A launcher whose "shim" is a real process the test can kill. */
+function envWithKillableShims(): Env {
+  return makeEnv({
+    launcher: {
+      hostPid: () => {
+        const p = Bun.spawn(["sleep", "600"], { stdio: ["ignore", "ignore", "ignore"] });
+        standIns.push(p);
+        return p.pid;
+      },
+    },
+  });
+}
+
+describe("stale state repair", () => {
+  test("a running container whose shim died is stopped, with the shim's exit code", async () => {
+    env = envWithKillableShims();
+    await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    const shim = standIns[0] as Bun.Subprocess;
+    expect((await api.statusContainer(env.ctx, "sb", "c1")).pid).toBe(shim.pid);
+    writeFileSync(containerExitFile(env.root, "sb", "c1"), JSON.stringify({ exitCode: 7 }));
+    shim.kill("SIGKILL");
+    await shim.exited;
+    const status = await api.statusContainer(env.ctx, "sb", "c1");
+    expect(status).toMatchObject({ state: "stopped", exitCode: 7 });
+    expect(readJsonFile(containerStateFile(env.root, "sb", "c1"))).toMatchObject({ state: "stopped", exitCode: 7 });
+    // The guest process was killed too; the other container is untouched.
+    expect(env.ctx.agents.at(-1)?.guest().containers.c1?.status).toBe("stopped");
+    expect((await api.statusContainer(env.ctx, "sb", "c2")).state).toBe("running");
+    expect((await api.statusSandbox(env.ctx, "sb")).state).toBe("running");
+  });
+
+  test("pid reuse: a live pid with another start time is not our shim", async () => {
+    env = makeEnv();
+    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1"))] });
+    const file = containerStateFile(env.root, "sb", "c1");
+    const st = readJsonFile(file);
+    expect(st.pid).toBe(process.pid);
+    writeFileSync(file, JSON.stringify({ ...st, pidStart: st.pidStart + 1 }));
+    expect((await api.statusContainer(env.ctx, "sb", "c1")).state).toBe("stopped");
+  });
+
+  test("a sandbox whose VM owner died is stopped with its containers; delete still cleans everything", async () => {
+    env = makeEnv();
+    await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1"))] });
+    const vmPid = readJsonFile(sandboxStateFile(env.root, "sb")).vmPid as number;
+    process.kill(vmPid, "SIGKILL");
+    while (isProcessAlive(vmPid)) await Bun.sleep(5);
+    const [listed] = await api.listSandbox(env.ctx);
+    expect(listed?.state).toBe("stopped");
+    expect(listed?.containers[0]?.state).toBe("stopped");
+    expect(readJsonFile(sandboxStateFile(env.root, "sb")).state).toBe("stopped");
+    await api.deleteSandbox(env.ctx, "sb");
+    expect(existsSync(join(env.root, "sandboxes", "sb"))).toBe(false);
+    expect(existsSync(join(env.root, "containers", "c1"))).toBe(false);
+    expect(mountsUnder(env.dir)).toEqual([]);
+  });
+
+  test("delete cleans a leftover mount and id of a container a crash left unlisted", async () => {
+    env = makeEnv();
+    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1"))] });
+    // Simulate a crash after the mount but before the container was recorded in the sandbox state.
+    const stateFile = sandboxStateFile(env.root, "sb");
+    writeFileSync(stateFile, JSON.stringify({ ...readJsonFile(stateFile), containers: [] }));
+    expect(mountsUnder(join(env.root, "sandboxes", "sb"))).toHaveLength(1);
+    await api.deleteSandbox(env.ctx, "sb");
+    expect(mountsUnder(env.dir)).toEqual([]);
+    expect(existsSync(join(env.root, "containers", "c1"))).toBe(false);
+    // The bundle's rootfs survived (never removed through the mount).
+    expect(existsSync(join(env.dir, "b1", "rootfs", "marker"))).toBe(true);
+  });
+});
