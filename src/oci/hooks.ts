@@ -47,15 +47,15 @@ export interface RunHooksOptions {
 
 /** The state JSON a hook receives: never an empty ociVersion or status (Kata's bug), id is the container's. */
 export function hookState(phase: HookPhase, state: OciState): OciState {
-  const out: OciState = {
+  // Key order as in the runtime spec's state example.
+  return {
     ociVersion: state.ociVersion || OCI_VERSION,
     id: state.id,
     status: HOOK_STATUS[phase],
+    ...(state.pid !== undefined ? { pid: state.pid } : {}),
     bundle: state.bundle,
+    annotations: state.annotations ?? {},
   };
-  if (state.pid !== undefined) out.pid = state.pid;
-  out.annotations = state.annotations ?? {};
-  return out;
 }
 
 /** The argv to spawn: directly, or through nsenter; pure so it is tested without spawning. */
