@@ -1,0 +1,98 @@
+import { BootTimeoutError, HypervisorError, TimeoutError, isHuskError, type HuskError } from "../errors.ts";
+import { readTail } from "../hypervisor/qemu/console.ts";
+import type { Hypervisor, VmExit, VmSpec } from "../hypervisor/types.ts";
+import { logger } from "../log.ts";
+
+/**
+ * Boot one VM and wait for its agent: prepare → start → agent handshake,
+ * all within spec.bootTimeoutMs. On any failure QEMU is killed and cleaned up,
+ * and the error carries the last lines of the guest console.
+ */
+
+const log = logger("monitor");
+
+/** Connects to the agent endpoint and completes the handshake within timeoutMs. */
+export type AgentConnector<A> = (socketPath: string, timeoutMs: number) => Promise<A>;
+
+export interface BootResult<A> {
+  agent: A;
+  qemuPid: number;
+  bootMs: number;
+}
+
+export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConnector<A>): Promise<BootResult<A>> {
+  const t0 = Date.now();
+  const deadline = t0 + spec.bootTimeoutMs;
+  await hv.prepare(spec); // nothing started yet: errors name the missing file
+  let started = false;
+  try {
+    const { pid } = await hv.start();
+    started = true;
+    const endpoint = hv.agentEndpoint();
+    if (endpoint.kind !== "unix") throw new HypervisorError(`agent endpoint ${endpoint.kind} is not supported by the monitor (only unix)`);
+    const exited = hv.wait().then((exit) => ({ exit }));
+    const agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline, spec);
+    const bootMs = Date.now() - t0;
+    log.info(`sandbox ${spec.sandboxId}: agent ready after ${bootMs} ms`);
+    return { agent, qemuPid: pid, bootMs };
+  } catch (err) {
+    if (started) {
+      await hv.stop({ timeoutMs: 1 }).catch((e) => log.warn(`stop after failed boot: ${String(e)}`));
+    }
+    await hv.cleanup().catch((e) => log.warn(`cleanup after failed boot: ${String(e)}`));
+    throw err;
+  }
+}
+
+/** The agent handshake, unless QEMU exits first or the deadline passes. */
+async function raceBoot<A>(
+  handshake: Promise<A>,
+  exited: Promise<{ exit: VmExit }>,
+  deadline: number,
+  spec: VmSpec,
+): Promise<A> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), Math.max(0, deadline - Date.now()))));
+  // A handshake that fails early (socket refused, etc.) is retried by nobody: report it, with the console.
+  const shaken = handshake.then(
+    (agent) => ({ agent }),
+    (error: unknown) => ({ error }),
+  );
+  try {
+    const first = await Promise.race([shaken, exited, timeout]);
+    if (first === "timeout" || ("error" in first && first.error instanceof TimeoutError)) {
+      throw bootTimeout(spec);
+    }
+    if ("exit" in first) {
+      const e = first.exit;
+      throw new HypervisorError(
+        `qemu exited during boot (${e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`}) before the agent answered` +
+          consoleBlock(e.consoleTail),
+        { details: { sandboxId: spec.sandboxId } },
+      );
+    }
+    if ("error" in first) {
+      const err = first.error;
+      throw new HypervisorError(
+        `agent handshake failed: ${err instanceof Error ? err.message : String(err)}` + consoleBlock(readTail(spec.consoleLog)),
+        { cause: err, details: { code: isHuskError(err) ? err.code : undefined } },
+      );
+    }
+    return first.agent;
+  } finally {
+    clearTimeout(timer);
+    // A late agent after a failure is closed by the caller's cleanup (QEMU dies → socket closes).
+  }
+}
+
+function bootTimeout(spec: VmSpec): HuskError {
+  return new BootTimeoutError(
+    `sandbox ${spec.sandboxId}: the guest agent did not answer within ${spec.bootTimeoutMs} ms (hypervisor.boot_timeout_ms); VM killed` +
+      consoleBlock(readTail(spec.consoleLog)),
+    { details: { sandboxId: spec.sandboxId, consoleLog: spec.consoleLog } },
+  );
+}
+
+function consoleBlock(tail: string): string {
+  return tail ? `\n--- guest console (last lines) ---\n${tail}` : "\n(guest console is empty)";
+}

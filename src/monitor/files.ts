@@ -1,0 +1,125 @@
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import * as v from "valibot";
+import { MonitorError } from "../errors.ts";
+import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
+import { ID_PATTERN } from "../ids.ts";
+
+/**
+ * Files the monitor shares with the CLI in the sandbox directory:
+ *   vm.json        what to boot (written by MonitorBackend before spawning the monitor)
+ *   vm-state.json  what the VM is doing (written only by the monitor; read by the CLI/core)
+ *   monitor.sock   the monitor's socket (agent calls + "monitor.*" control methods)
+ *   monitor.log    the monitor's stdout/stderr
+ *   monitor.pid    the monitor's pid and start time (for liveness and --force)
+ * The driver adds console.log, qmp.sock, agent.sock, qemu.pid, qemu.log.
+ */
+export const VM_CONFIG_FILE = "vm.json";
+export const VM_STATE_FILE = "vm-state.json";
+export const MONITOR_SOCKET = "monitor.sock";
+export const MONITOR_LOG = "monitor.log";
+export const MONITOR_PID_FILE = "monitor.pid";
+
+const abs = v.pipe(v.string(), v.startsWith("/", "must be an absolute path"), v.maxLength(4096));
+const posInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+export const VmSpecSchema = v.strictObject({
+  sandboxId: v.pipe(v.string(), v.regex(ID_PATTERN)),
+  dir: abs,
+  sharedDir: abs,
+  binary: v.pipe(v.string(), v.minLength(1)),
+  kernel: abs,
+  initrd: v.optional(abs),
+  image: v.optional(abs),
+  agentDir: v.optional(abs),
+  machine: v.pipe(v.string(), v.regex(/^(microvm|q35|pc)(,[a-z0-9_-]+=[a-z0-9_-]+)*$/, "unknown machine type")),
+  accelerator: v.picklist(["auto", "kvm", "tcg"]),
+  vcpus: v.pipe(posInt, v.maxValue(256)),
+  memoryMiB: v.pipe(posInt, v.minValue(64)),
+  kernelParams: v.array(v.pipe(v.string(), v.maxLength(4096))),
+  bootTimeoutMs: posInt,
+  consoleLog: abs,
+  qmpSocket: abs,
+  agentSocket: abs,
+});
+
+/** vm.json: the spec plus what the monitor needs beyond it. */
+export const VmConfigSchema = v.strictObject({
+  version: v.literal(1),
+  spec: VmSpecSchema,
+  stopTimeoutMs: posInt,
+});
+export type VmConfig = v.InferOutput<typeof VmConfigSchema>;
+
+const ErrorInfoSchema = v.strictObject({ code: v.string(), message: v.string() });
+
+/** vm-state.json. "failed" = boot failed (error says why); "stopped" = the VM ended after booting. */
+export const VmStateSchema = v.strictObject({
+  version: v.literal(1),
+  sandboxId: v.string(),
+  state: v.picklist(["booting", "running", "paused", "stopped", "failed"]),
+  monitorPid: posInt,
+  qemuPid: v.optional(posInt),
+  error: v.optional(ErrorInfoSchema),
+  exit: v.optional(v.strictObject({ code: v.nullable(v.number()), signal: v.nullable(v.string()) })),
+  /** Why the VM stopped: asked to ("stop"), or it went away on its own ("exited"). */
+  reason: v.optional(v.picklist(["stop", "exited"])),
+  updatedAt: v.string(),
+});
+export type VmState = v.InferOutput<typeof VmStateSchema>;
+
+export function sandboxDir(root: string, sandboxId: string): string {
+  return join(root, "sandboxes", sandboxId);
+}
+
+export function readVmConfig(dir: string): VmConfig {
+  return readJson(join(dir, VM_CONFIG_FILE), VmConfigSchema, "vm config");
+}
+
+export function writeVmConfig(dir: string, config: VmConfig): void {
+  atomicWriteFile(join(dir, VM_CONFIG_FILE), JSON.stringify(v.parse(VmConfigSchema, config), null, 2) + "\n");
+}
+
+/** The monitor's last recorded VM state, or undefined if none was written yet. */
+export function readVmState(dir: string): VmState | undefined {
+  try {
+    return readJson(join(dir, VM_STATE_FILE), VmStateSchema, "vm state");
+  } catch (err) {
+    if (err instanceof MonitorError && err.details?.missing) return undefined;
+    throw err;
+  }
+}
+
+export function writeVmState(dir: string, state: Omit<VmState, "version" | "updatedAt">): void {
+  const full: VmState = { version: 1, ...state, updatedAt: new Date().toISOString() };
+  atomicWriteFile(join(dir, VM_STATE_FILE), JSON.stringify(full) + "\n");
+}
+
+export function removeVmState(dir: string): void {
+  rmSync(join(dir, VM_STATE_FILE), { force: true });
+}
+
+function readJson<S extends v.GenericSchema>(path: string, schema: S, what: string): v.InferOutput<S> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new MonitorError(`cannot read ${what} ${path}: ${(err as Error).message}`, {
+      cause: err,
+      details: { path, missing: (err as NodeJS.ErrnoException).code === "ENOENT" },
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new MonitorError(`${what} ${path} is not valid JSON`, { cause: err, details: { path } });
+  }
+  const parsed = v.safeParse(schema, json);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const at = issue.path?.map((p: { key: unknown }) => String(p.key)).join(".") ?? "";
+    throw new MonitorError(`${what} ${path} is invalid${at ? ` at ${at}` : ""}: ${issue.message}`, { details: { path } });
+  }
+  return parsed.output;
+}

@@ -1,0 +1,39 @@
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { logger } from "../log.ts";
+import { MONITOR_LOG } from "./files.ts";
+
+/** Starting the detached `husk monitor` process: the only place it is spawned. */
+
+const log = logger("monitor");
+
+/**
+ * How to run husk itself: the compiled executable is process.execPath; from
+ * source (bun src/main.ts), it is bun plus the entry file.
+ */
+export function defaultHuskCommand(): string[] {
+  if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [process.execPath];
+  return [process.execPath, join(import.meta.dir, "..", "main.ts")];
+}
+
+/**
+ * `<command> monitor <sid> --root <root>` in its own session (setsid), stdio
+ * to <dir>/monitor.log, not waited for: it outlives the CLI that starts it.
+ */
+export function spawnMonitor(command: string[], root: string, sandboxId: string, dir: string, env?: Record<string, string>): number {
+  const fd = openSync(join(dir, MONITOR_LOG), "a", 0o600);
+  try {
+    const argv = [...command, "monitor", sandboxId, "--root", root];
+    log.debug(`spawn ${argv.join(" ")}`);
+    const child = Bun.spawn(argv, {
+      cwd: dir,
+      detached: true,
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...env },
+    });
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
