@@ -26,16 +26,23 @@ function realpath(bundle: string, p: string): string {
   }
 }
 
-/** Same inode and device as /proc/1/ns/<type>: the host's namespace. */
+/**
+ * The same namespace (inode and device) as init's or husk's own: husk runs in
+ * the host's namespaces, and where /proc/1/ns is not readable (husk itself in
+ * a container) its own are what a container would share.
+ */
 function isHostNamespace(type: string, path: string): boolean {
   const name = { network: "net", mount: "mnt" }[type] ?? type;
-  try {
-    const a = statSync(path);
-    const b = statSync(`/proc/1/ns/${name}`);
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return false;
-  }
+  const id = (p: string) => {
+    try {
+      const s = statSync(p);
+      return `${s.dev}:${s.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const target = id(path);
+  return target !== undefined && (target === id(`/proc/1/ns/${name}`) || target === id(`/proc/self/ns/${name}`));
 }
 
 export default definePlugin({
