@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
 import type { MethodResponse } from "./agent/protocol.ts";
@@ -16,6 +16,7 @@ import { findStale, isStale, repairSandbox } from "./core/repair.ts";
 import {
   createSandboxIn,
   deleteSandboxIn,
+  removeLeftoverSandbox,
   pauseSandboxIn,
   resumeSandboxIn,
   startSandboxIn,
@@ -41,7 +42,7 @@ import {
   type SandboxStatus,
 } from "./sandbox.ts";
 import { assertState } from "./state.ts";
-import { sandboxesDir } from "./store.ts";
+import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "./store.ts";
 import { withUndo } from "./undo.ts";
 
 /**
@@ -135,7 +136,21 @@ export interface DeleteOptions {
 /** Remove the sandbox and every trace of it (VM, mounts, files, container ids); runs poststop. */
 export async function deleteSandbox(ctx: RuntimeContext, sid: string, options: DeleteOptions = {}): Promise<void> {
   ids(sid);
-  await locked(ctx, sid, "exclusive", (sb) => deleteSandboxIn(ctx, sb, options.force ?? false));
+  // A create that crashed before writing sandbox.json (or even the lock) leaves a directory only delete can clear.
+  if (!existsSync(sandboxLockFile(ctx.root, sid))) {
+    if (existsSync(sandboxDir(ctx.root, sid))) return removeLeftoverSandbox(ctx, sid);
+    throw new NotFoundError(`sandbox ${sid} not found`, { details: { sandboxId: sid } });
+  }
+  await withSandboxLock(
+    ctx.root,
+    sid,
+    "exclusive",
+    async () => {
+      if (!existsSync(sandboxConfigFile(ctx.root, sid))) return removeLeftoverSandbox(ctx, sid);
+      await deleteSandboxIn(ctx, loadSandbox(ctx.root, sid), options.force ?? false);
+    },
+    ctx.lockTimeoutMs === undefined ? {} : { timeoutMs: ctx.lockTimeoutMs },
+  );
 }
 
 export async function pauseSandbox(ctx: RuntimeContext, sid: string): Promise<SandboxStatus> {

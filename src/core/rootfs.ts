@@ -40,6 +40,8 @@ export function canBindMount(): boolean {
 }
 
 export async function shareRootfs(source: string, target: string): Promise<ShareKind> {
+  // Idempotent: a leftover of a crashed attempt (mount or symlink) is cleared first.
+  await removeTree(dirname(target));
   mkdirSync(dirname(target), { recursive: true, mode: DIR_MODE });
   if (!canBindMount()) {
     log.warn(`not root: sharing ${source} as a symlink, not a bind mount (test mode)`);

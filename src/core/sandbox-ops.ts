@@ -201,3 +201,10 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) throw new CleanupError(failures[0], failures.slice(1));
 }
+
+/** Remove what a create that crashed before storing its config left: container ids, mounts, the directory. */
+export async function removeLeftoverSandbox(ctx: RuntimeContext, sid: string): Promise<void> {
+  log.warn(`sandbox ${sid} has no stored config (a crashed create): removing its leftovers`);
+  for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
+  await removeTree(sandboxDir(ctx.root, sid));
+}

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execa } from "execa";
 import { join } from "node:path";
 import * as api from "../../../src/api.ts";
 import { isProcessAlive } from "../../../src/core/proc.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
 import { containerExitFile, containerStateFile, sandboxStateFile } from "../../../src/store.ts";
-import { containerConfig, makeEnv, readJsonFile, type Env } from "./helpers.ts";
+import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from "./helpers.ts";
 
 /** status/list repair stale state: dead shims and dead VM owners. */
 
@@ -85,5 +86,36 @@ describe("stale state repair", () => {
     expect(existsSync(join(env.root, "containers", "c1"))).toBe(false);
     // The bundle's rootfs survived (never removed through the mount).
     expect(existsSync(join(env.dir, "b1", "rootfs", "marker"))).toBe(true);
+  });
+
+  test("a create that crashed before storing its config: delete clears it, the id is usable again", async () => {
+    env = makeEnv();
+    const dir = join(env.root, "sandboxes", "half");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "lock"), "");
+    expect(await api.listSandbox(env.ctx)).toEqual([]);
+    await rejectsWith(api.statusSandbox(env.ctx, "half"), "E_NOT_FOUND");
+    await rejectsWith(api.createSandbox(env.ctx, { id: "half", containers: [] }), "E_ALREADY_EXISTS");
+    await api.deleteSandbox(env.ctx, "half");
+    expect(existsSync(dir)).toBe(false);
+    // Even without a lock file.
+    mkdirSync(dir, { recursive: true });
+    await api.deleteSandbox(env.ctx, "half");
+    expect(existsSync(dir)).toBe(false);
+    await api.createSandbox(env.ctx, { id: "half", containers: [] });
+    await api.deleteSandbox(env.ctx, "half");
+  });
+
+  test("a leftover mount where a container's share goes is cleared, not mounted over", async () => {
+    env = makeEnv();
+    await api.createSandbox(env.ctx, { id: "sb", containers: [] });
+    const target = join(env.root, "sandboxes", "sb", "shared", "c1", "rootfs");
+    mkdirSync(target, { recursive: true });
+    await execa("mount", ["--bind", join(env.bundle("old"), "rootfs"), target]);
+    await api.createContainer(env.ctx, "sb", containerConfig("c1", env.bundle("b1")));
+    expect(mountsUnder(target)).toEqual([target]);
+    expect(readFileSync(join(target, "marker"), "utf8")).toBe("b1");
+    await api.deleteSandbox(env.ctx, "sb");
+    expect(mountsUnder(env.dir)).toEqual([]);
   });
 });
