@@ -415,7 +415,10 @@ export class Channel<R extends MethodTable = MethodTable, L extends MethodTable 
       return this.violation(`malformed HELLO: ${errMessage(e)}`);
     }
     if (this.role === "responder") {
+      // A retried HELLO of the session we are in (queued while we were not reading) changes nothing.
+      if (this.open && hello.nonce === this.nonce) return;
       if (this.open) this.restartSession();
+      this.nonce = hello.nonce;
       void this.send(FrameType.HELLO, 0, encodeJson({ version: PROTOCOL_VERSION, nonce: hello.nonce })).catch(() => {});
       if (hello.version !== PROTOCOL_VERSION) {
         log.error(`${this.name}: peer speaks protocol version ${hello.version}, this side speaks ${PROTOCOL_VERSION}`);
