@@ -1,4 +1,4 @@
-import { PLUGIN_BRAND, type AnySchema, type Plugin, type PluginDefinition } from "./types.ts";
+import { PLUGIN_BRAND, type AnyPlugin, type AnySchema, type Plugin, type PluginDefinition } from "./types.ts";
 
 /**
  * Declare a plugin. Identity plus a brand (a global symbol, so a plugin that
@@ -9,6 +9,6 @@ export function definePlugin<S extends AnySchema | undefined = undefined>(def: P
   return Object.assign(def, { [PLUGIN_BRAND]: true as const });
 }
 
-export function isPlugin(x: unknown): x is Plugin {
+export function isPlugin(x: unknown): x is AnyPlugin {
   return typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[PLUGIN_BRAND] === true;
 }

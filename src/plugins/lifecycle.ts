@@ -16,7 +16,7 @@ import { frozenCopy } from "./freeze.ts";
 import { PluginHost, type FailureMode } from "./host.ts";
 import { loadPlugins } from "./loader.ts";
 import { hostRootfs } from "./rootfs.ts";
-import type { Plugin, PluginHookName } from "./types.ts";
+import type { AnyPlugin, PluginHookName } from "./types.ts";
 
 /**
  * The real Lifecycle: OCI hooks from the container's spec and plugin hooks,
@@ -32,7 +32,7 @@ export interface CreateLifecycleInput {
   /** `--plugin PATH` values. */
   extraPluginPaths?: readonly string[];
   /** Replace the bundled plugins (tests). */
-  bundled?: readonly Plugin[];
+  bundled?: readonly AnyPlugin[];
 }
 
 /** Load the plugins the configuration names, run their setup, and return the Lifecycle. */

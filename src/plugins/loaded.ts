@@ -1,4 +1,4 @@
-import type { Plugin, PluginHookName } from "./types.ts";
+import type { AnyPlugin, PluginHookName } from "./types.ts";
 
 /** A plugin after loading: where it came from, whether it runs, its validated options. */
 export interface LoadedPlugin {
@@ -8,7 +8,7 @@ export interface LoadedPlugin {
   path?: string;
   enabled: boolean;
   /** Absent for a disabled external plugin (its file is not imported). */
-  plugin?: Plugin;
+  plugin?: AnyPlugin;
   /** The options as the plugin's schema output them. */
   options: unknown;
 }

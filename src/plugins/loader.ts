@@ -6,7 +6,7 @@ import { BUNDLED_PLUGINS } from "./bundled.ts";
 import { isPlugin } from "./define.ts";
 import type { LoadedPlugin } from "./loaded.ts";
 import { validateOptions } from "./options.ts";
-import { PLUGIN_HOOK_NAMES, type Plugin } from "./types.ts";
+import { PLUGIN_HOOK_NAMES, type AnyPlugin } from "./types.ts";
 import { registerPluginApiModule } from "./virtual-module.ts";
 
 const log = logger("plugins");
@@ -17,7 +17,7 @@ export interface LoadPluginsInput {
   /** `--plugin PATH` (repeatable): loaded and enabled; options from [plugins.<its name>] if present. */
   extraPluginPaths?: readonly string[];
   /** Replace the bundled set (tests). */
-  bundled?: readonly Plugin[];
+  bundled?: readonly AnyPlugin[];
 }
 
 /**
@@ -75,7 +75,7 @@ export async function loadPlugins(input: LoadPluginsInput): Promise<LoadedPlugin
 }
 
 /** import() a plugin module from disk and check what it exports. */
-export async function importPlugin(path: string, expectedName?: string): Promise<Plugin> {
+export async function importPlugin(path: string, expectedName?: string): Promise<AnyPlugin> {
   const who = expectedName ? `plugin "${expectedName}"` : `plugin at ${path}`;
   if (!(await Bun.file(path).exists())) {
     throw new PluginError(`${who}: ${path}: no such file`, { details: { plugin: expectedName, path } });
@@ -106,7 +106,7 @@ export async function importPlugin(path: string, expectedName?: string): Promise
   return def;
 }
 
-function checkShape(p: Plugin, path: string): void {
+function checkShape(p: AnyPlugin, path: string): void {
   const bad = (why: string) =>
     new PluginError(`plugin ${JSON.stringify(p.name ?? "?")} (${path}): ${why}`, { details: { plugin: p.name, path } });
   if (typeof p.name !== "string" || !NAME.test(p.name)) throw bad(`name must match ${NAME}`);

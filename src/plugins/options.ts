@@ -1,10 +1,10 @@
 import * as v from "valibot";
 import { PluginError } from "../errors.ts";
 import { issuePath } from "../oci/spec.ts";
-import type { Plugin } from "./types.ts";
+import type { AnyPlugin } from "./types.ts";
 
 /** Validate `[plugins.<name>].options` with the plugin's own schema; the error names the plugin and the key. */
-export function validateOptions(plugin: Plugin, raw: Record<string, unknown> | undefined): unknown {
+export function validateOptions(plugin: AnyPlugin, raw: Record<string, unknown> | undefined): unknown {
   const input = raw ?? {};
   if (!plugin.options) {
     const keys = Object.keys(input);

@@ -118,20 +118,22 @@ export interface ContainerPostContext<O = unknown> extends ContainerContext<O> {
  * docs/plugins.md (policy first so a refusal leaves nothing behind; undo
  * slices last, in reverse).
  */
+// Method syntax on purpose: bivariant parameters let a Plugin<S> with its
+// own options type be held as an AnyPlugin by the loader and host.
 export interface PluginHooks<O = unknown> {
-  "sandbox:prestart": (ctx: SandboxPrestartContext<O>) => void | Promise<void>;
-  "policy:sandbox": (ctx: SandboxPrestartContext<O>) => void | Promise<void>;
-  "network:prepare": (ctx: SandboxPrestartContext<O>) => void | Promise<void>;
-  "policy:admit": (ctx: ContainerPrestartContext<O>) => void | Promise<void>;
-  "storage:mount": (ctx: ContainerPrestartContext<O>) => void | Promise<void>;
-  "network:attach": (ctx: ContainerPrestartContext<O>) => void | Promise<void>;
-  "container:prestart": (ctx: ContainerPrestartContext<O>) => void | Promise<void>;
-  "container:poststart": (ctx: ContainerPostContext<O>) => void | Promise<void>;
-  "container:poststop": (ctx: ContainerPostContext<O>) => void | Promise<void>;
-  "network:detach": (ctx: ContainerPostContext<O>) => void | Promise<void>;
-  "storage:unmount": (ctx: ContainerPostContext<O>) => void | Promise<void>;
-  "sandbox:poststop": (ctx: SandboxPoststopContext<O>) => void | Promise<void>;
-  "network:release": (ctx: SandboxPoststopContext<O>) => void | Promise<void>;
+  "sandbox:prestart"(ctx: SandboxPrestartContext<O>): void | Promise<void>;
+  "policy:sandbox"(ctx: SandboxPrestartContext<O>): void | Promise<void>;
+  "network:prepare"(ctx: SandboxPrestartContext<O>): void | Promise<void>;
+  "policy:admit"(ctx: ContainerPrestartContext<O>): void | Promise<void>;
+  "storage:mount"(ctx: ContainerPrestartContext<O>): void | Promise<void>;
+  "network:attach"(ctx: ContainerPrestartContext<O>): void | Promise<void>;
+  "container:prestart"(ctx: ContainerPrestartContext<O>): void | Promise<void>;
+  "container:poststart"(ctx: ContainerPostContext<O>): void | Promise<void>;
+  "container:poststop"(ctx: ContainerPostContext<O>): void | Promise<void>;
+  "network:detach"(ctx: ContainerPostContext<O>): void | Promise<void>;
+  "storage:unmount"(ctx: ContainerPostContext<O>): void | Promise<void>;
+  "sandbox:poststop"(ctx: SandboxPoststopContext<O>): void | Promise<void>;
+  "network:release"(ctx: SandboxPoststopContext<O>): void | Promise<void>;
 }
 export type PluginHookName = keyof PluginHooks;
 
@@ -171,7 +173,7 @@ export interface PluginDefinition<S extends AnySchema | undefined = AnySchema | 
   options?: S;
   /** Per hook call limit (default 30 000 ms). */
   timeoutMs?: number;
-  setup?: (options: OptionsOf<S>, ctx: SetupContext) => void | Promise<void>;
+  setup?(options: OptionsOf<S>, ctx: SetupContext): void | Promise<void>;
   hooks: Partial<PluginHooks<OptionsOf<S>>>;
 }
 
@@ -180,6 +182,13 @@ export type Plugin<S extends AnySchema | undefined = AnySchema | undefined> = Pl
   readonly [PLUGIN_BRAND]: true;
 };
 export const PLUGIN_BRAND = Symbol.for("husk.plugin");
+
+/**
+ * Any plugin whatever its options type (hooks take options contravariantly,
+ * so Plugin<S> is not a Plugin<unknown>): what the loader and host hold.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyPlugin = Plugin<any>;
 
 /** Kept by `Agent` so the lifecycle can hand the right handle to plugins. */
 export type { Agent };
