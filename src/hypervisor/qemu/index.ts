@@ -13,6 +13,7 @@ import type {
 } from "../types.ts";
 import { AGENT_VSOCK_PORT, buildQemuArgs } from "./args.ts";
 import { readTail } from "./console.ts";
+import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
 import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
 import { probeHost, resolveBinary } from "./probe.ts";
@@ -68,7 +69,10 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /** Everything that can be checked without starting anything; errors name the missing file. */
-  async prepare(spec: VmSpec): Promise<void> {
+  async prepare(given: VmSpec): Promise<void> {
+    const spec = withImageParams(given, await imageManifestFor(given.kernel).catch((e: unknown) => {
+      throw new HypervisorError(`guest image next to ${given.kernel}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }));
     const binary = resolveBinary(spec.binary);
     if (!binary) {
       throw new HypervisorError(

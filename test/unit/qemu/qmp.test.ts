@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { HuskError } from "../../../src/errors.ts";
 import { QmpClient, QmpError } from "../../../src/hypervisor/qemu/qmp.ts";
 
 /** A fake QEMU monitor: greets, answers qmp_capabilities, then lets each test script replies. */
@@ -51,6 +52,16 @@ function fake(onRequest: (req: { execute: string; id: string; arguments?: unknow
   return new Promise((resolve) => server.listen(path, () => resolve({ path, server, requests, sock })));
 }
 
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<HuskError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as HuskError;
+  }
+  throw new Error("expected a rejection");
+}
+
 const reply = (s: Socket, obj: unknown) => s.write(JSON.stringify(obj) + "\r\n");
 
 describe("QmpClient", () => {
@@ -81,7 +92,7 @@ describe("QmpClient", () => {
   test("error replies reject with QmpError naming the class", async () => {
     const f = await fake((req, s) => reply(s, { error: { class: "CommandNotFound", desc: "The command nope has not been found" }, id: req.id }));
     const c = await QmpClient.connect(f.path);
-    const err = await c.execute("nope").catch((e) => e);
+    const err = await rejection(c.execute("nope"));
     expect(err).toBeInstanceOf(QmpError);
     expect(err.code).toBe("E_HYPERVISOR");
     expect(err.message).toContain("CommandNotFound");
@@ -114,7 +125,7 @@ describe("QmpClient", () => {
   test("a command times out when QEMU never answers", async () => {
     const f = await fake(() => {});
     const c = await QmpClient.connect(f.path);
-    const err = await c.execute("query-status", undefined, { timeoutMs: 100 }).catch((e) => e);
+    const err = await rejection(c.execute("query-status", undefined, { timeoutMs: 100 }));
     expect(err.code).toBe("E_TIMEOUT");
     c.close();
   });
@@ -131,10 +142,10 @@ describe("QmpClient", () => {
     test(`hostile line (${what}) fails pending commands with E_PROTOCOL and closes`, async () => {
       const f = await fake((_req, s) => s.write(line + "\n"));
       const c = await QmpClient.connect(f.path);
-      const err = await c.execute("query-status", undefined, { timeoutMs: 2000 }).catch((e) => e);
+      const err = await rejection(c.execute("query-status", undefined, { timeoutMs: 2000 }));
       expect(err.code).toBe("E_PROTOCOL");
       await c.closed;
-      const again = await c.execute("query-status").catch((e) => e);
+      const again = await rejection(c.execute("query-status"));
       expect(again.code).toBe("E_PROTOCOL");
     });
   }
@@ -145,7 +156,7 @@ describe("QmpClient", () => {
       for (let i = 0; i < 20; i++) s.write(chunk);
     });
     const c = await QmpClient.connect(f.path);
-    const err = await c.execute("query-status", undefined, { timeoutMs: 5000 }).catch((e) => e);
+    const err = await rejection(c.execute("query-status", undefined, { timeoutMs: 5000 }));
     expect(err.code).toBe("E_PROTOCOL");
     expect(err.message).toContain("exceeds");
   });
@@ -155,26 +166,26 @@ describe("QmpClient", () => {
     const server = createServer(() => {});
     fakes.push(server);
     await new Promise<void>((r) => server.listen(path, r));
-    const err = await QmpClient.connect(path, { timeoutMs: 200 }).catch((e) => e);
+    const err = await rejection(QmpClient.connect(path, { timeoutMs: 200 }));
     expect(err.code).toBe("E_TIMEOUT");
   });
 
   test("a wrong greeting is a protocol error", async () => {
     const f = await fake(() => {}, JSON.stringify({ hello: "world" }));
-    const err = await QmpClient.connect(f.path, { timeoutMs: 1000 }).catch((e) => e);
+    const err = await rejection(QmpClient.connect(f.path, { timeoutMs: 1000 }));
     expect(err.code).toBe("E_PROTOCOL");
   });
 
   test("connection closed by QEMU rejects pending commands", async () => {
     const f = await fake((_req, s) => s.destroy());
     const c = await QmpClient.connect(f.path);
-    const err = await c.execute("quit").catch((e) => e);
+    const err = await rejection(c.execute("quit"));
     expect(err.code).toBe("E_HYPERVISOR");
     expect(err.message).toContain("closed");
   });
 
   test("no socket: clear error naming the path", async () => {
-    const err = await QmpClient.connect("/nonexistent/qmp.sock", { timeoutMs: 500 }).catch((e) => e);
+    const err = await rejection(QmpClient.connect("/nonexistent/qmp.sock", { timeoutMs: 500 }));
     expect(err.code).toBe("E_HYPERVISOR");
     expect(err.message).toContain("/nonexistent/qmp.sock");
   });
