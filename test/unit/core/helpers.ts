@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ContainerConfig } from "../../../src/api.ts";
@@ -68,7 +68,7 @@ export function makeEnv(options: Omit<TestContextOptions, "root"> = {}): Env {
 export function killPlaceholders(root: string): void {
   let sids: string[] = [];
   try {
-    sids = require("node:fs").readdirSync(join(root, "sandboxes"));
+    sids = readdirSync(join(root, "sandboxes"));
   } catch {
     return;
   }
@@ -90,6 +90,7 @@ export async function rejectsWith(p: Promise<unknown>, code: string): Promise<Er
   throw new Error(`expected ${code}, but it resolved`);
 }
 
+/** Stored JSON, untyped: tests index into it freely. */
 export function readJsonFile(path: string): any {
-  return JSON.parse(require("node:fs").readFileSync(path, "utf8"));
+  return JSON.parse(readFileSync(path, "utf8"));
 }

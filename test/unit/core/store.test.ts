@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import * as api from "../../../src/api.ts";
@@ -49,7 +49,7 @@ describe("writeJsonAtomic", () => {
 
   test("leaves no temp file on success", () => {
     const sub = join(dir, "clean");
-    require("node:fs").mkdirSync(sub);
+    mkdirSync(sub);
     writeJsonAtomic(join(sub, "a.json"), { a: 1 });
     writeJsonAtomic(join(sub, "a.json"), { a: 2 });
     expect(readdirSync(sub)).toEqual(["a.json"]);
