@@ -76,9 +76,9 @@ export async function loadPlugins(input: LoadPluginsInput): Promise<LoadedPlugin
 
 /** import() a plugin module from disk and check what it exports. */
 export async function importPlugin(path: string, expectedName?: string): Promise<AnyPlugin> {
-  const who = expectedName ? `plugin "${expectedName}"` : `plugin at ${path}`;
+  const who = expectedName ? `plugin "${expectedName}" (${path})` : `plugin ${path}`;
   if (!(await Bun.file(path).exists())) {
-    throw new PluginError(`${who}: ${path}: no such file`, { details: { plugin: expectedName, path } });
+    throw new PluginError(`${who}: no such file`, { details: { plugin: expectedName, path } });
   }
   registerPluginApiModule();
   log.debug(`importing plugin ${path}`);
@@ -86,19 +86,19 @@ export async function importPlugin(path: string, expectedName?: string): Promise
   try {
     mod = (await import(path)) as Record<string, unknown>;
   } catch (e) {
-    throw new PluginError(`${who}: cannot import ${path}: ${(e as Error).message ?? e}`, {
+    throw new PluginError(`${who}: cannot import: ${(e as Error).message ?? e}`, {
       cause: e,
       details: { plugin: expectedName, path },
     });
   }
   const def = mod.default;
   if (def === undefined) {
-    throw new PluginError(`${who}: ${path} has no default export (export default definePlugin({...}))`, {
+    throw new PluginError(`${who}: no default export (export default definePlugin({...}))`, {
       details: { plugin: expectedName, path },
     });
   }
   if (!isPlugin(def)) {
-    throw new PluginError(`${who}: the default export of ${path} is not a definePlugin(...) result`, {
+    throw new PluginError(`${who}: the default export is not a definePlugin(...) result`, {
       details: { plugin: expectedName, path },
     });
   }

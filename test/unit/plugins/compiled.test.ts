@@ -38,7 +38,7 @@ describe("plugins in a compiled binary", () => {
   test("a plugin importing husk's sources instead of husk/plugin fails clearly (the binary has no node_modules)", () => {
     const r = Bun.spawnSync([exe, fixture("throw-prestart.ts")], { cwd: tempDir() });
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr.toString()).toContain(`cannot import ${fixture("throw-prestart.ts")}`);
+    expect(r.stderr.toString()).toContain(`plugin ${fixture("throw-prestart.ts")}: cannot import`);
   });
 
   test("a missing plugin file is a clear error from the binary", () => {
