@@ -278,7 +278,7 @@ export async function startContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, v
     await warnOnly(`killing ${cid} after a failed start hook`, async () => {
       await vm.agent.call("signalProcess", { containerId: cid, signal: 9, all: true });
     });
-    moveContainer(ctx.root, sid, c, "stopped");
+    if (c.state.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
     throw e;
   }
   await vm.agent.call("startContainer", { containerId: cid });

@@ -176,5 +176,8 @@ describe("container lifecycle", () => {
     await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1"))] });
     await expect(api.startContainer(env.ctx, "sb", "c1")).rejects.toThrow("start hook failed");
     expect(cState("c1").state).toBe("stopped");
+    // Restarting the stopped container runs the hook again and reports its error, not a state error.
+    await expect(api.startContainer(env.ctx, "sb", "c1")).rejects.toThrow("start hook failed");
+    expect(cState("c1").state).toBe("stopped");
   });
 });
