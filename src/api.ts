@@ -84,6 +84,11 @@ async function loadRepaired(ctx: RuntimeContext, sid: string): Promise<LoadedSan
   });
 }
 
+/** Container operations talk to the guest: its VM must be up and not paused. */
+function assertGuestReachable(sb: LoadedSandbox, operation: string): void {
+  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], operation);
+}
+
 function ids(sid: string, cid?: string): void {
   validateId(sid, "sandbox id");
   if (cid !== undefined) validateId(cid, "container id");
@@ -223,6 +228,7 @@ export async function stopContainer(ctx: RuntimeContext, sid: string, cid: strin
   ids(sid, cid);
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "stop a container in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "stop");
     await withVm(ctx, sb, (vm) => stopContainerIn(ctx, sb, vm, c));
     return containerStatusOf(sb, c);
@@ -307,6 +313,7 @@ export async function killContainer(ctx: RuntimeContext, sid: string, cid: strin
   ids(sid, cid);
   await locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "signal a container in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "kill");
     await withVm(ctx, sb, (vm) => killContainerIn(sb, vm, c, signal, all));
   });
@@ -319,6 +326,7 @@ export async function processListContainer(ctx: RuntimeContext, sid: string, cid
   ids(sid, cid);
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "list processes in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "list processes of");
     return withVm(ctx, sb, async (vm) => (await vm.agent.call("listProcesses", { containerId: cid })).processes);
   });
@@ -331,6 +339,7 @@ export async function statsContainer(ctx: RuntimeContext, sid: string, cid: stri
   ids(sid, cid);
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "get stats in");
     assertState("container", cid, c.state.state, ["running", "paused"], "get stats of");
     return withVm(ctx, sb, (vm) => vm.agent.call("stats", { containerId: cid }));
   });
@@ -345,6 +354,7 @@ export async function updateContainer(ctx: RuntimeContext, sid: string, cid: str
   }
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "update a container in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "update");
     await withVm(ctx, sb, (vm) => vm.agent.call("updateContainer", { containerId: cid, resources: parsed.output }));
     for (const spec of [c.record.spec, c.record.guestSpec]) {

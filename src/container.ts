@@ -307,7 +307,7 @@ export async function killContainerIn(
   all: boolean,
 ): Promise<void> {
   if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw new UsageError(`invalid signal ${signal}`);
-  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running", "paused"], "signal a container in");
+  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], "signal a container in");
   assertState("container", c.record.id, c.state.state, ["ready", "running", "paused"], "kill");
   await vm.agent.call("signalProcess", { containerId: c.record.id, signal, all });
 }

@@ -143,6 +143,11 @@ describe("invalid container transitions → E_INVALID_STATE, state unchanged", (
     await rejectsWith(api.createContainer(env.ctx, "s-stopped", containerConfig("n2", join(env.dir, "bx"))), "E_INVALID_STATE");
     await rejectsWith(api.enterContainer(env.ctx, "s-paused", "p1", { process: proc, io }), "E_INVALID_STATE");
     await rejectsWith(api.pauseContainer(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
+    // The guest of a paused sandbox cannot answer: refused before anything waits on it.
+    for (const name of ["stopContainer", "killContainer", "processListContainer", "statsContainer", "updateContainer", "deleteContainer"]) {
+      await rejectsWith((CONTAINER_CALLS[name] as Call)(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
+    }
+    expect(stateOf("s-paused", "p1")).toBe("paused");
     expect(existsSync(join(env.root, "containers", "n1"))).toBe(false);
     expect(stateOf("s-paused")).toBe("paused");
   });
