@@ -49,7 +49,7 @@ export default definePlugin({
           await bindMount(b, ctx.run);
         }
       } catch (e) {
-        await unmountAll(mountsDir(ctx.sandboxDir, ctx.containerId), ctx.run).catch((u) => ctx.log.warn(String(u)));
+        await unmountAll(mountsDir(ctx.sandboxDir, ctx.containerId)).catch((u) => ctx.log.warn(String(u)));
         throw e;
       }
       ctx.amend((spec) => {
@@ -57,7 +57,7 @@ export default definePlugin({
       });
     },
     async "storage:unmount"(ctx) {
-      await unmountAll(mountsDir(ctx.sandboxDir, ctx.containerId), ctx.run);
+      await unmountAll(mountsDir(ctx.sandboxDir, ctx.containerId));
     },
   },
 });

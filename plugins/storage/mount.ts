@@ -1,5 +1,5 @@
-import { mkdir, readdir, rmdir, stat, unlink, writeFile, lstat } from "node:fs/promises";
-import { UnsupportedError } from "../../src/errors.ts";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { removeTree } from "../../src/core/rootfs.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import type { HostBind, SourceKind } from "./plan.ts";
 
@@ -27,45 +27,12 @@ export async function bindMount(b: HostBind, run: ProcessRunner): Promise<void> 
   if (b.readonly) await run("mount", ["-o", "remount,ro,bind", b.target]);
 }
 
-/** Mount points at or below `dir`, deepest first, from /proc/self/mountinfo. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await Bun.file("/proc/self/mountinfo").text();
-  const points = text
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((p): p is string => !!p)
-    .map(unescapeMountinfo)
-    .filter((p) => p === dir || p.startsWith(dir + "/"));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
-function unescapeMountinfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /**
- * Undo every mount under `dir` and remove the targets. Idempotent (a second
- * call, or a call after a crashed create, finds what is left). Never removes
- * recursively: if a mount survives, its target stays and an error says so,
- * rather than deleting through a bind mount into host data.
+ * Undo every mount under `dir` and remove it: the core's removeTree, which
+ * unmounts deepest first and refuses to delete while a mount remains (never
+ * deleting through a bind mount into host data). Idempotent, so it also
+ * cleans after a crashed create.
  */
-export async function unmountAll(dir: string, run: ProcessRunner): Promise<void> {
-  for (const p of await mountsUnder(dir)) {
-    const r = await run("umount", [p], { allowFailure: true });
-    if (r.exitCode !== 0) await run("umount", ["-l", p]);
-  }
-  const left = await mountsUnder(dir);
-  if (left.length) throw new UnsupportedError(`could not unmount ${left.join(", ")}`);
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch {
-    return; // nothing was ever mounted for this container
-  }
-  for (const e of entries) {
-    const p = `${dir}/${e}`;
-    if ((await lstat(p)).isDirectory()) await rmdir(p);
-    else await unlink(p);
-  }
-  await rmdir(dir);
+export async function unmountAll(dir: string): Promise<void> {
+  await removeTree(dir);
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import storage from "../../../plugins/storage/index.ts";
-import { mountsUnder } from "../../../plugins/storage/mount.ts";
+import { mountsUnder } from "../../../src/core/rootfs.ts";
 import { baseSpec, containerCtx, tempDir } from "./helpers.ts";
 
 /** Real bind mounts: root with CAP_SYS_ADMIN only; skipped visibly otherwise. */
@@ -19,7 +19,7 @@ if (!canMount) console.warn("skip: storage mount tests need root with mount righ
 describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
   const cleanups: string[] = [];
   afterAll(async () => {
-    for (const d of cleanups) for (const p of await mountsUnder(d)) Bun.spawnSync(["umount", "-l", p]);
+    for (const d of cleanups) for (const p of mountsUnder(d)) Bun.spawnSync(["umount", "-l", p]);
   });
 
   test("binds host paths under the shared dir, read-only really read-only, spec rewritten; poststop undoes, twice", async () => {
@@ -57,10 +57,10 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
     expect(() => writeFileSync(join(dir, "2", "new"), "x")).toThrow(/EROFS|read-only/i);
     expect(() => writeFileSync(join(dir, "3"), "x")).toThrow(/EROFS|read-only/i);
     expect(readFileSync(join(dir, "3"), "utf8")).toBe("127.0.0.1 localhost\n");
-    expect(await mountsUnder(dir)).toHaveLength(3);
+    expect(mountsUnder(dir)).toHaveLength(3);
 
     await lc.containerPoststop({ ...ctx, spec: out });
-    expect(await mountsUnder(dir)).toEqual([]);
+    expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
     // Host data untouched by the undo.
     expect(readFileSync(join(host, "ro", "keep"), "utf8")).toBe("original");
@@ -81,7 +81,7 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
     cleanups.push(dir);
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
     await expect(lc.containerCreate(ctx)).rejects.toMatchObject({ code: "E_HOOK" });
-    expect(await mountsUnder(dir)).toEqual([]);
+    expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });
 });
