@@ -6,8 +6,8 @@ import { DEFAULT_ROOT } from "../config/schema.ts";
 import { sandboxDir } from "./files.ts";
 import { SandboxMonitor, type MonitorOptions } from "./monitor.ts";
 
-export { MonitorBackend, type MonitorBackendOptions } from "./backend.ts";
-export { readVmState, sandboxDir, type VmState, type VmConfig } from "./files.ts";
+export { MonitorBackend, forceStopVm, type MonitorBackendOptions } from "./backend.ts";
+export { readVmState, sandboxDir, VM_STATE_FILE, VM_CONFIG_FILE, MONITOR_SOCKET, type VmState, type VmConfig } from "./files.ts";
 export { MONITOR_METHODS } from "./methods.ts";
 export { SandboxMonitor } from "./monitor.ts";
 
