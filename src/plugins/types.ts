@@ -70,7 +70,10 @@ interface BaseContext<O> {
 /** sandbox:prestart, policy:sandbox, network:prepare: before the VM boots. No agent yet. */
 export interface SandboxPrestartContext<O = unknown> extends BaseContext<O> {
   spec?: FrozenSpec;
-  /** The VM size the sandbox will boot with (from the husk configuration). */
+  /**
+   * The VM size the sandbox will boot with: the configured base grown by the
+   * first container's limits, as the core sizes it (core/vmspec.ts).
+   */
   vm: { vcpus: number; memoryMib: number };
 }
 
@@ -98,7 +101,7 @@ interface ContainerContext<O> extends BaseContext<O> {
 export interface ContainerPrestartContext<O = unknown> extends ContainerContext<O> {
   readonly spec: FrozenSpec;
   amend(fn: (draft: OciSpec) => OciSpec | void): void;
-  /** The VM size (from the husk configuration), for policies that cap it. */
+  /** The configured base VM size (the VM is already up; sandbox hooks see the grown size). */
   vm: { vcpus: number; memoryMib: number };
   /**
    * Host path of the container's rootfs as the bundle names it (resolved

@@ -154,3 +154,18 @@ describe("policy plugin", () => {
     expect(err.message).toContain('invalid option "allowed_host_paths[0]"');
   });
 });
+
+describe("policy: VM size as the core will boot it", () => {
+  test("the first container's memory limit grows the VM past the cap at sandbox prestart", async () => {
+    const lc = await createLifecycle({
+      config: { plugins: { policy: { enabled: true, options: { max_memory_mib: 1024 } } }, hypervisor: { vcpus: 1, memory_mib: 512 } },
+      bundled: [policy],
+    });
+    const small = baseSpec({ linux: { resources: { memory: { limit: 256 * 1048576 } } } });
+    await expect(lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small })).resolves.toBeUndefined();
+    const big = baseSpec({ linux: { resources: { memory: { limit: 768 * 1048576 } } } });
+    const err = await lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: big }).catch((e) => e);
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.message).toContain("the VM would have 1280 MiB");
+  });
+});
