@@ -30,6 +30,7 @@ import type { LaunchIo } from "./launcher.ts";
 import { withNewSandboxLock, withSandboxLock, type LockMode } from "./lock.ts";
 import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "./oci/spec.ts";
 import {
+  closeQuietly,
   containerStatusOf,
   findContainer,
   loadSandbox,
@@ -291,11 +292,11 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
       });
       if (r.exited) {
         // The launcher may need the connection until the process ends.
-        r.exited.finally(() => vm.close()).catch(() => {});
-      } else await vm.close();
+        r.exited.finally(() => closeQuietly(vm)).catch(() => {});
+      } else await closeQuietly(vm);
       return { execId, pid: r.pid, guestPid: r.guestPid, ...(r.exited ? { exited: r.exited } : {}) };
     } catch (e) {
-      await vm.close();
+      await closeQuietly(vm);
       throw e;
     }
   });

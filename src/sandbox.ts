@@ -12,6 +12,7 @@ import {
 } from "./core/records.ts";
 import { isProcessAlive } from "./core/proc.ts";
 import { NotFoundError } from "./errors.ts";
+import { logger } from "./log.ts";
 import type { VmHandle } from "./monitor/types.ts";
 import { OCI_VERSION, type OciState } from "./oci/spec.ts";
 import { assertTransition, ociStatus, type State } from "./state.ts";
@@ -31,6 +32,8 @@ import {
  * change a stored status (moveSandbox / moveContainer, guarded by
  * src/state.ts).
  */
+
+const log = logger("sandbox");
 
 export interface LoadedContainer {
   record: ContainerRecord;
@@ -145,7 +148,16 @@ export async function withVm<T>(ctx: RuntimeContext, sb: LoadedSandbox, fn: (vm:
   try {
     return await fn(vm);
   } finally {
+    await closeQuietly(vm);
+  }
+}
+
+/** Drop a VM connection; a failure to close (e.g. after stop) must not mask the operation's result. */
+export async function closeQuietly(vm: VmHandle): Promise<void> {
+  try {
     await vm.close();
+  } catch (e) {
+    log.debug(`closing the connection to the VM failed: ${(e as Error).message}`);
   }
 }
 

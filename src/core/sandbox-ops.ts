@@ -4,7 +4,7 @@ import { AlreadyExistsError, CleanupError } from "../errors.ts";
 import { validateId } from "../ids.ts";
 import type { SandboxPhaseContext } from "../lifecycle.ts";
 import { logger } from "../log.ts";
-import { containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
+import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
 import { assertState } from "../state.ts";
 import { makeDir, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
 import type { UndoStack } from "../undo.ts";
@@ -95,7 +95,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
   sb.state = { ...sb.state, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
   saveSandboxState(ctx.root, sb);
   for (const c of config.containers) await createContainerIn(ctx, sb, vm, c, undo);
-  await vm.close();
+  await closeQuietly(vm);
   return sb;
 }
 
@@ -109,7 +109,7 @@ export async function startSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Pr
     sb.state = { ...sb.state, vmPid: vm.pid };
     if (vmPidStart !== undefined) sb.state.vmPidStart = vmPidStart;
     else delete sb.state.vmPidStart;
-    await vm.close();
+    await closeQuietly(vm);
     moveSandbox(ctx.root, sb, "running");
   }
   await withVm(ctx, sb, async (vm) => {
