@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { AgentError, AlreadyExistsError, InvalidStateError, NotFoundError, UnsupportedError } from "../../errors.ts";
 import { killPid, type WaitResult } from "../../ffi/process.ts";
 import { logger } from "../../log.ts";
-import type { OciSpec } from "../../oci/spec.ts";
+import type { OciProcess, OciSpec } from "../../oci/spec.ts";
 import { COMMIT, VERSION } from "../../version.ts";
-import { type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION } from "../protocol.ts";
+import { type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
 import type { Channel, RequestContext, RequestHandler } from "../wire/channel.ts";
 import { interfaceCommands, routeCommand } from "./network.ts";
 import { cgroupOf, cgroupStats, guestDetails, processInfo } from "./procfs.ts";
@@ -140,7 +140,7 @@ export class AgentService {
       if (this.containers.has(req.containerId)) throw new AlreadyExistsError(`container ${req.containerId} already exists`);
       const bundleDir = join(this.opts.stateDir, "bundles", req.containerId);
       const spec: OciSpec = { ...req.spec };
-      if (spec.process) spec.process = { ...spec.process, terminal: req.stdio.terminal };
+      if (spec.process) spec.process = withTerminal(spec.process, req.stdio);
       mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(bundleDir, "config.json"), JSON.stringify(spec), { mode: 0o600 });
       let stdio: ProcessStdio | undefined;
@@ -181,7 +181,7 @@ export class AgentService {
       if (c.init.exit) throw new InvalidStateError(`container ${req.containerId} is not running`);
       if (c.execs.has(req.execId)) throw new AlreadyExistsError(`process ${req.execId} already exists in container ${req.containerId}`);
       const stdio = ProcessStdio.prepare(ctx.channel, req.stdio, this.consolePath());
-      const process = { ...req.process, terminal: req.stdio.terminal };
+      const process = withTerminal(req.process, req.stdio);
       try {
         const started = await this.opts.runtime.exec(req.containerId, req.execId, c.bundleDir, process, stdio.io);
         const raw = started.exited ?? this.reaper.watch(started.pid);
@@ -283,4 +283,15 @@ export class AgentService {
       return {};
     },
   };
+}
+
+/**
+ * The process's terminal flag follows the stdio the host asked for, and a
+ * terminal gets its size from the start (consoleSize), so nothing in the
+ * container ever sees a 0x0 window.
+ */
+function withTerminal(p: OciProcess, stdio: Stdio): OciProcess {
+  const out: OciProcess = { ...p, terminal: stdio.terminal };
+  if (stdio.terminal && stdio.rows && stdio.cols) out.consoleSize = { height: stdio.rows, width: stdio.cols };
+  return out;
 }
