@@ -1,16 +1,10 @@
 import { defineCommand } from "citty";
-import { importOptional } from "./lib/optional-import.ts";
+import { runAgent } from "../agent/server/index.ts";
 
-/** Hidden: the guest agent (PID 1's child in the VM). */
-const modulePath = ["..", "agent", "server", "index.ts"].join("/");
-
+/** Hidden: the guest agent, run by the guest's init as `/husk/husk agent`. */
 export default defineCommand({
   meta: { name: "agent", description: "run the in-guest agent (internal)", hidden: true },
   async run({ rawArgs }) {
-    const { runAgent } = await importOptional<{ runAgent: (argv: string[]) => Promise<void> }>(
-      new URL(modulePath, import.meta.url).href,
-      "the guest agent",
-    );
     await runAgent(rawArgs);
   },
 });
