@@ -32,10 +32,6 @@ export type ContextFactory<N extends PluginHookName> = (scope: PluginScope) => P
 
 type Registry = { [N in PluginHookName]: (make: ContextFactory<N>, mode: FailureMode) => Promise<void> };
 
-export interface PluginHostOptions {
-  setupContext?: { root: string };
-}
-
 export class PluginHost {
   readonly plugins: readonly LoadedPlugin[];
   private readonly hooks: Hookable<Registry> = createHooks<Registry>();

@@ -82,7 +82,7 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
       // Hooks come from the spec as plugins left it so far (a plugin may add hooks).
       const hooks = (phase: HookPhase) => {
         const spec = draft.result();
-        return runPhase(phase, spec, ctx, "abort", ctx.netnsPath ?? specNetns(spec));
+        return runPhase(phase, spec, ctx, "abort", ctx.netnsPath);
       };
       try {
         // Policy first: a refusal comes before anything is done.
@@ -150,11 +150,6 @@ async function runPhase(
     ...(netnsPath ? { netnsPath } : {}),
     log,
   });
-}
-
-/** The network namespace the spec names by path, if any. */
-export function specNetns(spec: OciSpec): string | undefined {
-  return spec.linux?.namespaces?.find((n) => n.type === "network" && n.path)?.path;
 }
 
 /** Warn-only phases never throw, whatever goes wrong inside. */
