@@ -10,6 +10,7 @@ import {
   sandboxIdOf,
   startContainerIn,
   stopContainerIn,
+  validateContainerConfig,
   type ContainerConfig,
 } from "./container.ts";
 import { findStale, isStale, repairSandbox } from "./core/repair.ts";
@@ -206,6 +207,7 @@ export async function listSandbox(ctx: RuntimeContext): Promise<SandboxStatus[]>
 /** Create (not start) a container in a ready or running sandbox. Ends "ready" (OCI "created"). */
 export async function createContainer(ctx: RuntimeContext, sid: string, config: ContainerConfig): Promise<ContainerStatus> {
   ids(sid, config.id);
+  validateContainerConfig(config);
   return locked(ctx, sid, "exclusive", (sb) => {
     assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
     return withVm(ctx, sb, (vm) => withUndo(async (undo) => containerStatusOf(sb, await createContainerIn(ctx, sb, vm, config, undo))));

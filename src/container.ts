@@ -2,15 +2,17 @@ import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, statSync } fr
 import type { RuntimeContext } from "./context.ts";
 import { processStartTime, isProcessAlive } from "./core/proc.ts";
 import { shareRootfs, unshareRootfs, removeTree } from "./core/rootfs.ts";
-import type { ContainerRecord } from "./core/records.ts";
-import { AlreadyExistsError, BundleError, NotFoundError, UsageError, asHuskError } from "./errors.ts";
+import { LaunchIoSchema, type ContainerRecord } from "./core/records.ts";
+import * as v from "valibot";
+import { isAbsolute } from "node:path";
+import { AlreadyExistsError, BundleError, InvalidSpecError, NotFoundError, UsageError, asHuskError } from "./errors.ts";
 import { validateId } from "./ids.ts";
 import type { LaunchIo } from "./launcher.ts";
 import type { ContainerPhaseContext } from "./lifecycle.ts";
 import { logger } from "./log.ts";
 import type { VmHandle } from "./monitor/types.ts";
 import { rootfsOf } from "./oci/bundle.ts";
-import type { OciSpec, OciState } from "./oci/spec.ts";
+import { issuePath, SpecSchema, type OciSpec, type OciState } from "./oci/spec.ts";
 import {
   findContainer,
   moveContainer,
@@ -145,6 +147,24 @@ export function sandboxIdOf(root: string, cid: string): string {
   return sid;
 }
 
+/** Check a caller's container config at the boundary: id, spec and io (nothing touched yet). */
+export function validateContainerConfig(config: ContainerConfig): ContainerConfig {
+  validateId(config.id, "container id");
+  const spec = v.safeParse(SpecSchema, config.spec);
+  if (!spec.success) {
+    const at = issuePath(spec.issues[0]) || "(top level)";
+    throw new InvalidSpecError(`container ${config.id}: config.json: ${at}: ${spec.issues[0].message}`, { details: { path: at } });
+  }
+  const io = v.safeParse(LaunchIoSchema, config.io);
+  if (!io.success) {
+    throw new UsageError(`container ${config.id}: io: ${issuePath(io.issues[0]) || "(top level)"}: ${io.issues[0].message}`);
+  }
+  if (typeof config.bundle !== "string" || !isAbsolute(config.bundle)) {
+    throw new BundleError(`container ${config.id}: bundle must be an absolute path`, { details: { bundle: config.bundle } });
+  }
+  return { ...config, spec: spec.output, io: io.output };
+}
+
 export async function createContainerIn(
   ctx: RuntimeContext,
   sb: LoadedSandbox,
@@ -153,7 +173,8 @@ export async function createContainerIn(
   undo: UndoStack,
 ): Promise<LoadedContainer> {
   const sid = sb.record.id;
-  const cid = validateId(config.id, "container id");
+  config = validateContainerConfig(config);
+  const cid = config.id;
   assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
   if (sb.containers.some((c) => c.record.id === cid)) {
     throw new AlreadyExistsError(`container ${cid} already exists in sandbox ${sid}`, { details: { containerId: cid } });

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import type { VmSpec } from "../hypervisor/types.ts";
+import type { LaunchIo } from "../launcher.ts";
 import { ID_PATTERN } from "../ids.ts";
 import { SpecSchema } from "../oci/spec.ts";
 import { STATES } from "../state.ts";
@@ -69,6 +70,8 @@ export const LaunchIoSchema = v.strictObject({
   pidFile: v.optional(v.string()),
   detach: v.boolean(),
 });
+type StoredLaunchIo = v.InferOutput<typeof LaunchIoSchema>;
+export const launchIoMatches: [StoredLaunchIo] extends [LaunchIo] ? ([LaunchIo] extends [StoredLaunchIo] ? true : never) : never = true;
 
 /** <sandboxDir>/containers/<cid>/config.json. */
 export const ContainerRecordSchema = v.strictObject({

@@ -1,5 +1,13 @@
 import type { RuntimeContext } from "../context.ts";
-import { createContainerIn, deleteContainerIn, releaseContainerId, startContainerIn, stopContainerIn, type ContainerConfig } from "../container.ts";
+import {
+  createContainerIn,
+  deleteContainerIn,
+  releaseContainerId,
+  startContainerIn,
+  stopContainerIn,
+  validateContainerConfig,
+  type ContainerConfig,
+} from "../container.ts";
 import { AlreadyExistsError, CleanupError } from "../errors.ts";
 import { validateId } from "../ids.ts";
 import type { SandboxPhaseContext } from "../lifecycle.ts";
@@ -50,7 +58,7 @@ export function validateSandboxConfig(config: SandboxConfig): void {
   validateId(config.id, "sandbox id");
   const seen = new Set<string>();
   for (const c of config.containers) {
-    validateId(c.id, "container id");
+    validateContainerConfig(c);
     if (seen.has(c.id)) throw new AlreadyExistsError(`container ${c.id} appears twice in sandbox ${config.id}`);
     seen.add(c.id);
   }

@@ -116,6 +116,21 @@ describe("ids", () => {
   });
 });
 
+describe("container config checked at the boundary", () => {
+  test("bad spec → E_INVALID_SPEC naming the field; bad io → E_USAGE; relative bundle → E_BUNDLE; nothing created", async () => {
+    const bundle = join(env.dir, "bx");
+    const good = containerConfig("n3", bundle);
+    const badSpec = { ...good, spec: { ...good.spec, process: { ...good.spec.process, cwd: "tmp" } } } as typeof good;
+    const err = await rejectsWith(api.createContainer(env.ctx, "box", badSpec), "E_INVALID_SPEC");
+    expect(err.message).toContain("process.cwd");
+    await rejectsWith(api.createSandbox(env.ctx, { id: "n3s", containers: [badSpec] }), "E_INVALID_SPEC");
+    await rejectsWith(api.createContainer(env.ctx, "box", { ...good, io: { terminal: "yes" } as never }), "E_USAGE");
+    await rejectsWith(api.createContainer(env.ctx, "box", { ...good, bundle: "bx" }), "E_BUNDLE");
+    expect(existsSync(join(env.root, "containers", "n3"))).toBe(false);
+    expect(existsSync(join(env.root, "sandboxes", "n3s"))).toBe(false);
+  });
+});
+
 describe("invalid container transitions → E_INVALID_STATE, state unchanged", () => {
   const REFUSED: Record<string, string[]> = {
     startContainer: ["c-running", "c-paused"],
