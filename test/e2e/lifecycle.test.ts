@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { alive, canRun, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
+
+/**
+ * One container through the runc lifecycle, as containerd's shim drives it,
+ * on a real VM (QEMU, TCG here): create → state created (pid alive, pid file)
+ * → start → running → kill → stopped (exit status from the shim) → delete.
+ */
+
+let env: E2eEnv;
+const T = 300_000;
+
+describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
+  beforeAll(() => {
+    env = makeEnv("lifecycle");
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  test("create, state, start, kill, delete", { timeout: T }, async () => {
+    const bundle = makeBundle(env, "b1", ["sleep", "1000"]);
+    const pidFile = join(env.dir, "init.pid");
+    const log = join(env.dir, "log.json");
+    const created = await husk(env, ["--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pidFile, "c1"]);
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(pid).toBeGreaterThan(1);
+    expect(alive(pid)).toBe(true);
+
+    const st1 = JSON.parse((await husk(env, ["state", "c1"])).stdout);
+    expect(st1).toMatchObject({ id: "c1", status: "created", pid, bundle, rootfs: join(bundle, "rootfs") });
+    expect(Date.parse(st1.created)).not.toBeNaN();
+
+    expect((await husk(env, ["start", "c1"])).code).toBe(0);
+    expect(JSON.parse((await husk(env, ["state", "c1"])).stdout).status).toBe("running");
+
+    const again = await husk(env, ["start", "c1"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/husk: .*running/);
+
+    const ps = await husk(env, ["ps", "--format", "json", "c1"]);
+    expect(ps.code).toBe(0);
+    expect(JSON.parse(ps.stdout)).toBeArray();
+
+    const list = JSON.parse((await husk(env, ["list", "--format", "json"])).stdout);
+    expect(list.map((s: { id: string }) => s.id)).toEqual(["c1"]);
+
+    expect((await husk(env, ["kill", "c1", "KILL"])).code).toBe(0);
+    await waitFor(async () => JSON.parse((await husk(env, ["state", "c1"])).stdout).status === "stopped", 60_000, "stopped");
+    await waitFor(() => !alive(pid), 10_000, "shim exit");
+
+    const del = await husk(env, ["delete", "c1"]);
+    expect(del.code).toBe(0);
+    const gone = await husk(env, ["state", "c1"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("not found");
+    expect(leftovers(env)).toEqual([]);
+  });
+
+  test("run in the foreground exits with the process's status: 0, 3, 137", { timeout: T }, async () => {
+    const cases: [string[], number][] = [
+      [["true"], 0],
+      [["sh", "-c", "echo out; echo err >&2; exit 3"], 3],
+      [["sh", "-c", "kill -9 $$"], 137],
+    ];
+    for (const [i, [args, code]] of cases.entries()) {
+      const bundle = makeBundle(env, `run${i}`, args);
+      const r = await husk(env, ["run", "--bundle", bundle, `r${i}`]);
+      expect({ args, code: r.code }).toEqual({ args, code });
+      if (code === 3) {
+        expect(r.stdout).toBe("out\n");
+        expect(r.stderr).toBe("err\n");
+      }
+    }
+    expect(leftovers(env)).toEqual([]);
+  });
+});
