@@ -1,4 +1,5 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { removeTree } from "../../src/core/rootfs.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import type { HostBind, SourceKind } from "./plan.ts";
@@ -21,7 +22,8 @@ export async function kindOf(path: string): Promise<SourceKind> {
 
 /** Bind `b.source` onto its target; read-only is a second remount (a bind ignores `ro` on the first mount). */
 export async function bindMount(b: HostBind, run: ProcessRunner): Promise<void> {
-  if (b.kind === "dir") await mkdir(b.target, { recursive: true, mode: 0o700 });
+  await mkdir(dirname(b.target), { recursive: true, mode: 0o700 });
+  if (b.kind === "dir") await mkdir(b.target, { mode: 0o700 });
   else await writeFile(b.target, "", { mode: 0o600, flag: "a" });
   await run("mount", [b.recursive ? "--rbind" : "--bind", b.source, b.target]);
   if (b.readonly) await run("mount", ["-o", "remount,ro,bind", b.target]);

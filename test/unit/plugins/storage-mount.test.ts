@@ -69,6 +69,21 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
     await expect(lc.containerPoststop({ ...ctx, spec: out })).resolves.toBeUndefined();
   });
 
+  test("a single file bind (resolv.conf-style) as the only mount", async () => {
+    const host = tempDir("husk-storage-");
+    writeFileSync(join(host, "resolv.conf"), "nameserver 192.0.2.53\n");
+    const ctx = containerCtx(baseSpec({ mounts: [{ destination: "/etc/resolv.conf", type: "bind", source: join(host, "resolv.conf"), options: ["rbind", "ro"] }] }));
+    const dir = join(ctx.sandboxDir, "shared", ctx.containerId, "mounts");
+    cleanups.push(dir);
+    const lc = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
+    const out = await lc.containerCreate(ctx);
+    expect(readFileSync(join(dir, "0"), "utf8")).toBe("nameserver 192.0.2.53\n");
+    expect(() => writeFileSync(join(dir, "0"), "x")).toThrow(/EROFS|read-only/i);
+    await lc.containerPoststop({ ...ctx, spec: out });
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   test("a failure later in create undoes the mounts already made", async () => {
     const host = tempDir("husk-storage-");
     mkdirSync(join(host, "d"));
