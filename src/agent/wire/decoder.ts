@@ -21,7 +21,12 @@ export interface DecoderOptions {
  */
 export class FrameDecoder {
   private readonly max: number;
-  private buf: Uint8Array = new Uint8Array(0);
+  // Chunks are kept as received and copied once per frame: a peer dribbling
+  // one byte at a time costs linear, not quadratic, work.
+  private chunks: Uint8Array[] = [];
+  private total = 0;
+  /** Bytes needed before the pending frame is complete (0 = parse on every push). */
+  private need = 0;
   private syncing: boolean;
 
   constructor(
@@ -35,7 +40,7 @@ export class FrameDecoder {
 
   /** Bytes currently held (for tests and accounting). */
   get buffered(): number {
-    return this.buf.length;
+    return this.total;
   }
 
   get inSync(): boolean {
@@ -44,50 +49,59 @@ export class FrameDecoder {
 
   /** Drop buffered bytes and wait for the next HELLO. */
   reset(): void {
-    this.buf = new Uint8Array(0);
+    this.chunks = [];
+    this.total = 0;
+    this.need = 0;
     this.syncing = true;
   }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    let data = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    this.buf = new Uint8Array(0);
-    let off = 0;
-    while (off < data.length) {
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+    // Waiting for the rest of a frame whose header was already checked: nothing to do yet.
+    if (this.total < this.need) return;
+    this.need = 0;
+    for (;;) {
       if (this.syncing) {
-        const at = findHello(data, off);
+        const data = this.flatten();
+        const at = findHello(data, 0);
         if (at < 0) {
           // Keep a possible partial magic at the end, nothing more.
-          off = Math.max(off, data.length - 2);
-          break;
+          this.set(data.subarray(Math.max(0, data.length - 2)));
+          return;
         }
-        off = at;
+        this.set(data.subarray(at));
         this.syncing = false;
       }
-      if (data.length - off < HEADER_BYTES) break;
-      const view = new DataView(data.buffer, data.byteOffset + off, HEADER_BYTES);
-      const type = data[off + 2]!;
-      const flags = data[off + 3]!;
+      if (this.total < HEADER_BYTES) return;
+      const head = this.peek(HEADER_BYTES);
+      const view = new DataView(head.buffer, head.byteOffset, HEADER_BYTES);
+      const type = head[2]!;
+      const flags = head[3]!;
       const id = view.getUint32(4);
       const length = view.getUint32(8);
-      if (data[off] !== MAGIC0 || data[off + 1] !== MAGIC1) {
-        this.fail(`bad frame magic 0x${hex(data[off]!)}${hex(data[off + 1]!)}`);
-        off += 1; // resync from the next byte
+      if (head[0] !== MAGIC0 || head[1] !== MAGIC1) {
+        this.fail(`bad frame magic 0x${hex(head[0]!)}${hex(head[1]!)}`);
+        this.take(1); // resync from the next byte
         continue;
       }
       if (!isFrameType(type)) {
         this.fail(`unknown frame type ${type}`);
-        off += 1;
+        this.take(1);
         continue;
       }
       if (HEADER_BYTES + length > this.max) {
         this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the ${this.max}-byte limit`);
-        off += HEADER_BYTES; // never buffer the oversized payload
+        this.take(HEADER_BYTES); // never buffer the oversized payload
         continue;
       }
-      if (data.length - off < HEADER_BYTES + length) break;
-      const payload = data.slice(off + HEADER_BYTES, off + HEADER_BYTES + length);
-      off += HEADER_BYTES + length;
+      if (this.total < HEADER_BYTES + length) {
+        this.need = HEADER_BYTES + length;
+        return;
+      }
+      const frame = this.take(HEADER_BYTES + length);
+      const payload = frame.subarray(HEADER_BYTES);
       try {
         this.onFrame({ type, flags, id, payload });
       } catch (e) {
@@ -96,7 +110,56 @@ export class FrameDecoder {
       }
       // If onFrame reset us, the loop resyncs: what follows belongs to the old session.
     }
-    if (off < data.length) this.buf = data.slice(off);
+  }
+
+  private set(data: Uint8Array): void {
+    this.chunks = data.length ? [data] : [];
+    this.total = data.length;
+  }
+
+  private flatten(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const out = new Uint8Array(this.total);
+    let off = 0;
+    for (const c of this.chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    this.set(out);
+    return out;
+  }
+
+  /** Copy of the first n bytes (n ≤ total). */
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    const out = new Uint8Array(n);
+    let off = 0;
+    for (const c of this.chunks) {
+      const k = Math.min(c.length, n - off);
+      out.set(c.subarray(0, k), off);
+      off += k;
+      if (off === n) break;
+    }
+    return out;
+  }
+
+  /** Remove and return the first n bytes (a fresh copy, so callers may keep it). */
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let off = 0;
+    let i = 0;
+    while (off < n) {
+      const c = this.chunks[i]!;
+      const k = Math.min(c.length, n - off);
+      out.set(c.subarray(0, k), off);
+      off += k;
+      if (k === c.length) i++;
+      else this.chunks[i] = c.subarray(k);
+    }
+    this.chunks.splice(0, i); // once, not per chunk
+    this.total -= n;
+    return out;
   }
 
   private fail(message: string, cause?: unknown): void {
@@ -114,13 +177,6 @@ function findHello(data: Uint8Array, from: number): number {
     if (data[i] === MAGIC0 && data[i + 1] === MAGIC1 && data[i + 2] === FrameType.HELLO) return i;
   }
   return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 function hex(n: number): string {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, openPty, type WaitResult } from "../../../src/ffi/process.ts";
+import { closeFd, openPty, setWindowSize, type WaitResult } from "../../../src/ffi/process.ts";
 import { sendFd } from "../../../src/ffi/scm.ts";
 import type { OciProcess, OciResources, OciSpec } from "../../../src/oci/spec.ts";
 import type { ContainerRuntime, RuntimeIo, StartedProcess } from "../../../src/agent/server/runtime.ts";
@@ -15,13 +15,15 @@ export class FakeRuntime implements ContainerRuntime {
   calls: string[] = [];
   procs = new Map<string, { proc: ReturnType<typeof Bun.spawn>; startFile: string }>();
 
-  private spawn(args: string[], io: RuntimeIo, gate?: string): { proc: ReturnType<typeof Bun.spawn>; exited: Promise<WaitResult> } {
+  private spawn(args: string[], io: RuntimeIo, gate?: string, size?: { height: number; width: number }): { proc: ReturnType<typeof Bun.spawn>; exited: Promise<WaitResult> } {
     const argv = gate ? ["sh", "-c", `while [ ! -e ${gate} ]; do sleep 0.01; done; exec "$@"`, "sh", ...args] : args;
     let fds: [number, number, number];
     let cleanup = () => {};
     if (io.kind === "fds") fds = [io.stdin, io.stdout, io.stderr];
     else {
       const { master, slavePath } = openPty();
+      // like crun: the terminal has process.consoleSize before the process runs
+      if (size) setWindowSize(master, size.height, size.width);
       const slave = openSync(slavePath, "r+");
       fds = [slave, slave, slave];
       sendFd(io.consoleSocket, master, slavePath);
@@ -43,7 +45,7 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push(`create ${id}`);
     const spec = JSON.parse(readFileSync(join(bundleDir, "config.json"), "utf8")) as OciSpec;
     const startFile = join(bundleDir, "started");
-    const { proc, exited } = this.spawn(spec.process!.args!, io, startFile);
+    const { proc, exited } = this.spawn(spec.process!.args!, io, startFile, spec.process!.consoleSize);
     this.procs.set(id, { proc, startFile });
     return { pid: proc.pid, exited };
   }
@@ -62,7 +64,7 @@ export class FakeRuntime implements ContainerRuntime {
   async exec(id: string, execId: string, _bundleDir: string, process: OciProcess, io: RuntimeIo): Promise<StartedProcess> {
     this.calls.push(`exec ${id} ${execId}`);
     this.get(id);
-    const { proc, exited } = this.spawn(process.args!, io);
+    const { proc, exited } = this.spawn(process.args!, io, undefined, process.consoleSize);
     return { pid: proc.pid, exited };
   }
 
