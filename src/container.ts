@@ -356,12 +356,13 @@ export async function deleteContainerIn(
     }
   }
   killShim(c.state.pid, c.state.pidStart);
-  await unshareRootfs(sharedRootfs(ctx.root, sid, cid));
-  await removeTree(containerDir(ctx.root, sid, cid));
-  releaseContainerId(ctx.root, sid, cid);
+  // Forget it first: a crash below leaves unlisted files, which deleteSandbox clears, never a listed container without files.
   sb.containers = sb.containers.filter((x) => x !== c);
   sb.state.containers = sb.state.containers.filter((x) => x !== cid);
   saveSandboxState(ctx.root, sb);
+  await unshareRootfs(sharedRootfs(ctx.root, sid, cid));
+  await removeTree(containerDir(ctx.root, sid, cid));
+  releaseContainerId(ctx.root, sid, cid);
   const stopped = ociStateOf(c.record, c.state, "stopped");
   await warnOnly(`poststop of ${cid}`, () =>
     ctx.lifecycle.containerPoststop(phaseContext(ctx, sb, c.record, frozen(c.record.guestSpec ?? c.record.spec), stopped, vm)),

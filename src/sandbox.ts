@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import type { RuntimeContext } from "./context.ts";
 import {
   ContainerRecordSchema,
@@ -82,6 +82,12 @@ export function loadSandbox(root: string, sid: string): LoadedSandbox {
     containers: [],
   };
   const containers: LoadedContainer[] = [];
+  // A crash in the middle of a delete can leave a listed container without files: drop it, keep the sandbox usable.
+  const present = state.containers.filter((cid) => existsSync(containerConfigFile(root, sid, cid)));
+  if (present.length !== state.containers.length) {
+    log.warn(`sandbox ${sid}: ignoring listed containers without files: ${state.containers.filter((c) => !present.includes(c)).join(", ")}`);
+    state.containers = present;
+  }
   for (const cid of state.containers) {
     containers.push({
       record: readJson(containerConfigFile(root, sid, cid), ContainerRecordSchema, `container ${cid}`),

@@ -118,4 +118,17 @@ describe("stale state repair", () => {
     await api.deleteSandbox(env.ctx, "sb");
     expect(mountsUnder(env.dir)).toEqual([]);
   });
+
+  test("a listed container whose files a crash removed is ignored; the sandbox stays usable", async () => {
+    env = makeEnv();
+    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    await api.deleteContainer(env.ctx, "sb", "c1");
+    const stateFile = sandboxStateFile(env.root, "sb");
+    writeFileSync(stateFile, JSON.stringify({ ...readJsonFile(stateFile), containers: ["c1", "c2"] }));
+    const status = await api.statusSandbox(env.ctx, "sb");
+    expect(status.containers.map((c) => c.id)).toEqual(["c2"]);
+    await api.createContainer(env.ctx, "sb", containerConfig("c1", env.bundle("b1")));
+    expect(readJsonFile(stateFile).containers).toEqual(["c2", "c1"]);
+    await api.deleteSandbox(env.ctx, "sb");
+  });
 });
