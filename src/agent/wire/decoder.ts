@@ -27,6 +27,8 @@ export class FrameDecoder {
   private total = 0;
   /** Bytes needed before the pending frame is complete (0 = parse on every push). */
   private need = 0;
+  /** Bumped by reset(): a callback that reset us means the rest of this push is dropped. */
+  private generation = 0;
   private syncing: boolean;
 
   constructor(
@@ -49,6 +51,7 @@ export class FrameDecoder {
 
   /** Drop buffered bytes and wait for the next HELLO. */
   reset(): void {
+    this.generation++;
     this.chunks = [];
     this.total = 0;
     this.need = 0;
@@ -57,6 +60,16 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
+    try {
+      this.pushUnsafe(chunk);
+    } catch (e) {
+      // Last line of defence: a decoder bug must not take the process down.
+      this.reset();
+      this.fail(`decoder failure: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+  }
+
+  private pushUnsafe(chunk: Uint8Array): void {
     this.chunks.push(chunk);
     this.total += chunk.length;
     // Waiting for the rest of a frame whose header was already checked: nothing to do yet.
@@ -82,17 +95,17 @@ export class FrameDecoder {
       const id = view.getUint32(4);
       const length = view.getUint32(8);
       if (head[0] !== MAGIC0 || head[1] !== MAGIC1) {
-        this.fail(`bad frame magic 0x${hex(head[0]!)}${hex(head[1]!)}`);
+        if (this.fail(`bad frame magic 0x${hex(head[0]!)}${hex(head[1]!)}`)) return;
         this.take(1); // resync from the next byte
         continue;
       }
       if (!isFrameType(type)) {
-        this.fail(`unknown frame type ${type}`);
+        if (this.fail(`unknown frame type ${type}`)) return;
         this.take(1);
         continue;
       }
       if (HEADER_BYTES + length > this.max) {
-        this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the ${this.max}-byte limit`);
+        if (this.fail(`${frameTypeName(type)} frame of ${length} bytes exceeds the ${this.max}-byte limit`)) return;
         this.take(HEADER_BYTES); // never buffer the oversized payload
         continue;
       }
@@ -102,13 +115,15 @@ export class FrameDecoder {
       }
       const frame = this.take(HEADER_BYTES + length);
       const payload = frame.subarray(HEADER_BYTES);
+      const gen = this.generation;
       try {
         this.onFrame({ type, flags, id, payload });
       } catch (e) {
         // A handler bug must not escape into the transport's read loop.
-        this.fail(`frame handler failed: ${e instanceof Error ? e.message : String(e)}`, e);
+        if (this.fail(`frame handler failed: ${e instanceof Error ? e.message : String(e)}`, e)) return;
       }
-      // If onFrame reset us, the loop resyncs: what follows belongs to the old session.
+      // onFrame reset us: what followed belonged to the old session and is gone.
+      if (gen !== this.generation) return;
     }
   }
 
@@ -162,13 +177,16 @@ export class FrameDecoder {
     return out;
   }
 
-  private fail(message: string, cause?: unknown): void {
+  /** Report and enter resync mode. Returns true when onError reset us (buffers dropped). */
+  private fail(message: string, cause?: unknown): boolean {
     this.syncing = true;
+    const gen = this.generation;
     try {
       this.onError(new ProtocolError(message, cause === undefined ? {} : { cause }));
     } catch {
       // onError must not throw either; nothing sensible to do with it here.
     }
+    return gen !== this.generation;
   }
 }
 
