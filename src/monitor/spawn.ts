@@ -1,5 +1,6 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { MonitorError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { MONITOR_LOG } from "./files.ts";
 
@@ -25,12 +26,17 @@ export function spawnMonitor(command: string[], root: string, sandboxId: string,
   try {
     const argv = [...command, "monitor", sandboxId, "--root", root];
     log.debug(`spawn ${argv.join(" ")}`);
-    const child = Bun.spawn(argv, {
-      cwd: dir,
-      detached: true,
-      stdio: ["ignore", fd, fd],
-      env: { ...process.env, ...env },
-    });
+    let child: ReturnType<typeof Bun.spawn>;
+    try {
+      child = Bun.spawn(argv, {
+        cwd: dir,
+        detached: true,
+        stdio: ["ignore", fd, fd],
+        env: { ...process.env, ...env },
+      });
+    } catch (err) {
+      throw new MonitorError(`cannot start the sandbox monitor (${argv[0]}): ${(err as Error).message}`, { cause: err });
+    }
     child.unref();
     return child.pid;
   } finally {

@@ -23,6 +23,8 @@ const root = mkdtempSync(join(tmpdir(), "husk-vmmon-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const entry = join(import.meta.dir, "monitor-main.ts");
 const backend = new MonitorBackend({ command: [process.execPath, entry], stopTimeoutMs: 4000 });
+/** The real CLI entry (bun src/main.ts monitor …), as MonitorBackend runs it by default from source. */
+const cliBackend = new MonitorBackend({ stopTimeoutMs: 4000 });
 
 function spec(sid: string, initrd: string, over: Partial<VmSpec> = {}): VmSpec {
   const dir = join(root, "sandboxes", sid);
@@ -65,7 +67,7 @@ describe.skipIf(!!skip)("sandbox monitor with real QEMU", () => {
     const initrd = makeInitramfs("HUSK-MON-BOOT", ECHO_HELLO_SCRIPT + ticking, undefined, virtioSerialModules());
     const s = spec("vm-kill", initrd);
     const t0 = performance.now();
-    const h = await backend.boot(s);
+    const h = await cliBackend.boot(s);
     console.info(`monitor boot to agent handshake (Debian bzImage, microvm, TCG): ${Math.round(performance.now() - t0)} ms`);
     expect(readVmState(s.dir)?.state).toBe("running");
     expect(readFileSync(s.consoleLog, "utf8")).toContain("handshake echoed");

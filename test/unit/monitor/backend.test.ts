@@ -170,3 +170,10 @@ describe("MonitorBackend with a detached monitor process", () => {
     expect((await rejection(backend().boot(s))).code).toBe("E_MONITOR");
   });
 });
+
+test("a monitor command that cannot be executed: E_MONITOR", async () => {
+  const s = spec("sb-nocmd");
+  const err = await rejection(backend({}, ["/nonexistent/husk"]).boot(s));
+  expect(err.code).toBe("E_MONITOR");
+  expect(err.message).toContain("/nonexistent/husk");
+});
