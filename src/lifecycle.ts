@@ -44,9 +44,10 @@ export interface Lifecycle {
   /** Before the VM boots. Plugins `sandbox:prestart`. Aborts. */
   sandboxPrestart(ctx: SandboxPhaseContext): Promise<void>;
   /**
-   * During create, before the agent creates the container: plugins
-   * `container:prestart` (policy, storage, network), then OCI createRuntime,
-   * prestart, createContainer hooks. May return an amended spec. Aborts.
+   * During create, before the agent creates the container, in this order:
+   * plugins `policy:admit`, `storage:mount`, OCI prestart, OCI createRuntime,
+   * `network:attach`, plugins `container:prestart`, OCI createContainer.
+   * May return an amended spec. Aborts (and undoes its own storage/network).
    */
   containerCreate(ctx: ContainerPhaseContext): Promise<OciSpec>;
   /** During start, before the user process runs: OCI startContainer hooks. Aborts. */
