@@ -141,7 +141,13 @@ export class SandboxMonitor {
         await Promise.race([shutdown, exited]);
         await Promise.race([exited, Bun.sleep(Math.max(0, Math.min(deadline - Date.now(), timeoutMs / 2)))]);
       }
-      await this.hv.stop({ timeoutMs: Math.max(1000, deadline - Date.now()) });
+      try {
+        await this.hv.stop({ timeoutMs: Math.max(1000, deadline - Date.now()) });
+      } catch (err) {
+        // The driver's graceful path failed: cleanup kills whatever is left.
+        log.warn(`stop: ${err instanceof Error ? err.message : String(err)}; killing qemu`);
+        await this.hv.cleanup();
+      }
       const exit = await this.hv.wait();
       this.recordRaw({ state: "stopped", reason: "stop", exit: { code: exit.code, signal: exit.signal } });
     })());
