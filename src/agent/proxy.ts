@@ -121,6 +121,8 @@ export function createAgentRouter<X extends MethodTable>(options: AgentRouterOpt
   });
 
   const forward = async (method: string, request: unknown, ctx: RequestContext): Promise<unknown> => {
+    // Guest streams can only be opened on a live session (the guest may be reconnecting).
+    await guest.ready(ctx.signal);
     const links: DataStream[] = [];
     let req = request;
     const stdio = (request as { stdio?: Stdio }).stdio;
