@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { canRun, makeEnv, type E2eEnv } from "../env.ts";
+import { buildBusyboxImage } from "./oci-image.ts";
+
+/**
+ * podman 4 through conmon with `--runtime dist/husk`: private --root and
+ * --runroot, a private containers.conf (small ulimits), an image imported
+ * from a busybox-static rootfs tarball, all in a private mount namespace.
+ */
+
+const havePodman = Bun.which("podman") !== null && Bun.which("conmon") !== null && Bun.which("unshare") !== null;
+if (!havePodman) console.warn("SKIP podman client test: podman/conmon/unshare not installed");
+
+let env: E2eEnv;
+let dir: string;
+
+describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () => {
+  beforeAll(() => {
+    env = makeEnv("podman");
+    dir = mkdtempSync(join(tmpdir(), "husk-podman-"));
+  });
+  afterAll(async () => {
+    await env.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("run --rm (output, exit code); run -d + exec + stop + rm", { timeout: 600_000 }, async () => {
+    buildBusyboxImage(join(dir, "img"), "localhost/bb:husk");
+    const rootfsTar = join(dir, "rootfs.tar");
+    Bun.spawnSync(["tar", "--numeric-owner", "-C", join(dir, "img", "rootfs"), "-cf", rootfsTar, "."]);
+    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman.sh"), dir, join(import.meta.dir, "../../../dist/husk"), rootfsTar], {
+      env: { ...process.env, HUSK_CONFIG: env.config },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) console.error(out, err);
+    expect(code).toBe(0);
+    expect(out).toContain("hello from podman\nexit=4");
+    expect(out).toContain("exec-ok");
+    expect(out).toMatch(/w=(exited|stopped)/);
+    expect(out).toContain("containers=0");
+  });
+});
