@@ -9,6 +9,7 @@ import { type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERS
 import type { Channel, RequestContext, RequestHandler } from "../wire/channel.ts";
 import { interfaceCommands, routeCommand } from "./network.ts";
 import { cgroupOf, cgroupStats, guestDetails, processInfo } from "./procfs.ts";
+import { OomWatcher } from "./oom.ts";
 import { Reaper } from "./reaper.ts";
 import type { ContainerRuntime } from "./runtime.ts";
 import { ProcessStdio } from "./stdio.ts";
@@ -70,10 +71,18 @@ export class AgentService {
   private readonly reaper: Reaper;
   private readonly opts: AgentServiceOptions;
   private consoleSeq = 0;
+  private readonly oom: OomWatcher;
 
   constructor(options: AgentServiceOptions) {
     this.opts = options;
     this.reaper = options.reaper ?? new Reaper();
+    this.oom = new OomWatcher((containerId) => {
+      try {
+        this.channel?.emit("oom", { containerId });
+      } catch (e) {
+        log.warn(`oom event not sent: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
     mkdirSync(join(options.stateDir, "bundles"), { recursive: true, mode: 0o700 });
     mkdirSync(join(options.stateDir, "console"), { recursive: true, mode: 0o700 });
   }
@@ -92,6 +101,7 @@ export class AgentService {
   /** Stop watching processes (tests; the real agent runs until power-off). */
   stop(): void {
     this.reaper.stop();
+    this.oom.stop();
   }
 
   private container(id: string): Container {
@@ -150,6 +160,9 @@ export class AgentService {
         await stdio.connect(Promise.resolve());
         const init = this.track({ containerId: req.containerId, pid: started.pid, stdio }, started.exited ?? this.reaper.watch(started.pid));
         this.containers.set(req.containerId, { id: req.containerId, bundleDir, init, execs: new Map() });
+        const cgroup = await cgroupOf(started.pid, this.opts.procRoot);
+        if (cgroup !== null) await this.oom.add(req.containerId, join(this.opts.cgroupRoot ?? "/sys/fs/cgroup", cgroup));
+        void init.exited.then(() => this.oom.remove(req.containerId));
         return { pid: started.pid };
       } catch (e) {
         stdio?.abort();

@@ -159,3 +159,21 @@ describe("virtio-serial port sessions", () => {
     await guest.close();
   });
 });
+
+describe("oom watcher", () => {
+  test("an oom_kill count that grows emits once per poll that sees it", async () => {
+    const { OomWatcher } = await import("../../../src/agent/server/oom.ts");
+    const dir = mkdtempSync(join(tmpdir(), "husk-oom-"));
+    writeFileSync(join(dir, "memory.events"), "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+    const seen: string[] = [];
+    const w = new OomWatcher((id) => seen.push(id), 60_000);
+    await w.add("c1", dir);
+    await w.poll();
+    expect(seen).toEqual([]);
+    writeFileSync(join(dir, "memory.events"), "oom 1\noom_kill 1\n");
+    await w.poll();
+    await w.poll();
+    expect(seen).toEqual(["c1"]);
+    w.remove("c1");
+  });
+});
