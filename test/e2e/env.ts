@@ -42,7 +42,8 @@ export interface E2eEnv {
 
 export function makeEnv(name: string): E2eEnv {
   const dir = mkdtempSync(join(tmpdir(), `husk-e2e-${name}-`));
-  const root = join(dir, "root");
+  // Short: sockets live under <root>/sandboxes/<id>/ and podman's ids are 64 characters (sun_path is 108 bytes).
+  const root = mkdtempSync("/tmp/hk-");
   const m = JSON.parse(readFileSync(join(IMAGE_DIR, "manifest.json"), "utf8")) as Manifest;
   const config = join(dir, "config.toml");
   const q = (s: string) => JSON.stringify(s);
@@ -73,6 +74,7 @@ export function makeEnv(name: string): E2eEnv {
         Bun.spawnSync([HUSK, ...globals, "delete", "--force", id], { stdout: "ignore", stderr: "ignore" });
       }
       rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     },
   };
 }

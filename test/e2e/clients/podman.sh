@@ -15,7 +15,13 @@ events_logger = "file"
 events_logfile_path = "$D/events.log"
 CONF
 export CONTAINERS_CONF="$D/containers.conf"
-P=(podman --root "$D/proot" --runroot "$D/prun" --storage-driver vfs --runtime "$HUSK" --tmpdir "$D/ptmp")
+# conmon does not pass podman's environment to the runtime: a wrapper carries HUSK_CONFIG.
+cat > "$D/husk-runtime" <<WRAP
+#!/bin/sh
+HUSK_CONFIG='$HUSK_CONFIG' exec '$HUSK' "\$@"
+WRAP
+chmod +x "$D/husk-runtime"
+P=(podman --root "$D/proot" --runroot "$D/prun" --storage-driver vfs --runtime "$D/husk-runtime" --tmpdir "$D/ptmp")
 "${P[@]}" import --change CMD=sh "$TAR" localhost/bb:husk >/dev/null
 
 echo "== run --rm"
