@@ -177,6 +177,19 @@ describe.skipIf(why !== null)("agent in a real guest (QEMU/TCG, crun)", () => {
     await agent.call("removeContainer", { containerId: "long" });
   }, 120_000);
 
+  test("the host reconnecting to the port starts a new session; containers stay", async () => {
+    await agent.call("createContainer", { containerId: "persist", spec: spec("persist", ["sleep", "600"]), stdio: { terminal: false } });
+    await agent.call("startContainer", { containerId: "persist" });
+    await agent.close();
+    await Bun.sleep(300);
+    agent = await connectAgent(vm.agentSocket, { timeoutMs: 30_000 });
+    const ps = await agent.call("listProcesses", { containerId: "persist" });
+    expect(ps.processes.map((p) => p.command)).toContain("sleep 600");
+    await agent.call("signalProcess", { containerId: "persist", signal: 9 });
+    expect(await agent.call("waitProcess", { containerId: "persist" })).toEqual({ exitCode: 137, signal: 9 });
+    await agent.call("removeContainer", { containerId: "persist" });
+  }, 90_000);
+
   test("shutdown powers the VM off", async () => {
     await agent.call("shutdown", {});
     const exit = await Promise.race([hv!.wait(), Bun.sleep(60_000).then(() => null)]);
