@@ -7,6 +7,7 @@ import type { WaitResult } from "../../ffi/process.ts";
 import { logger } from "../../log.ts";
 import type { OciProcess, OciResources } from "../../oci/spec.ts";
 import type { ContainerRuntime, RuntimeIo, StartedProcess } from "./runtime.ts";
+import { trackSpawn } from "./orphans.ts";
 
 const log = logger("agent-crun");
 
@@ -58,7 +59,7 @@ export class CrunRuntime implements ContainerRuntime {
   private async run(args: string[], what: string): Promise<string> {
     const logFile = this.logFile();
     log.debug(`crun ${args.join(" ")}`);
-    const proc = Bun.spawn([...this.base(logFile), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = trackSpawn(Bun.spawn([...this.base(logFile), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     try {
       if (code !== 0) throw this.failure(what, logFile, code, err);
@@ -79,7 +80,7 @@ export class CrunRuntime implements ContainerRuntime {
     if (io.kind === "terminal") args.push("--console-socket", io.consoleSocket);
     args.push(containerId);
     log.debug(`crun ${args.join(" ")}`);
-    const proc = Bun.spawn([...this.base(logFile), ...args], { stdio: this.stdio(io) });
+    const proc = trackSpawn(Bun.spawn([...this.base(logFile), ...args], { stdio: this.stdio(io) }));
     const code = await proc.exited;
     try {
       if (code !== 0) throw this.failure("create", logFile, code);
@@ -104,7 +105,7 @@ export class CrunRuntime implements ContainerRuntime {
     args.push(containerId);
     log.debug(`crun ${args.join(" ")}`);
     // Foreground: crun waits for the process and exits with its status (128+signal when killed).
-    const proc = Bun.spawn([...this.base(logFile), ...args], { stdio: this.stdio(io) });
+    const proc = trackSpawn(Bun.spawn([...this.base(logFile), ...args], { stdio: this.stdio(io) }));
     let done = false;
     const exited = proc.exited.then((code): WaitResult => {
       done = true;

@@ -13,6 +13,8 @@ import { Channel } from "../wire/channel.ts";
 import { CrunRuntime } from "./crun.ts";
 import { ensureGuestMounts, guestMounts } from "./mounts.ts";
 import { AgentService, type GuestSystem } from "./service.ts";
+import { OrphanSweeper, trackSpawn } from "./orphans.ts";
+import { Reaper } from "./reaper.ts";
 
 const log = logger("agent");
 
@@ -67,7 +69,7 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
 
 const realSystem: GuestSystem = {
   async run(argv) {
-    const p = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    const p = trackSpawn(Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
     const stderr = await new Response(p.stderr).text();
     if ((await p.exited) !== 0) throw new AgentError(`${argv.join(" ")} failed: ${stderr.trim().slice(0, 1000)}`);
   },
@@ -76,7 +78,7 @@ const realSystem: GuestSystem = {
       powerOff();
     } catch (e) {
       log.warn(`reboot(POWER_OFF) failed (${e instanceof Error ? e.message : String(e)}); trying poweroff -f`);
-      Bun.spawn(["poweroff", "-f"], { stdio: ["ignore", "ignore", "ignore"] });
+      trackSpawn(Bun.spawn(["poweroff", "-f"], { stdio: ["ignore", "ignore", "ignore"] }));
     }
   },
 };
@@ -100,11 +102,14 @@ export async function runAgent(input: string[] | AgentOptions = []): Promise<nev
       log.warn(`cannot become child subreaper: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  const reaper = new Reaper();
   const service = new AgentService({
     runtime: new CrunRuntime({ root: join(stateDir, "crun"), binary: o.crun, globalArgs: o.crunArgs }),
     system: realSystem,
     stateDir,
+    reaper,
   });
+  new OrphanSweeper((pid) => reaper.has(pid)).start();
   const channel = new Channel({
     name: "agent",
     role: "responder",

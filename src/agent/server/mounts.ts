@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { logger } from "../../log.ts";
+import { trackSpawn } from "./orphans.ts";
 
 const log = logger("agent-mounts");
 
@@ -42,7 +43,7 @@ export function parseMountPoints(mountinfo: string): Set<string> {
 }
 
 async function run(argv: string[]): Promise<{ ok: boolean; stderr: string }> {
-  const p = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const p = trackSpawn(Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
   const stderr = await new Response(p.stderr).text();
   return { ok: (await p.exited) === 0, stderr: stderr.trim() };
 }

@@ -23,6 +23,10 @@ export class Reaper {
     });
   }
 
+  has(pid: number): boolean {
+    return this.watched.has(pid);
+  }
+
   get watching(): number {
     return this.watched.size;
   }

@@ -90,3 +90,21 @@ describe("process", () => {
     closeFd(master);
   });
 });
+
+describe("orphan sweeper", () => {
+  test("reaps an adopted zombie after it stayed one for an interval, never a watched or Bun-owned pid", async () => {
+    const { OrphanSweeper, ownChildren } = await import("../../../src/agent/server/orphans.ts");
+    setChildSubreaper();
+    // Two children that outlive their parent shell: re-parented to us, then zombies.
+    const orphanMaker = Bun.spawn(["sh", "-c", "sh -c 'sleep 0.05; exit 4' & echo $!; sh -c 'sleep 0.05; exit 5' & echo $!"], { stdout: "pipe" });
+    const [a, b] = (await new Response(orphanMaker.stdout).text()).trim().split("\n").map(Number);
+    await orphanMaker.exited;
+    await sleep(300); // both exited: zombies, children of this process now
+    const sweeper = new OrphanSweeper((pid) => pid === b);
+    expect(await sweeper.sweep()).toEqual([]); // first sighting: wait
+    expect(ownChildren.has(a!)).toBe(false);
+    expect(await sweeper.sweep()).toEqual([a!]);
+    // b is "watched": left for its watcher
+    expect(reapPid(b!)).toEqual({ pid: b!, exitCode: 5 });
+  });
+});
