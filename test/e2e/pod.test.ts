@@ -25,7 +25,8 @@ describe.skipIf(!canRun)("pods share one VM", () => {
     expect((await husk(env, ["run", "-d", "--bundle", pause, "pod1"])).code).toBe(0);
     const r = await husk(env, ["run", "-d", "--bundle", app, "app1"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("app-ran");
+    const ex = await husk(env, ["exec", "app1", "echo", "in-app"]);
+    expect(ex.stdout).toBe("in-app\n");
     expect(readdirSync(join(env.root, "sandboxes"))).toEqual(["pod1"]);
     const ids = JSON.parse((await husk(env, ["list", "--format", "json"])).stdout).map((s: { id: string }) => s.id);
     expect(ids.sort()).toEqual(["app1", "pod1"]);
