@@ -124,29 +124,31 @@ export function createAgentRouter<X extends MethodTable>(options: AgentRouterOpt
     // Guest streams can only be opened on a live session (the guest may be reconnecting).
     await guest.ready(ctx.signal);
     const links: DataStream[] = [];
-    let req = request;
-    const stdio = (request as { stdio?: Stdio }).stdio;
-    if (stdio && (method === "createContainer" || method === "exec")) {
-      const mapped: Stdio = { ...stdio };
-      if (stdio.stdin !== undefined) {
-        const c = ctx.channel.attachStream(stdio.stdin, { read: true, write: false });
-        const g = guest.openStream({ read: false, write: true });
-        links.push(c, g);
-        pipe(c.readable!, g.writable!, `stdin ${stdio.stdin}->${g.id}`);
-        mapped.stdin = g.id;
-      }
-      for (const key of ["stdout", "stderr"] as const) {
-        const id = stdio[key];
-        if (id === undefined) continue;
-        const c = ctx.channel.attachStream(id, { read: false, write: true });
-        const g = guest.openStream({ read: true, write: false });
-        links.push(c, g);
-        pipe(g.readable!, c.writable!, `${key} ${g.id}->${id}`);
-        mapped[key] = g.id;
-      }
-      req = { ...(request as object), stdio: mapped };
-    }
     try {
+      let req = request;
+      const stdio = (request as { stdio?: Stdio }).stdio;
+      if (stdio && (method === "createContainer" || method === "exec")) {
+        const mapped: Stdio = { ...stdio };
+        if (stdio.stdin !== undefined) {
+          const c = ctx.channel.attachStream(stdio.stdin, { read: true, write: false });
+          links.push(c);
+          const g = guest.openStream({ read: false, write: true });
+          links.push(g);
+          pipe(c.readable!, g.writable!, `stdin ${stdio.stdin}->${g.id}`);
+          mapped.stdin = g.id;
+        }
+        for (const key of ["stdout", "stderr"] as const) {
+          const id = stdio[key];
+          if (id === undefined) continue;
+          const c = ctx.channel.attachStream(id, { read: false, write: true });
+          links.push(c);
+          const g = guest.openStream({ read: true, write: false });
+          links.push(g);
+          pipe(g.readable!, c.writable!, `${key} ${g.id}->${id}`);
+          mapped[key] = g.id;
+        }
+        req = { ...(request as object), stdio: mapped };
+      }
       // No router-side timeout: the client has its own and cancels through us.
       return await guest.call(method as never, req as never, { signal: ctx.signal, timeoutMs: null });
     } catch (e) {

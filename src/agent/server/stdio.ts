@@ -38,7 +38,13 @@ export class ProcessStdio {
       this.io = { kind: "terminal", consoleSocket };
       return;
     }
-    this.io = { kind: "fds", stdin: this.setupStdin(), stdout: this.setupOutput(stdio.stdout), stderr: this.setupOutput(stdio.stderr) };
+    try {
+      this.io = { kind: "fds", stdin: this.setupStdin(), stdout: this.setupOutput(stdio.stdout), stderr: this.setupOutput(stdio.stderr) };
+    } catch (e) {
+      // e.g. a stream id the peer may not use: close what was made (the pumps then end at EOF)
+      this.abort();
+      throw e;
+    }
   }
 
   /** Attach the streams named in `stdio` on `channel` and make the fds/console socket. */

@@ -145,6 +145,21 @@ describe("agent router", () => {
     expect((await c2.call("version", {})).agentVersion).toBe("g");
   });
 
+  test("a stream id the client may not use is refused and nothing leaks", async () => {
+    const s = await setup();
+    const c1 = await s.connect();
+    const io = c1.openStdio({ terminal: false, stdin: true, stdout: false, stderr: false });
+    const err = await c1
+      .call("exec", { containerId: "c1", execId: "x", process: { args: ["x"], cwd: "/", user }, stdio: { terminal: false, stdin: io.stdio.stdin, stdout: 2 } })
+      .catch((e) => e);
+    expect(err.code).toBe("E_PROTOCOL");
+    expect(err.message).toMatch(/not allocated by the peer/);
+    await sleep(10);
+    expect(s.guest.streamCount).toBe(0);
+    expect(c1.channel.streamCount).toBe(0);
+    expect((await c1.call("version", {})).agentVersion).toBe("g");
+  });
+
   test("the monitor's own agent works through the router", async () => {
     const s = await setup();
     expect((await s.router.agent.call("version", {})).protocolVersion).toBe(1);
