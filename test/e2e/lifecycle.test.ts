@@ -50,6 +50,19 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
     const list = JSON.parse((await husk(env, ["list", "--format", "json"])).stdout);
     expect(list.map((s: { id: string }) => s.id)).toEqual(["c1"]);
 
+    expect((await husk(env, ["pause", "c1"])).code).toBe(0);
+    expect(JSON.parse((await husk(env, ["state", "c1"])).stdout).status).toBe("paused");
+    expect((await husk(env, ["resume", "c1"])).code).toBe(0);
+    expect(JSON.parse((await husk(env, ["state", "c1"])).stdout).status).toBe("running");
+
+    const ev = await husk(env, ["events", "--stats", "c1"]);
+    expect(ev.code).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ type: "stats", id: "c1", data: { pids: { current: expect.any(Number) } } });
+    expect((await husk(env, ["update", "--memory", "100m", "--pids-limit", "50", "c1"])).code).toBe(0);
+    const blkio = await husk(env, ["update", "--blkio-weight", "10", "c1"]);
+    expect(blkio.code).toBe(1);
+    expect(blkio.stderr).toContain("cannot be honoured");
+
     expect((await husk(env, ["kill", "c1", "KILL"])).code).toBe(0);
     await waitFor(async () => JSON.parse((await husk(env, ["state", "c1"])).stdout).status === "stopped", 60_000, "stopped");
     await waitFor(() => !alive(pid), 10_000, "shim exit");
