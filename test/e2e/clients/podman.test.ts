@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, read, rmSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
+import { openpty } from "../../../src/ffi/pty.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canRun, makeEnv, type E2eEnv } from "../env.ts";
@@ -14,6 +16,7 @@ import { buildBusyboxImage } from "./oci-image.ts";
 const havePodman = Bun.which("podman") !== null && Bun.which("conmon") !== null && Bun.which("unshare") !== null;
 if (!havePodman) console.warn("SKIP podman client test: podman/conmon/unshare not installed");
 
+const readAsync = promisify(read);
 let env: E2eEnv;
 let dir: string;
 
@@ -43,5 +46,31 @@ describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () =>
     expect(out).toContain("exec-ok");
     expect(out).toMatch(/w=(exited|stopped)/);
     expect(out).toContain("containers=0");
+  });
+
+  test("run -it under a terminal (conmon's console socket)", { timeout: 600_000 }, async () => {
+    const pty = openpty({ rows: 24, cols: 80 });
+    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman-tty.sh"), dir, join(import.meta.dir, "../../../dist/husk")], {
+      env: { ...process.env, HUSK_CONFIG: env.config },
+      stdio: [pty.slave, pty.slave, pty.slave],
+    });
+    closeSync(pty.slave);
+    writeSync(pty.master, "echo tty-$((40+2)); exit 6\n");
+    let text = "";
+    const buf = Buffer.alloc(4096);
+    const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
+    try {
+      while (!text.includes("tty-42")) {
+        const { bytesRead } = await readAsync(pty.master, buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        text += buf.subarray(0, bytesRead).toString();
+      }
+    } catch {
+      // EIO once the last slave closes: everything was read
+    }
+    expect(text).toContain("tty-42");
+    expect(await p.exited).toBe(6);
+    clearTimeout(timer);
+    closeSync(pty.master);
   });
 });
