@@ -6,7 +6,8 @@ import { logger } from "../log.ts";
 /**
  * Boot one VM and wait for its agent: prepare → start → agent handshake,
  * all within spec.bootTimeoutMs. On any failure QEMU is killed and cleaned up,
- * and the error carries the last lines of the guest console.
+ * and the error carries the last lines of the guest console (read after the
+ * kill, so nothing the guest printed is missing).
  */
 
 const log = logger("monitor");
@@ -20,6 +21,13 @@ export interface BootResult<A> {
   bootMs: number;
 }
 
+/** Why a started VM did not become ready. */
+type BootFailure = { kind: "timeout" } | { kind: "exit"; exit: VmExit } | { kind: "handshake"; error: unknown };
+
+class BootFailed {
+  constructor(readonly failure: BootFailure) {}
+}
+
 export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConnector<A>): Promise<BootResult<A>> {
   const t0 = Date.now();
   const deadline = t0 + spec.bootTimeoutMs;
@@ -31,66 +39,65 @@ export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConn
     const endpoint = hv.agentEndpoint();
     if (endpoint.kind !== "unix") throw new HypervisorError(`agent endpoint ${endpoint.kind} is not supported by the monitor (only unix)`);
     const exited = hv.wait().then((exit) => ({ exit }));
-    const agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline, spec);
+    const agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline);
     const bootMs = Date.now() - t0;
     log.info(`sandbox ${spec.sandboxId}: agent ready after ${bootMs} ms`);
     return { agent, qemuPid: pid, bootMs };
   } catch (err) {
-    if (started) {
-      await hv.stop({ timeoutMs: 1 }).catch((e) => log.warn(`stop after failed boot: ${String(e)}`));
-    }
+    if (started) await hv.stop({ timeoutMs: 1 }).catch((e) => log.warn(`stop after failed boot: ${String(e)}`));
     await hv.cleanup().catch((e) => log.warn(`cleanup after failed boot: ${String(e)}`));
-    throw err;
+    throw err instanceof BootFailed ? describeFailure(err.failure, spec) : err;
   }
 }
 
 /** The agent handshake, unless QEMU exits first or the deadline passes. */
-async function raceBoot<A>(
-  handshake: Promise<A>,
-  exited: Promise<{ exit: VmExit }>,
-  deadline: number,
-  spec: VmSpec,
-): Promise<A> {
+async function raceBoot<A>(handshake: Promise<A>, exited: Promise<{ exit: VmExit }>, deadline: number): Promise<A> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), Math.max(0, deadline - Date.now()))));
-  // A handshake that fails early (socket refused, etc.) is retried by nobody: report it, with the console.
   const shaken = handshake.then(
     (agent) => ({ agent }),
     (error: unknown) => ({ error }),
   );
   try {
     const first = await Promise.race([shaken, exited, timeout]);
-    if (first === "timeout" || ("error" in first && first.error instanceof TimeoutError)) {
-      throw bootTimeout(spec);
-    }
-    if ("exit" in first) {
-      const e = first.exit;
-      throw new HypervisorError(
-        `qemu exited during boot (${e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`}) before the agent answered` +
-          consoleBlock(e.consoleTail),
-        { details: { sandboxId: spec.sandboxId } },
-      );
-    }
+    if (first === "timeout") throw new BootFailed({ kind: "timeout" });
+    if ("exit" in first) throw new BootFailed({ kind: "exit", exit: first.exit });
     if ("error" in first) {
-      const err = first.error;
-      throw new HypervisorError(
-        `agent handshake failed: ${err instanceof Error ? err.message : String(err)}` + consoleBlock(readTail(spec.consoleLog)),
-        { cause: err, details: { code: isHuskError(err) ? err.code : undefined } },
-      );
+      const e = first.error;
+      const timedOut = e instanceof TimeoutError || (e instanceof Error && e.name === "TimeoutError");
+      throw new BootFailed(timedOut ? { kind: "timeout" } : { kind: "handshake", error: e });
     }
     return first.agent;
   } finally {
     clearTimeout(timer);
-    // A late agent after a failure is closed by the caller's cleanup (QEMU dies → socket closes).
   }
 }
 
-function bootTimeout(spec: VmSpec): HuskError {
-  return new BootTimeoutError(
-    `sandbox ${spec.sandboxId}: the guest agent did not answer within ${spec.bootTimeoutMs} ms (hypervisor.boot_timeout_ms); VM killed` +
-      consoleBlock(readTail(spec.consoleLog)),
-    { details: { sandboxId: spec.sandboxId, consoleLog: spec.consoleLog } },
-  );
+function describeFailure(f: BootFailure, spec: VmSpec): HuskError {
+  const details = { sandboxId: spec.sandboxId, consoleLog: spec.consoleLog };
+  switch (f.kind) {
+    case "timeout":
+      return new BootTimeoutError(
+        `sandbox ${spec.sandboxId}: the guest agent did not answer within ${spec.bootTimeoutMs} ms (hypervisor.boot_timeout_ms); VM killed` +
+          consoleBlock(readTail(spec.consoleLog)),
+        { details },
+      );
+    case "exit": {
+      const e = f.exit;
+      return new HypervisorError(
+        `sandbox ${spec.sandboxId}: qemu exited during boot (${e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`}) before the agent answered` +
+          consoleBlock(readTail(spec.consoleLog) || e.consoleTail),
+        { details },
+      );
+    }
+    case "handshake": {
+      const err = f.error;
+      return new HypervisorError(
+        `sandbox ${spec.sandboxId}: agent handshake failed: ${err instanceof Error ? err.message : String(err)}` + consoleBlock(readTail(spec.consoleLog)),
+        { cause: err, details: { ...details, code: isHuskError(err) ? err.code : undefined } },
+      );
+    }
+  }
 }
 
 function consoleBlock(tail: string): string {

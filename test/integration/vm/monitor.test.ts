@@ -108,12 +108,15 @@ describe.skipIf(!!skip)("sandbox monitor with real QEMU", () => {
 
   test("boot timeout: E_BOOT_TIMEOUT with the console tail; QEMU killed; nothing left", async () => {
     const initrd = makeInitramfs("HUSK-NO-AGENT");
-    const s = spec("vm-timeout", initrd, { kernelParams: [], bootTimeoutMs: 25_000 });
+    // Not quiet: the kernel prints from the start, so the tail is never empty however slow the host.
+    const s = spec("vm-timeout", initrd, { kernelParams: [], bootTimeoutMs: 12_000 });
     const err = await rejection(backend.boot(s));
     expect(err.code).toBe("E_BOOT_TIMEOUT");
-    expect(err.message).toContain("did not answer within 25000 ms");
+    expect(err.message).toContain("did not answer within 12000 ms");
     expect(err.message).toContain("guest console (last lines)");
-    expect(err.message).toContain("HUSK-NO-AGENT");
+    const last = readFileSync(s.consoleLog, "utf8").trimEnd().split("\n").at(-1)!.replace(/\r/g, "");
+    expect(last.length).toBeGreaterThan(0);
+    expect(err.message).toContain(last);
     expect(readVmState(s.dir)?.state).toBe("failed");
     expect(leftovers(s.dir)).toEqual([]);
   }, 180_000);
