@@ -5,7 +5,7 @@
  *
  *   bun test/integration/vm/boot-loop.ts [--n 50] [--machine microvm] [--timeout 60000]
  *        [--image /var/lib/husk/image]   real image: ready = agent handshake
- *        [--debian]                      Debian kernel + busybox init: ready = init marker
+ *        [--debian [--kernel K]]         Debian kernel (or K) + busybox init: ready = init marker
  *        [--params "quiet ..."] [--no-tsc]
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -30,6 +30,7 @@ const { values: o } = parseArgs({
     params: { type: "string", default: "" },
     "no-tsc": { type: "boolean", default: false },
     memory: { type: "string", default: "256" },
+    kernel: { type: "string" },
   },
 });
 
@@ -44,7 +45,7 @@ let agentDir: string | undefined;
 let imageParams: string[] = [];
 const mode = o.debian ? "marker" : "agent";
 if (o.debian) {
-  kernel = debianKernel()!;
+  kernel = o.kernel ?? debianKernel()!;
   initrd = makeInitramfs(MARKER, "poweroff -f", join(work, "initrd"));
 } else {
   const dir = o.image ?? "/var/lib/husk/image";
