@@ -8,7 +8,7 @@ dir="$1"; shift || true
 [[ -x /bin/busybox ]] || { echo "make-bundle: busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
 mkdir -p "$dir/rootfs/bin" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp" "$dir/rootfs/etc"
 cp /bin/busybox "$dir/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do ln -sf busybox "$dir/rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do [[ $applet == busybox ]] || ln -sf busybox "$dir/rootfs/bin/$applet"; done
 echo "root:x:0:0:root:/root:/bin/sh" > "$dir/rootfs/etc/passwd"
 echo "root:x:0:" > "$dir/rootfs/etc/group"
 rm -f "$dir/config.json"
