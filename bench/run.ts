@@ -1,0 +1,110 @@
+/**
+ * Container start benchmark (not a test): `husk run` of a busybox container
+ * running `true`, against `runc run` of the same bundle and a raw QEMU boot of
+ * the same guest image (QEMU → kernel → init → exit, no husk), sequentially on
+ * this machine. Under TCG absolute times are meaningless: read the ratios.
+ *
+ *   bun bench/run.ts [--runs 5] [--husk dist/husk] [--config FILE]
+ *
+ * One JSON line on stdout; progress on stderr.
+ */
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../src/config/load.ts";
+import { readImageManifest } from "../src/image/manifest.ts";
+import { bootOnce, stats } from "./lib/boot-vm.ts";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "5" },
+    husk: { type: "string", default: join(import.meta.dir, "../dist/husk") },
+    config: { type: "string" },
+  },
+});
+const runs = Number(values.runs);
+const husk = resolve(values.husk!);
+const note = (s: string) => process.stderr.write(`${s}\n`);
+
+async function timeCommand(argv: string[], env?: Record<string, string>): Promise<number> {
+  const start = performance.now();
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const code = await proc.exited;
+  const ms = performance.now() - start;
+  if (code !== 0) {
+    const err = await new Response(proc.stderr).text();
+    throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim().slice(-2000)}`);
+  }
+  return ms;
+}
+
+const work = await mkdtemp(join(tmpdir(), "husk-bench-run-"));
+try {
+  const bundle = join(work, "bundle");
+  const mk = Bun.spawnSync(["bash", join(import.meta.dir, "../scripts/make-bundle.sh"), bundle, "true"], { stderr: "inherit" });
+  if (mk.exitCode !== 0) throw new Error("make-bundle failed");
+  const root = join(work, "r");
+  const configArgs = values.config ? ["--config", resolve(values.config)] : [];
+
+  const huskMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const ms = await timeCommand([husk, ...configArgs, "--root", root, "run", "--bundle", bundle, `bench-${i}`]);
+    huskMs.push(ms);
+    note(`husk run #${i + 1}: ${Math.round(ms)} ms`);
+  }
+
+  const runcMs: number[] = [];
+  const hasRunc = Bun.which("runc") !== null;
+  if (hasRunc) {
+    for (let i = 0; i < runs; i++) {
+      const ms = await timeCommand(["runc", "--root", join(work, "runc"), "run", "--bundle", bundle, `bench-runc-${i}`]);
+      runcMs.push(ms);
+    }
+    note(`runc run: ${runcMs.map(Math.round).join(", ")} ms`);
+  }
+
+  // Raw boot of the same kernel + initramfs, with a trivial "agent" that exits at once.
+  const config = loadConfig({ path: values.config });
+  const imageDir = join(config.hypervisor.kernel, "..");
+  const manifest = await readImageManifest(imageDir);
+  const agentDir = join(work, "agent");
+  await mkdir(agentDir);
+  await writeFile(join(agentDir, "husk"), "#!/bin/sh\nexit 0\n");
+  await chmod(join(agentDir, "husk"), 0o755);
+  const rawMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await bootOnce({
+      kernel: config.hypervisor.kernel,
+      initrd: config.hypervisor.initrd,
+      machine: config.hypervisor.machine,
+      params: [...manifest.kernelParams, ...config.hypervisor.kernel_params],
+      agentDir,
+      sharedDir: work,
+      memoryMiB: config.hypervisor.memory_mib,
+    });
+    if (r.timedOut) throw new Error(`raw boot timed out:\n${r.console.slice(-2000)}`);
+    rawMs.push(r.ms);
+  }
+  note(`raw qemu boot: ${rawMs.map(Math.round).join(", ")} ms`);
+
+  const h = stats(huskMs);
+  const raw = stats(rawMs);
+  const runc = hasRunc ? stats(runcMs) : null;
+  console.log(
+    JSON.stringify({
+      bench: "run",
+      what: "husk run of `true` in a busybox bundle vs runc run and a raw QEMU boot of the same image",
+      accelerator: "tcg",
+      husk: h,
+      runc,
+      rawBoot: raw,
+      ratio: {
+        huskOverRawBoot: +(h.median / raw.median).toFixed(2),
+        huskOverRunc: runc ? +(h.median / runc.median).toFixed(1) : null,
+      },
+    }),
+  );
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
