@@ -135,11 +135,18 @@ export class SandboxMonitor {
       log.info(`stopping sandbox ${this.spec.sandboxId}`);
       const exited = this.hv.wait().then(() => true);
       if (this.guest?.channel.isOpen) {
-        const shutdown = this.guest.channel
-          .call("shutdown", {}, { timeoutMs: Math.max(1, Math.floor(timeoutMs / 2)) })
-          .catch((e: unknown) => log.debug(`agent shutdown: ${e instanceof Error ? e.message : String(e)}`));
-        await Promise.race([shutdown, exited]);
-        await Promise.race([exited, Bun.sleep(Math.max(0, Math.min(deadline - Date.now(), timeoutMs / 2)))]);
+        const shutdown = this.guest.channel.call("shutdown", {}, { timeoutMs: Math.max(1, Math.floor(timeoutMs / 2)) }).then(
+          () => "answered" as const,
+          (e: unknown) => {
+            log.debug(`agent shutdown: ${e instanceof Error ? e.message : String(e)}`);
+            return "failed" as const;
+          },
+        );
+        const first = await Promise.race([shutdown, exited]);
+        // The agent has synced: a guest that powers off or reboots ends QEMU now (-no-reboot).
+        // Without ACPI "power off" only halts the CPU and QEMU stays up, so do not wait
+        // long for it: QMP quit below loses nothing once the agent answered.
+        if (first !== true) await Promise.race([exited, Bun.sleep(first === "answered" ? 500 : 250)]);
       }
       try {
         await this.hv.stop({ timeoutMs: Math.max(1000, deadline - Date.now()) });
