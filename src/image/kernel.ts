@@ -13,6 +13,7 @@ import * as v from "valibot";
 import { ImageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { KERNEL_FRAGMENT } from "./assets.ts";
+import { withCacheLock } from "./cache-lock.ts";
 import { sha256Text } from "./hash.ts";
 import { packageVersion, requireCommand, requireFile, missingPackage } from "./host.ts";
 import { checkKconfig, formatMismatches, parseKconfig } from "./kconfig.ts";
@@ -95,6 +96,32 @@ export async function buildKernel(options: BuildKernelOptions = {}): Promise<Ker
     progress({ step: "kernel", message: `minimal kernel ${cachedRecord.version} from cache (${vmlinux})` });
     return result(vmlinux, cachedRecord, true);
   }
+  return withCacheLock(
+    cacheDir,
+    () => progress({ step: "kernel", message: `waiting for another kernel build in ${cacheDir} to finish` }),
+    async () => {
+      // Another process may have built it while we waited.
+      const record = options.force ? undefined : await readRecord(recordPath);
+      if (record && existsSync(vmlinux)) return result(vmlinux, record, true);
+      return compileKernel({ cacheDir, fragment, progress, jobs, sourceVersion, hash, vmlinux, recordPath });
+    },
+  );
+}
+
+interface CompileInputs {
+  cacheDir: string;
+  fragment: string;
+  progress: ImageProgress;
+  jobs: number;
+  sourceVersion: string;
+  hash: string;
+  vmlinux: string;
+  recordPath: string;
+}
+
+async function compileKernel(inputs: CompileInputs): Promise<KernelResult> {
+  const { cacheDir, fragment, progress, jobs, sourceVersion, hash, vmlinux, recordPath } = inputs;
+  const layout = kernelCacheLayout(cacheDir, hash);
 
   const timings = { extract: 0, config: 0, compile: 0 };
 
