@@ -16,6 +16,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
 import { readImageManifest } from "../src/image/manifest.ts";
+import { QEMU_PID_FILE } from "../src/hypervisor/qemu/index.ts";
+import { readPidFile } from "../src/hypervisor/qemu/pidfile.ts";
 import { bootArgs, hostTscKhz } from "./lib/boot-vm.ts";
 
 const { values } = parseArgs({
@@ -70,10 +72,13 @@ try {
   const bundle = join(work, "bundle");
   const mk = Bun.spawnSync(["bash", join(import.meta.dir, "../scripts/make-bundle.sh"), bundle, "sleep", "3600"], { stderr: "inherit" });
   if (mk.exitCode !== 0) throw new Error("make-bundle failed");
-  await run([husk, ...configArgs, "--root", root, "run", "-d", "--bundle", bundle, id]);
+  // Detached: the shim keeps the fds it inherits, so give it none to hold open.
+  const started = Bun.spawn([husk, ...configArgs, "--root", root, "run", "-d", "--bundle", bundle, id], { stdio: ["ignore", "ignore", "inherit"] });
+  if ((await started.exited) !== 0) throw new Error("husk run -d failed");
   await sleep(Number(values.settle) * 1000);
   const sandboxDir = join(root, "sandboxes", id);
-  const qemuPid = Number((await readFile(join(sandboxDir, "qemu.pid"), "utf8")).trim());
+  const qemuPid = readPidFile(join(sandboxDir, QEMU_PID_FILE))?.pid;
+  if (!qemuPid) throw new Error("no qemu.pid in the sandbox directory");
   const monitorPids = findPids(husk, "monitor", id).filter((p) => p !== qemuPid);
   const state = JSON.parse(await run([husk, ...configArgs, "--root", root, "state", id]));
   const shimPid: number = state.pid;
