@@ -43,7 +43,8 @@ for (const { kind, skip } of kinds) {
         kernel: join(image, m.kernel.path),
         initrd: join(image, m.initrd!.path),
         machine: "microvm",
-        params: m.kernelParams,
+        // as the QEMU driver does under TCG
+        params: [...m.kernelParams, "husk.jit=off"],
         agentDir: join(work, "agent"),
         sharedDir: join(work, "shared"),
         timeoutMs: 120_000,
@@ -76,6 +77,10 @@ for (const { kind, skip } of kinds) {
     test("crun runs a busybox bundle from the 9p share (pivot_root works) and returns its exit code", () => {
       expect(boot.console).toContain("CONTAINER-SAYS hello");
       expect(boot.console).toContain("CRUN-EXIT=3");
+    });
+
+    test("husk.jit=off on the kernel command line turns Bun's JIT off for the agent", () => {
+      expect(boot.console).toContain("JIT-ENV=0");
     });
 
     test("Bun (the agent's runtime) runs in the guest", () => {
