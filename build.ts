@@ -12,6 +12,10 @@ const result = await Bun.build({
   entrypoints: ["./src/main.ts"],
   compile: { outfile: "./dist/husk" },
   minify: { syntax: true, whitespace: true },
+  // Precompiled JSC bytecode: startup without parsing ~10 MB of JS. On the
+  // host `husk --version` drops from 70 to 20 ms; in a TCG guest it matters more.
+  bytecode: true,
+  format: "esm",
   sourcemap: "none",
   define: {
     HUSK_VERSION: JSON.stringify(pkg.version),

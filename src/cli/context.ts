@@ -1,5 +1,6 @@
-import { dirname } from "node:path";
 import { createContext, type RuntimeContext } from "../context.ts";
+import { PluginError } from "../errors.ts";
+import { logger } from "../log.ts";
 import { MonitorBackend } from "../monitor/backend.ts";
 import { createLifecycle } from "../plugins/index.ts";
 import { ShimLauncher } from "../shim/launcher.ts";
@@ -16,20 +17,34 @@ export interface CliRuntime {
   launcher: ShimLauncher;
 }
 
+const log = logger("cli");
+
 let cached: Promise<CliRuntime> | undefined;
 
-export function cliRuntime(): Promise<CliRuntime> {
-  cached ??= build();
+export interface CliRuntimeOptions {
+  /**
+   * For commands that clean up (delete): an external plugin that fails to
+   * load must not keep a container from being deleted, so go on without the
+   * external plugins (bundled ones and the bundle's OCI hooks still run).
+   */
+  tolerateBrokenPlugins?: boolean;
+}
+
+export function cliRuntime(options: CliRuntimeOptions = {}): Promise<CliRuntime> {
+  cached ??= build(options);
   return cached;
 }
 
-async function build(): Promise<CliRuntime> {
+async function build(options: CliRuntimeOptions): Promise<CliRuntime> {
   const g = globals();
   const config = cliConfig();
   const launcher = new ShimLauncher({ globalArgs: globalsToArgv(g) });
-  const lifecycle = await createLifecycle({ config, extraPluginPaths: g.plugins });
-  // A compiled husk exports its own directory to the guest, which runs it as the agent.
-  const compiled = Bun.main.startsWith("/$bunfs");
+  const lifecycle = await createLifecycle({ config, extraPluginPaths: g.plugins }).catch(async (e: unknown) => {
+    if (!options.tolerateBrokenPlugins || !(e instanceof PluginError)) throw e;
+    log.warn(`${e.message}; going on without external plugins`);
+    const bundledOnly = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.path === undefined));
+    return createLifecycle({ config: { ...config, plugins: bundledOnly } });
+  });
   const ctx = createContext({
     config,
     backend: new MonitorBackend({
@@ -39,7 +54,9 @@ async function build(): Promise<CliRuntime> {
     }),
     launcher,
     lifecycle,
-    ...(compiled ? { agentDir: dirname(process.execPath) } : {}),
+    // The guest runs the agent from the image's agent/ directory (a copy of
+    // husk made by `husk image build`), never a host directory of our own:
+    // the guest is untrusted and sees whatever directory is exported.
   });
   return { ctx, launcher };
 }

@@ -12,7 +12,7 @@ export default defineCommand(
         force: { type: "boolean", alias: "f", description: "kill and delete a running container" },
       },
       async run({ args }) {
-        const { ctx } = await cliRuntime();
+        const { ctx } = await cliRuntime({ tolerateBrokenPlugins: true });
         await deleteById(ctx, args.id, args.force === true);
       },
     },

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { HuskConfig } from "../config/schema.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
+import { ensureSocketPath } from "../sockets.ts";
 import type { OciSpec } from "../oci/spec.ts";
 
 /** Pure builders for the VM a sandbox boots. */
@@ -56,7 +57,7 @@ export function buildVmSpec(
     kernelParams: [...hv.kernel_params],
     bootTimeoutMs: hv.boot_timeout_ms,
     consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
+    qmpSocket: ensureSocketPath(dir, "qmp.sock"),
+    agentSocket: ensureSocketPath(dir, "agent.sock"),
   };
 }

@@ -59,7 +59,7 @@ const FD_CLOEXEC = 1;
 const TIOCSWINSZ = 0x5414;
 const ECHILD = 10;
 const EINTR = 4;
-const LINUX_REBOOT_CMD_POWER_OFF = 0x4321fedc;
+const LINUX_REBOOT_CMD_RESTART = 0x01234567;
 
 /** Orphaned descendants (a container's init after `crun create` exits) are re-parented to us. */
 export function setChildSubreaper(): void {
@@ -150,8 +150,13 @@ export function getPid(): number {
   return c.getpid();
 }
 
-/** sync(2) then reboot(POWER_OFF). Only returns if the kernel refused. */
+/**
+ * sync(2) then reboot(RESTART): husk's QEMU runs with -no-reboot, so a guest
+ * restart makes QEMU exit. POWER_OFF would only halt the CPU on microvm with
+ * acpi=off (no ACPI to power off through), leaving QEMU running.
+ * Only returns if the kernel refused.
+ */
 export function powerOff(): void {
   c.sync();
-  check("reboot(POWER_OFF)", c.reboot(LINUX_REBOOT_CMD_POWER_OFF));
+  check("reboot(RESTART)", c.reboot(LINUX_REBOOT_CMD_RESTART));
 }

@@ -7,6 +7,7 @@ import { readTail } from "../hypervisor/qemu/console.ts";
 import { readPidFile } from "../hypervisor/qemu/pidfile.ts";
 import type { VmSpec, VmStatus } from "../hypervisor/types.ts";
 import { logger } from "../log.ts";
+import { socketPath } from "../sockets.ts";
 import type { VmBackend, VmHandle } from "./types.ts";
 import {
   MONITOR_LOG,
@@ -104,7 +105,7 @@ export class MonitorBackend implements VmBackend {
   private async attach(spec: VmSpec, pid: number, stopTimeoutMs: number): Promise<VmHandle> {
     let client: MonitorClient;
     try {
-      client = await connectAgent(join(spec.dir, MONITOR_SOCKET), {
+      client = await connectAgent(socketPath(spec.dir, MONITOR_SOCKET), {
         extraMethods: MONITOR_METHODS,
         timeoutMs: 10_000,
         name: `monitor(${spec.sandboxId})`,
@@ -199,7 +200,8 @@ export async function forceStopVm(dir: string, monitorPid?: number): Promise<voi
     await waitForExit(pid, 5000);
   }
   await killQemuByPidFile(dir);
-  for (const f of [MONITOR_SOCKET, MONITOR_PID_FILE, "qmp.sock", "agent.sock", "qemu.pid"]) rmSync(join(dir, f), { force: true });
+  for (const f of [MONITOR_SOCKET, "qmp.sock", "agent.sock"]) rmSync(socketPath(dir, f), { force: true });
+  for (const f of [MONITOR_PID_FILE, "qemu.pid"]) rmSync(join(dir, f), { force: true });
 }
 
 /** A pid we spawned is ours only if its cwd is still the sandbox dir (guards against pid reuse). */

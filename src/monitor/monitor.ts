@@ -8,6 +8,7 @@ import type { Hypervisor, VmExit, VmSpec, VmStatus } from "../hypervisor/types.t
 import { logger } from "../log.ts";
 import { bootVm } from "./boot.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET, readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
+import { ensureSocketPath, socketPath } from "../sockets.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
 import { MONITOR_METHODS } from "./methods.ts";
 import { writePidFile } from "../hypervisor/qemu/pidfile.ts";
@@ -48,7 +49,7 @@ export class SandboxMonitor {
   /** Boot and serve. Resolves once serving (or rejects with the boot error, already recorded in vm-state.json). */
   async start(): Promise<void> {
     const { dir } = this.options;
-    writePidFile(join(dir, MONITOR_PID_FILE), process.pid, join(dir, MONITOR_SOCKET));
+    writePidFile(join(dir, MONITOR_PID_FILE), process.pid, socketPath(dir, MONITOR_SOCKET));
     try {
       this.config = readVmConfig(dir);
       this.spec = this.config.spec;
@@ -77,7 +78,7 @@ export class SandboxMonitor {
   }
 
   private async listen(): Promise<void> {
-    const path = join(this.options.dir, MONITOR_SOCKET);
+    const path = ensureSocketPath(this.options.dir, MONITOR_SOCKET);
     rmSync(path, { force: true }); // a stale socket from a killed monitor
     const server = createServer((sock) => {
       sock.on("error", (e) => log.debug(`client socket: ${e.message}`));
@@ -192,7 +193,8 @@ export class SandboxMonitor {
     await this.router?.close().catch(() => {});
     await this.guest?.stop().catch(() => {});
     await this.hv?.cleanup().catch((e) => log.warn(`cleanup: ${String(e)}`));
-    for (const f of [MONITOR_SOCKET, MONITOR_PID_FILE]) rmSync(join(dir, f), { force: true });
+    rmSync(socketPath(dir, MONITOR_SOCKET), { force: true });
+    rmSync(join(dir, MONITOR_PID_FILE), { force: true });
   }
 
   private finish(code: number): void {

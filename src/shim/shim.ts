@@ -4,6 +4,7 @@ import type { ProcessStreams } from "../agent/types.ts";
 import { asHuskError, HuskError, ProtocolError } from "../errors.ts";
 import { getWinsize } from "../ffi/pty.ts";
 import { logger } from "../log.ts";
+import { socketPath } from "../sockets.ts";
 import { issuePath } from "../oci/spec.ts";
 import { exitStatus, writeExitFile } from "./exit.ts";
 import { connectHandshake, type LineConn } from "./handshake.ts";
@@ -50,7 +51,7 @@ export async function runShim(handshakePath: string): Promise<never> {
     const consoleSize = req.kind === "init" ? req.spec.process?.consoleSize : req.process.consoleSize;
     const initial = consoleSize ? { rows: consoleSize.height, cols: consoleSize.width } : undefined;
     io = await setupHostIo(req.io.terminal, req.io.consoleSocket, initial);
-    agent = await connectAgent(`${req.sandboxDir}/monitor.sock`, { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
+    agent = await connectAgent(socketPath(req.sandboxDir, "monitor.sock"), { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
     const terminal = req.io.terminal;
     const opened = agent.openStdio({
       terminal,

@@ -20,14 +20,19 @@ export async function imageManifestFor(kernel: string): Promise<ImageManifest | 
   return manifest;
 }
 
-/** Image params first (what the image needs), then the spec's (config), so config can add to or override them. */
+/**
+ * Image params first (what the image needs), then the spec's (config), so
+ * config can add to or override them; the agent comes from the image's agent
+ * directory unless the spec names one.
+ */
 export function withImageParams(spec: VmSpec, manifest: ImageManifest | undefined): VmSpec {
   if (!manifest) return spec;
+  const agentDir = spec.agentDir ?? (manifest.agentDir ? resolve(dirname(spec.kernel), manifest.agentDir) : undefined);
   if (manifest.machine !== spec.machine.split(",")[0]) {
     log.warn(`guest image was measured on machine ${manifest.machine}, configured machine is ${spec.machine}`);
   }
   const params = [...manifest.kernelParams.filter((p) => !spec.kernelParams.includes(p)), ...spec.kernelParams];
-  return { ...spec, kernelParams: params };
+  return { ...spec, kernelParams: params, ...(agentDir ? { agentDir } : {}) };
 }
 
 function samePath(a: string, b: string): boolean {

@@ -163,19 +163,19 @@ describe("buildQemuArgs: 9p shares and image", () => {
 });
 
 describe("buildKernelCmdline", () => {
-  test("TCG: console, panic=-1, host TSC rate, then the spec's params in order", () => {
+  test("TCG: console, panic=-1, host TSC rate, JIT off, then the spec's params in order", () => {
     const s = spec({ kernelParams: ["quiet", "init=/init", "foo=bar"] });
-    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe("console=ttyS0 panic=-1 tsc_early_khz=2100000 quiet init=/init foo=bar");
+    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe("console=ttyS0 panic=-1 tsc_early_khz=2100000 husk.jit=off quiet init=/init foo=bar");
   });
-  test("KVM: no tsc_early_khz", () => {
+  test("KVM: no tsc_early_khz, JIT stays on", () => {
     expect(buildKernelCmdline(spec(), kvmHost, "kvm")).toBe("console=ttyS0 panic=-1");
   });
   test("unknown TSC rate: omitted", () => {
-    expect(buildKernelCmdline(spec(), { ...tcgHost, tscKhz: undefined }, "tcg")).toBe("console=ttyS0 panic=-1");
+    expect(buildKernelCmdline(spec(), { ...tcgHost, tscKhz: undefined }, "tcg")).toBe("console=ttyS0 panic=-1 husk.jit=off");
   });
   test("spec params override driver defaults of the same key", () => {
-    const s = spec({ kernelParams: ["console=hvc0", "tsc_early_khz=1000", "panic=5"] });
-    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe("console=hvc0 tsc_early_khz=1000 panic=5");
+    const s = spec({ kernelParams: ["console=hvc0", "tsc_early_khz=1000", "panic=5", "husk.jit=on"] });
+    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe("console=hvc0 tsc_early_khz=1000 panic=5 husk.jit=on");
   });
   test("acpi=off with reboot already set: not duplicated", () => {
     const s = spec({ kernelParams: ["acpi=off", "reboot=k"] });
@@ -186,6 +186,6 @@ describe("buildKernelCmdline", () => {
   });
   test("the -append value is the cmdline", () => {
     const a = buildQemuArgs(spec({ kernelParams: ["quiet"] }), tcgHost);
-    expect(value(a, "-append")).toBe("console=ttyS0 panic=-1 tsc_early_khz=2100000 quiet");
+    expect(value(a, "-append")).toBe("console=ttyS0 panic=-1 tsc_early_khz=2100000 husk.jit=off quiet");
   });
 });
