@@ -62,8 +62,9 @@ const EINTR = 4;
 const LINUX_REBOOT_CMD_RESTART = 0x01234567;
 
 /** Orphaned descendants (a container's init after `crun create` exits) are re-parented to us. */
-export function setChildSubreaper(): void {
-  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+/** Become (or, with false, stop being) the reaper of orphaned descendants. */
+export function setChildSubreaper(on = true): void {
+  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0));
 }
 
 export type WaitResult = { pid: number; exitCode: number; signal?: number };

@@ -13,7 +13,7 @@ export const BUN = join(import.meta.dir, "../../../node_modules/bun/bin/bun.exe"
 export const TEST_AGENT = `#!/bin/sh
 echo "HUSK-TEST-AGENT args=$*"
 echo "CGROUP-CONTROLLERS=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
-echo "JIT-ENV=\${BUN_JSC_useJIT:-unset}"
+echo "JIT-ENV=dfg:\${BUN_JSC_useDFGJIT:-unset},ftl:\${BUN_JSC_useFTLJIT:-unset},jit:\${BUN_JSC_useJIT:-unset}"
 echo "ROOTFS=$(awk '$2 == "/" {print $3}' /proc/mounts)"
 crun run -b /run/husk/shared/bundle c1
 echo "CRUN-EXIT=$?"

@@ -7,7 +7,12 @@ import { acceptUnix, closeSocket, listenUnix, recvFd, sendFd } from "../../../sr
 import { sleep } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "husk-ffi-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// Tests below make this (shared) test process a subreaper; undo it so later
+// test files' detached processes are adopted by init, as in real use.
+afterAll(() => {
+  setChildSubreaper(false);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe("scm", () => {
   test("an fd sent over a unix socket arrives and works", async () => {

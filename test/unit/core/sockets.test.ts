@@ -1,0 +1,24 @@
+import { describe, expect, test } from "bun:test";
+import { SHORT_SOCKET_DIR, socketPath } from "../../../src/sockets.ts";
+
+describe("socketPath", () => {
+  test("a short sandbox dir keeps its sockets inside it", () => {
+    expect(socketPath("/run/husk/sandboxes/abc", "monitor.sock")).toBe("/run/husk/sandboxes/abc/monitor.sock");
+  });
+
+  test("containerd's root with a 64-character pod id moves to the short dir, within sun_path", () => {
+    const dir = `/run/containerd/runc/k8s.io/sandboxes/${"a".repeat(64)}`;
+    const p = socketPath(dir, "monitor.sock");
+    expect(p.startsWith(`${SHORT_SOCKET_DIR}/`)).toBe(true);
+    expect(p.endsWith("-monitor.sock")).toBe(true);
+    expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
+  });
+
+  test("stable per sandbox dir and distinct between sandboxes and socket names", () => {
+    const a = `/very/long/${"x".repeat(100)}/a`;
+    const b = `/very/long/${"x".repeat(100)}/b`;
+    expect(socketPath(a, "qmp.sock")).toBe(socketPath(a, "qmp.sock"));
+    expect(socketPath(a, "qmp.sock")).not.toBe(socketPath(b, "qmp.sock"));
+    expect(socketPath(a, "qmp.sock")).not.toBe(socketPath(a, "agent.sock"));
+  });
+});
