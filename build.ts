@@ -3,6 +3,7 @@
  * agent), with version and git commit baked in.
  */
 import { $ } from "bun";
+import { renameSync } from "node:fs";
 import pkg from "./package.json";
 
 const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
@@ -10,7 +11,9 @@ const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().qu
 
 const result = await Bun.build({
   entrypoints: ["./src/main.ts"],
-  compile: { outfile: "./dist/husk" },
+  // Built beside and renamed over dist/husk: running monitors, shims and
+  // guests keep the old file, and writing into a busy executable fails.
+  compile: { outfile: "./dist/husk.new" },
   minify: { syntax: true, whitespace: true },
   // Precompiled JSC bytecode: startup without parsing ~10 MB of JS. On the
   // host `husk --version` drops from 70 to 20 ms; in a TCG guest it matters more.
@@ -26,4 +29,5 @@ if (!result.success) {
   for (const log of result.logs) console.error(log);
   process.exit(1);
 }
+renameSync("./dist/husk.new", "./dist/husk");
 console.log(`built dist/husk ${pkg.version} (${commit}${dirty})`);

@@ -4,7 +4,7 @@ import { MockAgent, type MockAgentOptions } from "./agent/mock.ts";
 import { parseConfig } from "./config/load.ts";
 import type { HuskConfig } from "./config/schema.ts";
 import { MonitorError } from "./errors.ts";
-import { MockHypervisor, type MockHypervisorOptions } from "./hypervisor/mock/index.ts";
+import { forceCleanupMockVm, MockHypervisor, type MockHypervisorOptions } from "./hypervisor/mock/index.ts";
 import { DirectLauncher, type DirectLauncherOptions } from "./launcher-direct.ts";
 import type { ProcessLauncher } from "./launcher.ts";
 import { NOOP_LIFECYCLE, type Lifecycle } from "./lifecycle.ts";
@@ -90,6 +90,7 @@ export function createTestContext(options: TestContextOptions): TestContext {
       hypervisors.push(hv);
       return hv;
     },
+    forceCleanup: (dir) => forceCleanupMockVm(dir),
     reattach: async (spec) => {
       const hv = new MockHypervisor(options.hypervisor);
       let pid: number | undefined;

@@ -187,6 +187,12 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
     });
   }
   const failures: unknown[] = [];
+  // Whatever the state says, a VM an interrupted create or a dead monitor left behind must go too.
+  try {
+    await ctx.backend.forceCleanup(sandboxDir(ctx.root, sid));
+  } catch (e) {
+    failures.push(e);
+  }
   for (const c of [...sb.containers]) {
     try {
       await deleteContainerIn(ctx, sb, undefined, c, true);
@@ -213,6 +219,7 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
 /** Remove what a create that crashed before storing its config left: container ids, mounts, the directory. */
 export async function removeLeftoverSandbox(ctx: RuntimeContext, sid: string): Promise<void> {
   log.warn(`sandbox ${sid} has no stored config (a crashed create): removing its leftovers`);
+  await ctx.backend.forceCleanup(sandboxDir(ctx.root, sid));
   for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
   await removeTree(sandboxDir(ctx.root, sid));
 }

@@ -58,6 +58,10 @@ export class MonitorBackend implements VmBackend {
     return this.attach(spec, pid, stopTimeoutMs);
   }
 
+  forceCleanup(dir: string): Promise<void> {
+    return forceStopVm(dir);
+  }
+
   async connect(spec: VmSpec): Promise<VmHandle> {
     const state = readVmState(spec.dir);
     const pidFile = readPidFile(join(spec.dir, MONITOR_PID_FILE));

@@ -22,6 +22,8 @@ export interface InProcessDrivers {
   agent(spec: VmSpec, hypervisor: Hypervisor): Agent;
   /** Graceful-stop budget for Hypervisor.stop. */
   stopTimeoutMs?: number;
+  /** Kill what an interrupted operation left for the VM in dir (VmBackend.forceCleanup). */
+  forceCleanup?(dir: string): Promise<void> | void;
 }
 
 class InProcessHandle implements VmHandle {
@@ -92,5 +94,9 @@ export class InProcessBackend implements VmBackend {
   async connect(spec: VmSpec): Promise<VmHandle> {
     const { hypervisor, pid } = await this.drivers.reattach(spec);
     return new InProcessHandle(hypervisor, this.drivers.agent(spec, hypervisor), pid, this.drivers.stopTimeoutMs);
+  }
+
+  async forceCleanup(dir: string): Promise<void> {
+    await this.drivers.forceCleanup?.(dir);
   }
 }

@@ -16,6 +16,13 @@ export interface VmBackend {
   boot(spec: VmSpec): Promise<VmHandle>;
   /** Attach to an already booted sandbox VM (from another process). */
   connect(spec: VmSpec): Promise<VmHandle>;
+  /**
+   * Kill whatever VM (and owner process) an interrupted operation may have
+   * left for the sandbox in dir — e.g. a `husk create` killed with SIGKILL
+   * after the monitor started but before the state recorded it — and remove
+   * its sockets. Finds them from the pid files in dir; idempotent.
+   */
+  forceCleanup(dir: string): Promise<void>;
 }
 
 export interface VmHandle {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import {
   createContainer,
   createSandbox,
@@ -14,6 +15,7 @@ import { validateId } from "../../ids.ts";
 import type { LaunchIo } from "../../launcher.ts";
 import { loadBundle } from "../../oci/bundle.ts";
 import { ociStatus } from "../../state.ts";
+import { sandboxDir } from "../../store.ts";
 import { podSandboxOf } from "./pod.ts";
 
 /**
@@ -59,7 +61,11 @@ export async function deleteById(ctx: RuntimeContext, id: string, force: boolean
     found = await containerById(ctx, id);
   } catch (e) {
     // runc: delete --force of a container that does not exist succeeds (containerd cleans up with it).
-    if (force && e instanceof NotFoundError) return;
+    // A `create` killed before it recorded the container leaves a sandbox of the same id: remove it.
+    if (force && e instanceof NotFoundError) {
+      if (existsSync(sandboxDir(ctx.root, id))) await deleteSandbox(ctx, id, { force: true });
+      return;
+    }
     throw e;
   }
   const { sid, status } = found;

@@ -197,3 +197,17 @@ export class MockHypervisor implements Hypervisor {
     removeMockVmState(this.dir);
   }
 }
+
+/**
+ * The mock's side of VmBackend.forceCleanup: kill the placeholder VM process
+ * a crashed operation left running and record the VM stopped (the call is
+ * recorded like any other, so tests can see it happened).
+ */
+export function forceCleanupMockVm(dir: string): void {
+  const state = readMockVmState(dir);
+  if (!state) return;
+  if (state.pid !== undefined && state.pid !== process.pid && isProcessAlive(state.pid, state.pidStart)) {
+    process.kill(state.pid, "SIGKILL");
+  }
+  writeMockVmState(dir, { ...state, status: "stopped", calls: [...state.calls, { method: "forceCleanup", pid: process.pid }] });
+}

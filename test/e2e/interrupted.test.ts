@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { canRun, HUSK, husk, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
+
+/**
+ * kill -9 at an awkward moment: `husk create` dies after its sandbox's
+ * monitor and QEMU started but before the container was recorded. The
+ * caller (containerd, podman) then runs `delete --force ID`: that must find
+ * and kill the VM and leave no process, mount or file behind.
+ */
+
+let env: E2eEnv;
+const T = 300_000;
+
+/** Processes whose command line mentions this test's root (monitor, qemu, shim). */
+function processesOf(root: string): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
+      if (cmd.includes(root)) out.push(`${d} ${cmd.slice(0, 120)}`);
+    } catch {}
+  }
+  return out;
+}
+
+describe.skipIf(!canRun)("create killed with SIGKILL mid-way", () => {
+  beforeAll(() => {
+    env = makeEnv("interrupted");
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  test("delete --force removes the VM it left behind", { timeout: T }, async () => {
+    const bundle = makeBundle(env, "b1", ["sleep", "1000"]);
+    const create = Bun.spawn([HUSK, ...env.globals, "create", "--bundle", bundle, "k1"], { stdio: ["ignore", "ignore", "ignore"] });
+    const sandbox = join(env.root, "sandboxes", "k1");
+    // The monitor is up (it writes its pid file first thing): the VM is booting.
+    await waitFor(() => existsSync(join(sandbox, "monitor.pid")) || undefined, 60_000, "the monitor to start");
+    create.kill("SIGKILL");
+    await create.exited;
+    expect(processesOf(env.root).length).toBeGreaterThan(0); // the orphaned monitor/QEMU are really there
+
+    const del = await husk(env, ["delete", "--force", "k1"]);
+    expect(del.code).toBe(0);
+    await waitFor(() => processesOf(env.root).length === 0 || undefined, 20_000, "the VM processes to go");
+    expect(existsSync(sandbox)).toBe(false);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(env.root);
+    // And the id is free again.
+    expect((await husk(env, ["state", "k1"])).code).not.toBe(0);
+  });
+});
