@@ -9,16 +9,15 @@
  *
  * One JSON line on stdout; progress on stderr.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
-import { readImageManifest } from "../src/image/manifest.ts";
 import { QEMU_PID_FILE } from "../src/hypervisor/qemu/index.ts";
 import { readPidFile } from "../src/hypervisor/qemu/pidfile.ts";
-import { bootArgs, hostTscKhz } from "./lib/boot-vm.ts";
+import { bareImageBoot, bootArgs, hostTscKhz } from "./lib/boot-vm.ts";
 
 const { values } = parseArgs({
   options: {
@@ -89,25 +88,9 @@ try {
 
   // Raw QEMU, same kernel/initramfs, guest init runs an "agent" that sleeps.
   const config = loadConfig({ path: values.config });
-  const manifest = await readImageManifest(join(config.hypervisor.kernel, ".."));
-  const agentDir = join(work, "agent");
-  await mkdir(agentDir);
-  await writeFile(join(agentDir, "husk"), "#!/bin/sh\necho RAW-READY\nexec sleep 3600\n");
-  await chmod(join(agentDir, "husk"), 0o755);
+  const bare = await bareImageBoot(config, work, "echo RAW-READY\nexec sleep 3600");
   const consoleFile = join(work, "raw-console.log");
-  const args = bootArgs(
-    {
-      kernel: config.hypervisor.kernel,
-      initrd: config.hypervisor.initrd,
-      machine: config.hypervisor.machine,
-      params: [...manifest.kernelParams, ...config.hypervisor.kernel_params],
-      agentDir,
-      sharedDir: work,
-      memoryMiB: config.hypervisor.memory_mib,
-    },
-    consoleFile,
-    hostTscKhz(),
-  );
+  const args = bootArgs(bare, consoleFile, hostTscKhz());
   raw = Bun.spawn([config.hypervisor.path, ...args], { stdout: "ignore", stderr: "ignore" });
   const deadline = Date.now() + 120_000;
   while (!(await readFile(consoleFile, "utf8").catch(() => "")).includes("RAW-READY")) {

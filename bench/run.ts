@@ -8,13 +8,12 @@
  *
  * One JSON line on stdout; progress on stderr.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
-import { readImageManifest } from "../src/image/manifest.ts";
-import { bootOnce, stats } from "./lib/boot-vm.ts";
+import { bareImageBoot, bootOnce, stats } from "./lib/boot-vm.ts";
 
 const { values } = parseArgs({
   options: {
@@ -66,23 +65,10 @@ try {
 
   // Raw boot of the same kernel + initramfs, with a trivial "agent" that exits at once.
   const config = loadConfig({ path: values.config });
-  const imageDir = join(config.hypervisor.kernel, "..");
-  const manifest = await readImageManifest(imageDir);
-  const agentDir = join(work, "agent");
-  await mkdir(agentDir);
-  await writeFile(join(agentDir, "husk"), "#!/bin/sh\nexit 0\n");
-  await chmod(join(agentDir, "husk"), 0o755);
+  const bare = await bareImageBoot(config, work, "exit 0");
   const rawMs: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await bootOnce({
-      kernel: config.hypervisor.kernel,
-      initrd: config.hypervisor.initrd,
-      machine: config.hypervisor.machine,
-      params: [...manifest.kernelParams, ...config.hypervisor.kernel_params],
-      agentDir,
-      sharedDir: work,
-      memoryMiB: config.hypervisor.memory_mib,
-    });
+    const r = await bootOnce(bare);
     if (r.timedOut) throw new Error(`raw boot timed out:\n${r.console.slice(-2000)}`);
     rawMs.push(r.ms);
   }

@@ -6,9 +6,11 @@
  * takes the VM down and QEMU exits (-no-reboot).
  */
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import type { HuskConfig } from "../../src/config/schema.ts";
+import { readImageManifest } from "../../src/image/manifest.ts";
 import { parseCpuInfo } from "../../src/hypervisor/qemu/host.ts";
 
 export type Machine = "microvm" | "q35" | "pc";
@@ -100,4 +102,30 @@ export function stats(values: number[]): { median: number; min: number; max: num
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))]!;
   const r = (x: number) => Math.round(x);
   return { median: r(at(0.5)), min: r(s[0]!), max: r(s.at(-1)!), p90: r(at(0.9)), n: s.length };
+}
+
+/**
+ * Boot options for a bare VM of the configured guest image (same kernel,
+ * initramfs, machine, params and memory as husk would use), whose "agent" is
+ * the given shell script instead of husk: the baseline husk is compared to.
+ */
+export async function bareImageBoot(
+  config: HuskConfig,
+  work: string,
+  agentScript: string,
+): Promise<BootOptions> {
+  const manifest = await readImageManifest(dirname(config.hypervisor.kernel));
+  const agentDir = join(work, "bare-agent");
+  await mkdir(agentDir, { recursive: true });
+  await writeFile(join(agentDir, "husk"), `#!/bin/sh\n${agentScript}\n`);
+  await chmod(join(agentDir, "husk"), 0o755);
+  return {
+    kernel: config.hypervisor.kernel,
+    initrd: config.hypervisor.initrd,
+    machine: config.hypervisor.machine as Machine,
+    params: [...manifest.kernelParams, ...config.hypervisor.kernel_params],
+    agentDir,
+    sharedDir: work,
+    memoryMiB: config.hypervisor.memory_mib,
+  };
 }
