@@ -1,3 +1,4 @@
+import { guestSpecOf } from "./core/guest-spec.ts";
 import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, statSync } from "node:fs";
 import type { RuntimeContext } from "./context.ts";
 import { processStartTime, isProcessAlive } from "./core/proc.ts";
@@ -215,7 +216,9 @@ export async function createContainerIn(
   );
   const toGuest: OciSpec = { ...structuredClone(config.spec), root: { ...config.spec.root, path: guestRootfs(cid) } };
   const amended = await ctx.lifecycle.containerCreate(phaseContext(ctx, sb, record, toGuest, creating, vm));
-  // Plugins may amend the spec, but the rootfs is always the shared one.
+  // Plugins may amend the spec, but the rootfs is always the shared one. The
+  // stored spec keeps its hooks (the host runs them at start and delete);
+  // what reaches the guest is stripped of host-only parts (guestSpecOf).
   const guestSpec: OciSpec = { ...amended, root: { ...amended.root, path: guestRootfs(cid) } };
   record.guestSpec = guestSpec;
   writeJsonAtomic(containerConfigFile(ctx.root, sid, cid), record);
@@ -225,7 +228,7 @@ export async function createContainerIn(
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpec,
+    spec: guestSpecOf(guestSpec, cid),
     io: config.io,
   });
   const pidStart = processStartTime(launched.pid);
@@ -274,7 +277,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: c.record.guestSpec ?? c.record.spec,
+    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id),
     io: c.record.io,
   });
   const pidStart = processStartTime(launched.pid);
