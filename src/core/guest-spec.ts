@@ -10,12 +10,20 @@ import { guestRootfs } from "../store.ts";
  * - namespaces: `path` entries name host namespaces (/proc/<pid>/ns/net,
  *   /var/run/netns/x), which mean nothing in the guest: the container gets
  *   new namespaces of those types inside the VM instead.
+ * - memory.kernel / kernelTCP: deprecated in the runtime spec and without a
+ *   cgroup v2 equivalent; the guest has cgroup v2 only, where crun refuses
+ *   them and runc ignores them. husk ignores them, as runc does.
  */
 export function guestSpecOf(spec: OciSpec, containerId: string): OciSpec {
   const { hooks: _hostHooks, ...rest } = spec;
   const out: OciSpec = { ...rest, root: { ...spec.root, path: guestRootfs(containerId) } };
   if (spec.linux?.namespaces) {
     out.linux = { ...spec.linux, namespaces: spec.linux.namespaces.map(({ path: _hostPath, ...ns }) => ns) };
+  }
+  const memory = spec.linux?.resources?.memory;
+  if (memory && ("kernel" in memory || "kernelTCP" in memory)) {
+    const { kernel: _k, kernelTCP: _t, ...v2memory } = memory;
+    out.linux = { ...out.linux, resources: { ...spec.linux!.resources, memory: v2memory } };
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { HuskConfig } from "../config/schema.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
@@ -15,13 +16,21 @@ export interface VmSizing {
 
 /**
  * Size from the first container's resources, as Kata does: CPU quota/period
- * rounded up to whole vCPUs (at least the configured count); a memory limit
- * is added to the configured base memory (the guest kernel and agent need
- * their own).
+ * rounded up to whole vCPUs (at least the configured count); a cpuset naming
+ * CPU n needs n+1 vCPUs in the guest (capped at the host's CPUs: beyond that
+ * the request fails in the guest as it would on the host); a memory limit is
+ * added to the configured base memory (the guest kernel and agent need their
+ * own).
  */
-export function sizingFromSpec(spec: OciSpec | undefined, base: { vcpus: number; memoryMiB: number }): Required<VmSizing> {
+export function sizingFromSpec(
+  spec: OciSpec | undefined,
+  base: { vcpus: number; memoryMiB: number },
+  hostCpus: number = availableParallelism(),
+): Required<VmSizing> {
   const res = spec?.linux?.resources;
   let vcpus = base.vcpus;
+  const highest = highestCpu(res?.cpu?.cpus);
+  if (highest !== undefined) vcpus = Math.max(vcpus, Math.min(highest + 1, hostCpus));
   const quota = res?.cpu?.quota;
   const period = res?.cpu?.period;
   if (typeof quota === "number" && quota > 0 && typeof period === "number" && period > 0) {
@@ -31,6 +40,12 @@ export function sizingFromSpec(spec: OciSpec | undefined, base: { vcpus: number;
   const limit = res?.memory?.limit;
   if (typeof limit === "number" && limit > 0) memoryMiB = base.memoryMiB + Math.ceil(limit / MiB);
   return { vcpus, memoryMiB };
+}
+
+/** Highest CPU number in a cpuset list ("0-3,7" → 7); undefined when none or malformed. */
+export function highestCpu(list: string | undefined): number | undefined {
+  if (!list || !/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/.test(list)) return undefined;
+  return Math.max(...list.split(",").flatMap((part) => part.split("-").map((n) => Number(n.trim()))));
 }
 
 export function buildVmSpec(

@@ -10,6 +10,7 @@ const host: OciSpec = {
   linux: {
     namespaces: [{ type: "pid" }, { type: "network", path: "/var/run/netns/cni-1" }, { type: "ipc", path: "/proc/42/ns/ipc" }],
     cgroupsPath: "/default/c1",
+    resources: { memory: { limit: 1 << 26, kernel: 1 << 20, kernelTCP: 1 << 20 } },
   },
   annotations: { a: "b" },
 };
@@ -27,6 +28,11 @@ describe("guestSpecOf", () => {
 
   test("host namespace paths are dropped: new namespaces of the same types in the guest", () => {
     expect(guest.linux?.namespaces).toEqual([{ type: "pid" }, { type: "network" }, { type: "ipc" }]);
+  });
+
+  test("cgroup v1-only kernel memory limits are dropped (as runc does on cgroup v2), the rest kept", () => {
+    expect(guest.linux?.resources?.memory).toEqual({ limit: 1 << 26 });
+    expect(host.linux?.resources?.memory?.kernel).toBe(1 << 20);
   });
 
   test("everything else passes through, and the host spec is not modified", () => {
