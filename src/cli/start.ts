@@ -1,5 +1,7 @@
 import { defineCommand } from "citty";
 import { startContainer } from "../api.ts";
+import { InvalidStateError } from "../errors.ts";
+import { ociStatus } from "../state.ts";
 import { cliRuntime } from "./context.ts";
 import { strict } from "./lib/flags.ts";
 import { containerById } from "./lib/runtime.ts";
@@ -11,7 +13,14 @@ export default defineCommand(
       args: { id: { type: "positional", description: "container id", required: true } },
       async run({ args }) {
         const { ctx } = await cliRuntime();
-        const { sid } = await containerById(ctx, args.id);
+        const { sid, status } = await containerById(ctx, args.id);
+        // runc and the runtime spec: only a created container starts. (The
+        // core also restarts stopped ones, as Kata's API does; the CLI does not.)
+        if (status.state !== "ready") {
+          throw new InvalidStateError(`cannot start container ${args.id}: it is ${ociStatus(status.state)}, not created`, {
+            details: { id: args.id, status: ociStatus(status.state) },
+          });
+        }
         await startContainer(ctx, sid, args.id);
       },
     },

@@ -67,6 +67,12 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
     await waitFor(async () => JSON.parse((await husk(env, ["state", "c1"])).stdout).status === "stopped", 60_000, "stopped");
     await waitFor(() => !alive(pid), 10_000, "shim exit");
 
+    // Only a created container starts (runtime spec, runc): a stopped one is refused and stays stopped.
+    const restart = await husk(env, ["start", "c1"]);
+    expect(restart.code).toBe(1);
+    expect(restart.stderr).toContain("not created");
+    expect(JSON.parse((await husk(env, ["state", "c1"])).stdout).status).toBe("stopped");
+
     const del = await husk(env, ["delete", "c1"]);
     expect(del.code).toBe(0);
     const gone = await husk(env, ["state", "c1"]);
