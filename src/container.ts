@@ -1,4 +1,5 @@
 import { guestSpecOf } from "./core/guest-spec.ts";
+import { checkNamespacePaths } from "./oci/namespaces.ts";
 import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, statSync } from "node:fs";
 import type { RuntimeContext } from "./context.ts";
 import { processStartTime, isProcessAlive } from "./core/proc.ts";
@@ -163,6 +164,7 @@ export function validateContainerConfig(config: ContainerConfig): ContainerConfi
   if (typeof config.bundle !== "string" || !isAbsolute(config.bundle)) {
     throw new BundleError(`container ${config.id}: bundle must be an absolute path`, { details: { bundle: config.bundle } });
   }
+  checkNamespacePaths(spec.output);
   return { ...config, spec: spec.output, io: io.output };
 }
 
