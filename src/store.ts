@@ -13,6 +13,13 @@ import { issuePath } from "./oci/spec.ts";
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
+/**
+ * The 9p-shared tree (shared/, shared/<cid>/): traversable by anyone, listable
+ * by root only. A container in a user namespace runs as a mapped, non-root
+ * uid in the guest and must still reach its rootfs; on the host the sandbox
+ * directory above stays 0700.
+ */
+export const SHARED_DIR_MODE = 0o711;
 
 export function sandboxesDir(root: string): string {
   return join(root, "sandboxes");
@@ -63,9 +70,9 @@ export function guestRootfs(cid: string): string {
   return `${GUEST_SHARED_DIR}/${validateId(cid, "container id")}/rootfs`;
 }
 
-export function makeDir(path: string, recursive = false): void {
+export function makeDir(path: string, recursive = false, mode = DIR_MODE): void {
   try {
-    mkdirSync(path, { mode: DIR_MODE, recursive });
+    mkdirSync(path, { mode, recursive });
   } catch (e) {
     throw asHuskError(e, "E_IO", `cannot create directory ${path}`);
   }

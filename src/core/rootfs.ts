@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { execa } from "execa";
 import { IoError, asHuskError } from "../errors.ts";
 import { logger } from "../log.ts";
-import { DIR_MODE } from "../store.ts";
+import { DIR_MODE, SHARED_DIR_MODE } from "../store.ts";
 
 /**
  * The container rootfs reaches the guest through the sandbox's 9p share:
@@ -42,7 +42,7 @@ export function canBindMount(): boolean {
 export async function shareRootfs(source: string, target: string): Promise<ShareKind> {
   // Idempotent: a leftover of a crashed attempt (mount or symlink) is cleared first.
   await removeTree(dirname(target));
-  mkdirSync(dirname(target), { recursive: true, mode: DIR_MODE });
+  mkdirSync(dirname(target), { recursive: true, mode: SHARED_DIR_MODE });
   if (!canBindMount()) {
     log.warn(`not root: sharing ${source} as a symlink, not a bind mount (test mode)`);
     symlinkSync(source, target);

@@ -14,7 +14,7 @@ import type { SandboxPhaseContext } from "../lifecycle.ts";
 import { logger } from "../log.ts";
 import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
 import { assertState } from "../state.ts";
-import { makeDir, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
+import { makeDir, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
 import type { UndoStack } from "../undo.ts";
 import { processStartTime } from "./proc.ts";
 import type { SandboxRecord } from "./records.ts";
@@ -69,7 +69,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
   const sid = config.id;
   const dir = sandboxDir(ctx.root, sid);
   undo.push(`remove ${dir}`, () => removeTree(dir));
-  makeDir(sharedDir(ctx.root, sid));
+  makeDir(sharedDir(ctx.root, sid), false, SHARED_DIR_MODE);
   makeDir(`${dir}/containers`);
 
   const first = config.containers[0];
