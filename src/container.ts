@@ -242,6 +242,10 @@ export async function createContainerIn(
     }
   });
 
+  // OCI createRuntime/prestart/createContainer see the container created, with its pid (runtime spec).
+  const created: OciState = { ...creating, status: "created", pid: launched.pid };
+  await ctx.lifecycle.containerCreated(phaseContext(ctx, sb, record, frozen(guestSpec), created, vm));
+
   const c: LoadedContainer = {
     record,
     state: {

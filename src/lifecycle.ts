@@ -45,11 +45,18 @@ export interface Lifecycle {
   sandboxPrestart(ctx: SandboxPhaseContext): Promise<void>;
   /**
    * During create, before the agent creates the container, in this order:
-   * plugins `policy:admit`, `storage:mount`, OCI prestart, OCI createRuntime,
-   * `network:attach`, plugins `container:prestart`, OCI createContainer.
-   * May return an amended spec. Aborts (and undoes its own storage/network).
+   * plugins `policy:admit`, `storage:mount`, `container:prestart`.
+   * May return an amended spec. Aborts (and undoes its own storage).
    */
   containerCreate(ctx: ContainerPhaseContext): Promise<OciSpec>;
+  /**
+   * During create, once the guest has created the container (ctx.state has
+   * status "created" and the container's pid, as the runtime spec requires
+   * on a hook's stdin): OCI prestart, OCI createRuntime, plugins
+   * `network:attach`, OCI createContainer. Aborts (the core then removes
+   * the container; its own network/storage work is undone).
+   */
+  containerCreated(ctx: ContainerPhaseContext): Promise<void>;
   /** During start, before the user process runs: OCI startContainer hooks. Aborts. */
   containerStart(ctx: ContainerPhaseContext): Promise<void>;
   /** After the user process started: OCI poststart, plugins `container:poststart`. Warns. */
@@ -65,6 +72,7 @@ export const NOOP_LIFECYCLE: Lifecycle = {
   async containerCreate(ctx) {
     return ctx.spec;
   },
+  async containerCreated() {},
   async containerStart() {},
   async containerPoststart() {},
   async containerPoststop() {},

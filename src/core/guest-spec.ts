@@ -1,6 +1,9 @@
 import type { OciSpec } from "../oci/spec.ts";
 import { guestRootfs } from "../store.ts";
 
+/** The newest runtime-spec version the guest's crun accepts. */
+export const CRUN_MAX_OCI_VERSION = "1.1.0";
+
 /**
  * The spec the guest's crun receives, from the (possibly plugin-amended)
  * host spec. Pure.
@@ -10,6 +13,9 @@ import { guestRootfs } from "../store.ts";
  * - namespaces: `path` entries name host namespaces (/proc/<pid>/ns/net,
  *   /var/run/netns/x), which mean nothing in the guest: the container gets
  *   new namespaces of those types inside the VM instead.
+ * - ociVersion: the guest's crun (Debian's 1.8) refuses versions newer than
+ *   1.1.x ("unknown version specified"); runc accepts them, so a 1.2+ spec is
+ *   handed to crun as 1.1.0 (unknown fields pass through, as the spec wants).
  * - memory.kernel / kernelTCP: deprecated in the runtime spec and without a
  *   cgroup v2 equivalent; the guest has cgroup v2 only, where crun refuses
  *   them and runc ignores them. husk ignores them, as runc does.
@@ -17,6 +23,8 @@ import { guestRootfs } from "../store.ts";
 export function guestSpecOf(spec: OciSpec, containerId: string): OciSpec {
   const { hooks: _hostHooks, ...rest } = spec;
   const out: OciSpec = { ...rest, root: { ...spec.root, path: guestRootfs(containerId) } };
+  const minor = /^1\.(\d+)\./.exec(spec.ociVersion)?.[1];
+  if (minor !== undefined && Number(minor) > 1) out.ociVersion = CRUN_MAX_OCI_VERSION;
   if (spec.linux?.namespaces) {
     out.linux = { ...spec.linux, namespaces: spec.linux.namespaces.map(({ path: _hostPath, ...ns }) => ns) };
   }

@@ -52,7 +52,7 @@ export async function createLifecycle(input: CreateLifecycleInput): Promise<Life
 }
 
 /** Plugin hooks at create; interleaved with the OCI hooks in containerCreate. */
-const CREATE_SLICES = ["policy:admit", "storage:mount", "network:attach", "container:prestart"] as const;
+const CREATE_SLICES = ["policy:admit", "storage:mount", "container:prestart"] as const;
 /** Undo slices, in reverse of what they undo. */
 const STOP_SLICES = ["container:poststop", "network:detach", "storage:unmount"] as const;
 
@@ -88,19 +88,29 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
         // Policy first: a refusal comes before anything is done.
         await plugins("policy:admit");
         await plugins("storage:mount");
-        // prestart before createRuntime: the runtime spec's lifecycle order, and crun's.
-        // Both run in the netns, so network hooks set it up before network:attach reads it.
-        await hooks("prestart");
-        await hooks("createRuntime");
-        await plugins("network:attach");
         await plugins("container:prestart");
-        await hooks("createContainer");
-        const spec = draft.result();
-        return spec;
+        return draft.result();
       } catch (e) {
         // Undo what plugins did here (idempotent), so nothing is left even if
         // the core's own undo does not reach containerPoststop.
         await stopContainerPlugins({ ...ctx, spec: draft.result() }, ["network:detach", "storage:unmount"]);
+        throw e;
+      }
+    },
+
+    async containerCreated(ctx) {
+      // The spec is final here (the guest has it): plugins get it read-only.
+      const draft = new SpecDraft(ctx.spec);
+      const rootfs = await hostRootfs(ctx.bundle, ctx.spec.root?.path);
+      try {
+        // prestart before createRuntime: the runtime spec's lifecycle order, and crun's.
+        // Both run in the netns, so network hooks set it up before network:attach reads it.
+        await runPhase("prestart", ctx.spec, ctx, "abort", ctx.netnsPath);
+        await runPhase("createRuntime", ctx.spec, ctx, "abort", ctx.netnsPath);
+        await host.call("network:attach", (s) => containerPrestartContext(s, ctx, draft, vm, rootfs), "abort");
+        await runPhase("createContainer", ctx.spec, ctx, "abort");
+      } catch (e) {
+        await stopContainerPlugins(ctx, ["network:detach", "storage:unmount"]);
         throw e;
       }
     },

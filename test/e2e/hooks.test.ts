@@ -27,6 +27,7 @@ describe.skipIf(!canRun)("OCI hooks on a VM", () => {
     const hook = (phase: string) => ({ path: RECORD, args: ["record-state", log, phase] });
     const specFile = join(bundle, "config.json");
     const spec = JSON.parse(readFileSync(specFile, "utf8"));
+    spec.ociVersion = "1.3.0"; // newer than the guest's crun knows: handed to it as 1.1.0
     spec.hooks = {
       prestart: [hook("prestart")],
       createRuntime: [hook("createRuntime")],
@@ -54,6 +55,10 @@ describe.skipIf(!canRun)("OCI hooks on a VM", () => {
     }
     const statusOf = (phase: string) => JSON.parse(lines[phases.indexOf(phase)]!.slice(phase.length + 1)).status;
     expect(statusOf("createRuntime")).toBe("created");
+    // The runtime spec: a created container's state carries its pid, create-time hooks included.
+    for (const phase of ["prestart", "createRuntime", "createContainer", "startContainer"]) {
+      expect(JSON.parse(lines[phases.indexOf(phase)]!.slice(phase.length + 1)).pid).toBeGreaterThan(1);
+    }
     expect(statusOf("poststart")).toBe("running");
     expect(statusOf("poststop")).toBe("stopped");
   });

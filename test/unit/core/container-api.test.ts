@@ -142,6 +142,7 @@ describe("container lifecycle", () => {
         async containerCreate() {
           throw new Error("policy refused");
         },
+        async containerCreated() {},
         async containerStart() {},
         async containerPoststart() {},
         async containerPoststop(c) {
@@ -165,6 +166,7 @@ describe("container lifecycle", () => {
         async containerCreate(c) {
           return c.spec;
         },
+        async containerCreated() {},
         async containerStart() {
           throw new Error("start hook failed");
         },

@@ -35,6 +35,12 @@ describe("guestSpecOf", () => {
     expect(host.linux?.resources?.memory?.kernel).toBe(1 << 20);
   });
 
+  test("a 1.2+ ociVersion reaches crun as 1.1.0; older ones are left alone", () => {
+    expect(guestSpecOf({ ...host, ociVersion: "1.3.0" }, "c1").ociVersion).toBe("1.1.0");
+    expect(guestSpecOf({ ...host, ociVersion: "1.2.1" }, "c1").ociVersion).toBe("1.1.0");
+    expect(guest.ociVersion).toBe("1.0.2");
+  });
+
   test("everything else passes through, and the host spec is not modified", () => {
     expect(guest.process).toEqual(host.process);
     expect(guest.annotations).toEqual({ a: "b" });

@@ -133,6 +133,9 @@ describe("sandbox lifecycle", () => {
           calls.push(`container:create ${c.containerId} ${c.state.status} ${c.spec.root?.path}`);
           return { ...c.spec, hostname: "amended" };
         },
+        async containerCreated(c) {
+          calls.push(`container:created ${c.containerId} ${c.state.status} pid=${c.state.pid ? "yes" : "no"}`);
+        },
         async containerStart(c) {
           calls.push(`container:start ${c.containerId} ${c.state.status}`);
         },
@@ -156,6 +159,7 @@ describe("sandbox lifecycle", () => {
     expect(calls).toEqual([
       "sandbox:prestart sb",
       "container:create c1 creating /run/husk/shared/c1/rootfs",
+      "container:created c1 created pid=yes",
       "container:start c1 created",
       "container:poststart c1 running",
       "container:poststop c1 stopped",

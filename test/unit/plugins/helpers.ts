@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { ContainerPhaseContext } from "../../../src/lifecycle.ts";
+import type { ContainerPhaseContext, Lifecycle } from "../../../src/lifecycle.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 
 export const FIXTURES = resolve(import.meta.dir, "../../fixtures/plugins");
@@ -36,4 +36,16 @@ export function containerCtx(spec: OciSpec = baseSpec(), id = "c1"): ContainerPh
     spec,
     state: { ociVersion: "1.0.2", id, status: "creating", bundle, annotations: {} },
   };
+}
+
+/**
+ * Both create-time points, as the core calls them: containerCreate (plugins,
+ * may amend the spec) before the guest creates the container, then
+ * containerCreated (OCI create-time hooks, network:attach) with the
+ * container created and its pid.
+ */
+export async function createPhases(lc: Lifecycle, ctx: ContainerPhaseContext, pid = 4242): Promise<OciSpec> {
+  const spec = await lc.containerCreate(ctx);
+  await lc.containerCreated({ ...ctx, spec, state: { ...ctx.state, status: "created", pid } });
+  return spec;
 }

@@ -6,7 +6,7 @@ import type { Agent } from "../../../src/agent/types.ts";
 import type { Hook, HookPhase, OciSpec } from "../../../src/oci/spec.ts";
 import { definePlugin } from "../../../src/plugins/define.ts";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
-import { baseSpec, containerCtx, fixture, tempDir } from "./helpers.ts";
+import { baseSpec, containerCtx, createPhases, fixture, tempDir } from "./helpers.ts";
 
 const HOOKS = resolve(import.meta.dir, "../../../hooks");
 const record = (file: string, label: string): Hook => ({ path: join(HOOKS, "record-state"), args: ["record-state", file, label] });
@@ -32,7 +32,7 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
     const ctx = containerCtx(spec, "ctr-7");
     const lc = await lifecycleWith(file);
     await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir: ctx.sandboxDir, spec });
-    const created = await lc.containerCreate(ctx);
+    const created = await createPhases(lc, ctx);
     await lc.containerStart({ ...ctx, spec: created });
     await lc.containerPoststart({ ...ctx, spec: created, state: { ...ctx.state, status: "running", pid: 99 } });
     await lc.containerPoststop({ ...ctx, spec: created, state: { ...ctx.state, status: "stopped" } });
@@ -48,9 +48,9 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
     expect(summary).toEqual([
       "setup",
       "sandbox:prestart s1",
+      "container:prestart ctr-7",
       "prestart ctr-7 created",
       "createRuntime ctr-7 created",
-      "container:prestart ctr-7",
       "createContainer ctr-7 created",
       "startContainer ctr-7 created",
       "poststart ctr-7 running",
@@ -69,7 +69,7 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
       const file = join(tempDir(), "rec");
       const ctx = containerCtx(baseSpec({ hooks: { [phase]: [fail(5), record(file, "never")] } }));
       const lc = await lifecycleWith(file);
-      const err = await lc.containerCreate(ctx).catch((e) => e);
+      const err = await createPhases(lc, ctx).catch((e) => e);
       expect(err).toBeInstanceOf(HookError);
       expect(err.message).toContain(`${phase} hook 0`);
       expect(err.message).toContain("exited with 5");
@@ -101,7 +101,7 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
   test("a hook timeout at create is E_HOOK_TIMEOUT", async () => {
     const ctx = containerCtx(baseSpec({ hooks: { createRuntime: [{ path: join(HOOKS, "sleep"), args: ["sleep", "20"], timeout: 1 }] } }));
     const lc = await lifecycleWith(join(tempDir(), "rec"));
-    const err = await lc.containerCreate(ctx).catch((e) => e);
+    const err = await createPhases(lc, ctx).catch((e) => e);
     expect(err).toBeInstanceOf(HookTimeoutError);
     expect(err.message).toContain(join(HOOKS, "sleep"));
   });
@@ -110,7 +110,7 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
     const file = join(tempDir(), "rec");
     const ctx = containerCtx(baseSpec({ hooks: { createContainer: [record(file, "createContainer")] } }));
     const lc = await lifecycleWith(file, [fixture("throw-prestart.ts")]);
-    const err = await lc.containerCreate(ctx).catch((e) => e);
+    const err = await createPhases(lc, ctx).catch((e) => e);
     expect(err).toBeInstanceOf(PluginError);
     expect(err.message).toContain('plugin "throw-prestart"');
     expect(err.message).toContain("prestart exploded");
@@ -189,7 +189,7 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
       config: { plugins: { record: { enabled: false, path: fixture("record.ts"), options: { file } } } },
       bundled: [],
     });
-    await lc.containerCreate(containerCtx());
+    await createPhases(lc, containerCtx());
     expect(lines(file)).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import { createRunner } from "../../../src/plugins/runner.ts";
 import { logger } from "../../../src/log.ts";
 import network, { readNetns } from "../../../plugins/network/index.ts";
 import { toInterfaces, toRoutes } from "../../../plugins/network/parse.ts";
-import { baseSpec, containerCtx, tempDir } from "./helpers.ts";
+import { baseSpec, containerCtx, createPhases, tempDir } from "./helpers.ts";
 
 describe("network: iproute2 JSON to agent requests (pure)", () => {
   const addr = [
@@ -89,7 +89,7 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(recorded.netns).toBe(netnsPath);
     expect(recorded.interfaces.map((i: { name: string }) => i.name).sort()).toEqual(["hk0", "hk1"]);
 
-    await lc.containerCreate({ ...containerCtx(baseSpec()), netnsPath, agent });
+    await createPhases(lc, { ...containerCtx(baseSpec()), netnsPath, agent });
     expect(calls.map(([m]) => m)).toEqual(["updateInterfaces", "updateRoutes"]);
     expect((calls[0]![1] as { interfaces: { name: string }[] }).interfaces.map((i) => i.name).sort()).toEqual(["hk0", "hk1"]);
 

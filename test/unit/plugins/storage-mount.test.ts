@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import storage from "../../../plugins/storage/index.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
-import { baseSpec, containerCtx, tempDir } from "./helpers.ts";
+import { baseSpec, containerCtx, createPhases, tempDir } from "./helpers.ts";
 
 /** Real bind mounts: root with CAP_SYS_ADMIN only; skipped visibly otherwise. */
 const probe = tempDir("husk-mountprobe-");
@@ -95,7 +95,7 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
     const dir = join(ctx.sandboxDir, "shared", ctx.containerId, "mounts");
     cleanups.push(dir);
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
-    await expect(lc.containerCreate(ctx)).rejects.toMatchObject({ code: "E_HOOK" });
+    await expect(createPhases(lc, ctx)).rejects.toMatchObject({ code: "E_HOOK" });
     expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });
