@@ -23,5 +23,5 @@ export function imageKernelParams(kind: KernelKind): string[] {
   return kind === "minimal" ? [...COMMON, "acpi=off"] : [...COMMON];
 }
 
-/** The machine type the image is measured and recommended on (docs/image.md). */
+/** The machine type the image is measured and recommended on (README, "Boot times"). */
 export const RECOMMENDED_MACHINE = "microvm" as const;

@@ -21,7 +21,7 @@ import type { AnyPlugin, PluginHookName } from "./types.ts";
 
 /**
  * The real Lifecycle: OCI hooks from the container's spec and plugin hooks,
- * at the points and in the order docs/plugins.md tabulates. Before the user
+ * at the points and in the order the README's hook tables give. Before the user
  * process starts, any failure throws (the core undoes); after, failures are
  * logged as warnings and the operation goes on.
  */

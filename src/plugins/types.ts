@@ -118,7 +118,7 @@ export interface ContainerPostContext<O = unknown> extends ContainerContext<O> {
 /**
  * Every hook a plugin may register, and the context it gets. Slices run at the
  * same lifecycle point as the generic hook, in the order documented in
- * docs/plugins.md (policy first so a refusal leaves nothing behind; undo
+ * the README (policy first so a refusal leaves nothing behind; undo
  * slices last, in reverse).
  */
 // Method syntax on purpose: bivariant parameters let a Plugin<S> with its
