@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { NotFoundError, UnsupportedError } from "../../src/errors.ts";
 import type { OciMount } from "../../src/oci/spec.ts";
 import type { DeepReadonly } from "../../src/plugins/types.ts";
@@ -18,7 +18,7 @@ export interface HostBind {
   index: number;
   /** Host source, resolved against the bundle. */
   source: string;
-  /** <sandboxDir>/shared/<cid>/mounts/<index> */
+  /** <sandboxDir>/shared/<cid>/mounts/<index>/<basename of source> */
   target: string;
   kind: "dir" | "file";
   recursive: boolean;
@@ -81,9 +81,12 @@ export function planStorage(input: PlanInput): StoragePlan {
       }
       const readonly = (m.options ?? []).includes("ro");
       const recursive = m.type === "rbind" || (m.options ?? []).includes("rbind");
-      const target = `${mountsDir(input.sandboxDir, input.containerId)}/${index}`;
+      // The share keeps the source's name, so the guest's mountinfo root
+      // ends as the host's would (tools that match mounts by it find them).
+      const name = `${index}/${basename(source) || "root"}`;
+      const target = `${mountsDir(input.sandboxDir, input.containerId)}/${name}`;
       binds.push({ index, source, target, kind, recursive, readonly });
-      mounts.push({ ...copy, type: "bind", source: `${input.guestShared}/${input.containerId}/mounts/${index}` });
+      mounts.push({ ...copy, type: "bind", source: `${input.guestShared}/${input.containerId}/mounts/${name}` });
       continue;
     }
     const type = m.type ?? "";

@@ -39,12 +39,35 @@ export const HooksSchema = v.looseObject({
 
 export const RlimitSchema = v.looseObject({ type: v.string(), hard: uint, soft: uint });
 
+/**
+ * Capabilities of the guest kernel (Linux 6.1: 0..40). The spec says a value
+ * that cannot be mapped to the kernel MUST be an error; crun in the guest
+ * would silently drop an unknown name, so it is refused here.
+ */
+export const CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+  "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+  "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
+] as const;
+const KNOWN_CAPS: ReadonlySet<string> = new Set(CAPABILITIES);
+const caps = v.array(
+  v.pipe(
+    v.string(),
+    v.check((c) => KNOWN_CAPS.has(c), (issue) => `unknown capability ${JSON.stringify(issue.input)}`),
+  ),
+);
+
 export const CapabilitiesSchema = v.looseObject({
-  bounding: v.optional(strs),
-  effective: v.optional(strs),
-  inheritable: v.optional(strs),
-  permitted: v.optional(strs),
-  ambient: v.optional(strs),
+  bounding: v.optional(caps),
+  effective: v.optional(caps),
+  inheritable: v.optional(caps),
+  permitted: v.optional(caps),
+  ambient: v.optional(caps),
 });
 
 export const UserSchema = v.looseObject({

@@ -1,4 +1,4 @@
-import { HOOK_PHASES, NAMESPACE_TYPES, OCI_VERSION } from "../../oci/spec.ts";
+import { CAPABILITIES, HOOK_PHASES, NAMESPACE_TYPES, OCI_VERSION } from "../../oci/spec.ts";
 import { COMMIT, VERSION } from "../../version.ts";
 
 /**
@@ -17,16 +17,6 @@ const MOUNT_OPTIONS = [
   "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable",
 ];
 
-const CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-  "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-  "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-];
-
 export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
@@ -35,7 +25,7 @@ export function features(): Record<string, unknown> {
     mountOptions: MOUNT_OPTIONS,
     linux: {
       namespaces: [...NAMESPACE_TYPES].filter((n) => n !== "time").sort(),
-      capabilities: CAPABILITIES,
+      capabilities: [...CAPABILITIES],
       cgroup: { v1: false, v2: true, systemd: false, systemdUser: false },
       seccomp: { enabled: true },
       apparmor: { enabled: false },

@@ -51,6 +51,20 @@ describe("loadBundle", () => {
     expect(codeOf(() => loadBundle(b)).message).toContain("mounts[1].destination");
   });
 
+  test("an unknown capability → E_INVALID_SPEC naming the capability and its JSON path", () => {
+    const b = makeBundle(dir, "caps");
+    const spec = minimalSpec();
+    const capabilities = { bounding: ["CAP_CHOWN", "CAP_TEST"], effective: ["CAP_CHOWN"] };
+    writeFileSync(join(b, "config.json"), JSON.stringify({ ...spec, process: { ...spec.process, capabilities } }));
+    const e = codeOf(() => loadBundle(b));
+    expect(e.code).toBe("E_INVALID_SPEC");
+    expect(e.message).toContain("process.capabilities.bounding[1]");
+    expect(e.message).toContain('unknown capability "CAP_TEST"');
+    capabilities.bounding = ["CAP_CHOWN", "CAP_CHECKPOINT_RESTORE"];
+    writeFileSync(join(b, "config.json"), JSON.stringify({ ...spec, process: { ...spec.process, capabilities } }));
+    expect(loadBundle(b).spec.process?.capabilities?.bounding).toEqual(["CAP_CHOWN", "CAP_CHECKPOINT_RESTORE"]);
+  });
+
   test("no root or a missing rootfs → clear errors", () => {
     const b = makeBundle(dir, "noroot");
     const { root: _r, ...noRoot } = minimalSpec();

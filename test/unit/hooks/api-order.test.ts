@@ -89,8 +89,8 @@ describe.skipIf(!canMount)("storage plugin through the core API (root)", () => {
     await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1", spec), spec)] });
     const sbDir = join(env.root, "sandboxes", "sb");
     const record = JSON.parse(readFileSync(join(sbDir, "containers", "c1", "config.json"), "utf8"));
-    expect(record.guestSpec.mounts[0].source).toBe("/run/husk/shared/c1/mounts/0");
-    const target = join(sbDir, "shared", "c1", "mounts", "0");
+    expect(record.guestSpec.mounts[0].source).toBe("/run/husk/shared/c1/mounts/0/vol");
+    const target = join(sbDir, "shared", "c1", "mounts", "0", "vol");
     expect(readFileSync(join(target, "f"), "utf8")).toBe("data");
     expect(() => writeFileSync(join(target, "g"), "x")).toThrow(/EROFS|read-only/i);
     await api.deleteContainer(env.ctx, "sb", "c1");

@@ -45,18 +45,18 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
 
     expect(out.mounts!.map((m) => [m.destination, m.type, m.source])).toEqual([
       ["/proc", "proc", "proc"],
-      ["/rw", "bind", `/run/husk/shared/${ctx.containerId}/mounts/1`],
-      ["/ro", "bind", `/run/husk/shared/${ctx.containerId}/mounts/2`],
-      ["/etc/hosts", "bind", `/run/husk/shared/${ctx.containerId}/mounts/3`],
+      ["/rw", "bind", `/run/husk/shared/${ctx.containerId}/mounts/1/rw`],
+      ["/ro", "bind", `/run/husk/shared/${ctx.containerId}/mounts/2/ro`],
+      ["/etc/hosts", "bind", `/run/husk/shared/${ctx.containerId}/mounts/3/hosts`],
       ["/cache", "tmpfs", "tmpfs"],
     ]);
     // What the guest reads over 9p is what these host paths show.
-    writeFileSync(join(dir, "1", "written-through"), "yes");
+    writeFileSync(join(dir, "1", "rw", "written-through"), "yes");
     expect(readFileSync(join(host, "rw", "written-through"), "utf8")).toBe("yes");
-    expect(readFileSync(join(dir, "2", "keep"), "utf8")).toBe("original");
-    expect(() => writeFileSync(join(dir, "2", "new"), "x")).toThrow(/EROFS|read-only/i);
-    expect(() => writeFileSync(join(dir, "3"), "x")).toThrow(/EROFS|read-only/i);
-    expect(readFileSync(join(dir, "3"), "utf8")).toBe("127.0.0.1 localhost\n");
+    expect(readFileSync(join(dir, "2", "ro", "keep"), "utf8")).toBe("original");
+    expect(() => writeFileSync(join(dir, "2", "ro", "new"), "x")).toThrow(/EROFS|read-only/i);
+    expect(() => writeFileSync(join(dir, "3", "hosts"), "x")).toThrow(/EROFS|read-only/i);
+    expect(readFileSync(join(dir, "3", "hosts"), "utf8")).toBe("127.0.0.1 localhost\n");
     expect(mountsUnder(dir)).toHaveLength(3);
 
     await lc.containerPoststop({ ...ctx, spec: out });
@@ -77,8 +77,8 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
     cleanups.push(dir);
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
     const out = await lc.containerCreate(ctx);
-    expect(readFileSync(join(dir, "0"), "utf8")).toBe("nameserver 192.0.2.53\n");
-    expect(() => writeFileSync(join(dir, "0"), "x")).toThrow(/EROFS|read-only/i);
+    expect(readFileSync(join(dir, "0", "resolv.conf"), "utf8")).toBe("nameserver 192.0.2.53\n");
+    expect(() => writeFileSync(join(dir, "0", "resolv.conf"), "x")).toThrow(/EROFS|read-only/i);
     await lc.containerPoststop({ ...ctx, spec: out });
     expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(dir)).toBe(false);

@@ -15,7 +15,7 @@ function input(mounts: PlanInput["mounts"], kinds: Record<string, SourceKind> = 
 }
 
 describe("storage plan (pure)", () => {
-  test("host binds go under shared/<cid>/mounts/<n>, the guest sees /run/husk/shared/<cid>/mounts/<n>", () => {
+  test("host binds go under shared/<cid>/mounts/<n>/<name>, the guest sees /run/husk/shared/<cid>/mounts/<n>/<name>", () => {
     const plan = planStorage(
       input(
         [
@@ -27,13 +27,13 @@ describe("storage plan (pure)", () => {
       ),
     );
     expect(plan.binds).toEqual([
-      { index: 1, source: "/srv/data", target: "/run/husk/sandboxes/s1/shared/c1/mounts/1", kind: "dir", recursive: true, readonly: true },
-      { index: 2, source: "/b/hosts", target: "/run/husk/sandboxes/s1/shared/c1/mounts/2", kind: "file", recursive: false, readonly: false },
+      { index: 1, source: "/srv/data", target: "/run/husk/sandboxes/s1/shared/c1/mounts/1/data", kind: "dir", recursive: true, readonly: true },
+      { index: 2, source: "/b/hosts", target: "/run/husk/sandboxes/s1/shared/c1/mounts/2/hosts", kind: "file", recursive: false, readonly: false },
     ]);
     expect(plan.mounts).toEqual([
       { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/data", type: "bind", source: "/run/husk/shared/c1/mounts/1", options: ["rbind", "ro"] },
-      { destination: "/etc/hosts", type: "bind", source: "/run/husk/shared/c1/mounts/2", options: ["bind"] },
+      { destination: "/data", type: "bind", source: "/run/husk/shared/c1/mounts/1/data", options: ["rbind", "ro"] },
+      { destination: "/etc/hosts", type: "bind", source: "/run/husk/shared/c1/mounts/2/hosts", options: ["bind"] },
     ]);
   });
 
