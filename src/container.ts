@@ -63,6 +63,11 @@ function netnsOf(spec: OciSpec): string | undefined {
   return spec.linux?.namespaces?.find((n) => n.type === "network")?.path;
 }
 
+/** The VM has NICs: containers share the guest's network namespace (guestSpecOf). */
+function hasNics(sb: LoadedSandbox): boolean {
+  return (sb.record.vm.network?.nics.length ?? 0) > 0;
+}
+
 function phaseContext(
   ctx: RuntimeContext,
   sb: LoadedSandbox,
@@ -230,7 +235,7 @@ export async function createContainerIn(
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(guestSpec, cid),
+    spec: guestSpecOf(guestSpec, cid, { vmNetwork: hasNics(sb) }),
     io: config.io,
   });
   const pidStart = processStartTime(launched.pid);
@@ -283,7 +288,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id),
+    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id, { vmNetwork: hasNics(sb) }),
     io: c.record.io,
   });
   const pidStart = processStartTime(launched.pid);

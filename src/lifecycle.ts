@@ -1,5 +1,6 @@
 import type { OciSpec, OciState } from "./oci/spec.ts";
 import type { Agent } from "./agent/types.ts";
+import type { VmNetwork } from "./hypervisor/types.ts";
 
 /**
  * The extension points the lifecycle core (src/api.ts) calls at fixed moments.
@@ -40,9 +41,15 @@ export interface ContainerPhaseContext {
   agent?: Agent;
 }
 
+/** What sandbox prestart adds to the VM before it boots. */
+export interface SandboxPrestartResult {
+  /** NICs plugged by plugins (`ctx.plugNic`), in the sandbox's network namespace. */
+  network?: VmNetwork;
+}
+
 export interface Lifecycle {
-  /** Before the VM boots. Plugins `sandbox:prestart`. Aborts. */
-  sandboxPrestart(ctx: SandboxPhaseContext): Promise<void>;
+  /** Before the VM boots. Plugins `sandbox:prestart`. Aborts. May add NICs to the VM. */
+  sandboxPrestart(ctx: SandboxPhaseContext): Promise<SandboxPrestartResult | void>;
   /**
    * During create, before the agent creates the container, in this order:
    * plugins `policy:admit`, `storage:mount`, `container:prestart`.

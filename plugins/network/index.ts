@@ -1,29 +1,43 @@
-import { stat, writeFile, rm } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { NotFoundError, definePlugin, v } from "../../src/plugins/api.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import { toInterfaces, toRoutes } from "./parse.ts";
+import { detachCommands, guestInterfaces, guestRoutes, mirrorCommands, tapName, type Pair } from "./plumb.ts";
 
 /**
- * network: the hook point that connects a container's network namespace to
- * its VM. What is real today: checking and recording the netns named by the
- * spec (network.json in the sandbox dir), reading its interfaces, addresses
- * and routes, and — with `mirror_into_guest` — sending them to the guest
- * agent (updateInterfaces/updateRoutes). Not done: the tap device and the
- * traffic path between the netns and the VM's NIC (TC redirect or bridge),
- * so `mirror_into_guest` is off by default: without a guest NIC there is
- * nothing for the addresses to go on.
+ * network: connects the container's network namespace (the one podman, CNI
+ * or a prestart hook set up) to the VM, as Kata does with TC mirroring:
+ *
+ * - network:prepare (before boot): for each interface of the netns (not lo),
+ *   a tap device is created in the netns and plugged into the VM as a
+ *   virtio-net NIC with that interface's MAC (QEMU runs in the netns);
+ * - network:attach (the first container, after the prestart hooks): a TC
+ *   ingress redirect each way between the interface and its tap, and the
+ *   interface's addresses, MTU and routes set on the guest NIC (eth0, eth1...);
+ * - network:release (the VM is gone): the redirects and taps are removed.
+ *
+ * State is in <sandboxDir>/network.json, so release works from any process.
  */
 
 const NetworkOptionsSchema = v.strictObject({
-  mirror_into_guest: v.optional(v.boolean(), false),
-  /** Limit for each `ip` command run in the netns. */
+  /** Plug the netns into the VM (taps, redirects, guest addressing). Off: only record the netns. */
+  connect: v.optional(v.boolean(), true),
+  /** Limit for each `ip`/`tc` command run in the netns. */
   command_timeout_ms: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 5_000),
+  /** At most this many interfaces get a NIC (the rest are left out, with a warning). */
+  max_interfaces: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(16)), 4),
 });
 
 export interface NetnsSnapshot {
   netns: string;
   interfaces: ReturnType<typeof toInterfaces>;
   routes: ReturnType<typeof toRoutes>;
+}
+
+/** What network.json holds. */
+interface NetworkRecord extends NetnsSnapshot {
+  pairs: Pair[];
+  attached: boolean;
 }
 
 /** Read a netns's addressing through `nsenter --net=PATH ip -j ...`. */
@@ -35,9 +49,23 @@ export async function readNetns(netns: string, run: ProcessRunner, timeoutMs: nu
   return { netns, interfaces, routes };
 }
 
+const recordFile = (sandboxDir: string) => `${sandboxDir}/network.json`;
+
+async function readRecord(sandboxDir: string): Promise<NetworkRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(recordFile(sandboxDir), "utf8")) as NetworkRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeRecord(sandboxDir: string, record: NetworkRecord): Promise<void> {
+  await writeFile(recordFile(sandboxDir), JSON.stringify(record), { mode: 0o600 });
+}
+
 export default definePlugin({
   name: "network",
-  description: "record the container's netns, read its addressing, mirror it into the guest (tap plumbing not yet)",
+  description: "connect the container's netns to the VM: taps, TC redirects, addresses and routes in the guest",
   options: NetworkOptionsSchema,
   hooks: {
     async "network:prepare"(ctx) {
@@ -47,23 +75,69 @@ export default definePlugin({
       } catch {
         throw new NotFoundError(`network namespace ${ctx.netnsPath} does not exist`, { details: { field: "linux.namespaces" } });
       }
-      const snap = await readNetns(ctx.netnsPath, ctx.run, ctx.options.command_timeout_ms);
-      await writeFile(`${ctx.sandboxDir}/network.json`, JSON.stringify(snap), { mode: 0o600 });
+      const { command_timeout_ms: timeoutMs, max_interfaces: max } = ctx.options;
+      const snap = await readNetns(ctx.netnsPath, ctx.run, timeoutMs);
+      const record: NetworkRecord = { ...snap, pairs: [], attached: false };
+      await writeRecord(ctx.sandboxDir, record);
       ctx.log.debug(`netns ${ctx.netnsPath}: ${snap.interfaces.length} interfaces, ${snap.routes.length} routes`);
-    },
-    async "network:attach"(ctx) {
-      if (!ctx.netnsPath || !ctx.options.mirror_into_guest) return;
-      if (!ctx.agent) {
-        ctx.log.warn("no guest agent at container create: addresses not mirrored");
-        return;
+      // Ethernet-like interfaces only (a MAC to give the guest NIC): not tunnels such as sit0.
+      const links = snap.interfaces.filter((i) => i.hwAddr && !i.name.startsWith(tapName(0).slice(0, -1)));
+      if (!ctx.options.connect || !ctx.plugNic || !links.length) return;
+      if (links.length > max) {
+        ctx.log.warn(`netns ${ctx.netnsPath} has ${links.length} interfaces; only the first ${max} are connected to the VM`);
       }
-      // Read again: prestart/createRuntime hooks may have set the netns up since sandbox:prestart.
-      const snap = await readNetns(ctx.netnsPath, ctx.run, ctx.options.command_timeout_ms);
-      await ctx.agent.call("updateInterfaces", { interfaces: snap.interfaces });
-      await ctx.agent.call("updateRoutes", { routes: snap.routes });
+      const ip = (args: string[]) => ctx.run("ip", args, { netns: ctx.netnsPath, timeoutMs });
+      for (const [index, iface] of links.slice(0, max).entries()) {
+        const pair: Pair = { index, iface: iface.name, tap: tapName(index) };
+        try {
+          await ip(["tuntap", "add", "dev", pair.tap, "mode", "tap"]);
+        } catch (e) {
+          // Another VM already connected this netns (a container joining
+          // another's network without being in its pod): one interface can
+          // redirect to one tap only, so this VM stays unconnected.
+          ctx.log.warn(`netns ${ctx.netnsPath}: cannot create ${pair.tap} (${(e as Error).message.split("\n")[0]}); the VM gets no network`);
+          return;
+        }
+        // Recorded as soon as it exists, so release removes it whatever fails next.
+        record.pairs.push(pair);
+        await writeRecord(ctx.sandboxDir, record);
+        await ip(["link", "set", "dev", pair.tap, ...(iface.mtu ? ["mtu", String(iface.mtu)] : []), "up"]);
+      }
+      for (const pair of record.pairs) {
+        const mac = links[pair.index]!.hwAddr;
+        ctx.plugNic({ tap: pair.tap, ...(mac ? { mac } : {}) });
+      }
     },
+
+    async "network:attach"(ctx) {
+      if (!ctx.netnsPath || !ctx.options.connect) return;
+      const record = await readRecord(ctx.sandboxDir);
+      // Other containers of a pod share the first one's connection.
+      if (!record?.pairs.length || record.attached || record.netns !== ctx.netnsPath) return;
+      if (!ctx.agent) throw new Error("no guest agent at container create: cannot configure the guest NIC");
+      const { command_timeout_ms: timeoutMs } = ctx.options;
+      // Read again: prestart/createRuntime hooks may have changed the addressing since network:prepare.
+      const snap = await readNetns(ctx.netnsPath, ctx.run, timeoutMs);
+      for (const pair of record.pairs) {
+        for (const cmd of mirrorCommands(pair)) await ctx.run("tc", cmd, { netns: ctx.netnsPath, timeoutMs });
+      }
+      await ctx.agent.call("updateInterfaces", { interfaces: guestInterfaces(record.pairs, snap.interfaces) });
+      await ctx.agent.call("updateRoutes", { routes: guestRoutes(record.pairs, snap.routes) });
+      await writeRecord(ctx.sandboxDir, { ...record, ...snap, attached: true });
+      ctx.log.debug(`netns ${ctx.netnsPath}: ${record.pairs.map((p) => `${p.iface}<->${p.tap}`).join(", ")} connected to the VM`);
+    },
+
     async "network:release"(ctx) {
-      await rm(`${ctx.sandboxDir}/network.json`, { force: true });
+      const record = await readRecord(ctx.sandboxDir);
+      if (record?.pairs.length) {
+        // Best effort: the netns may be gone already (then so are the taps).
+        for (const pair of record.pairs) {
+          for (const [tool, args] of detachCommands(pair)) {
+            await ctx.run(tool, args, { netns: record.netns, timeoutMs: ctx.options.command_timeout_ms }).catch(() => {});
+          }
+        }
+      }
+      await rm(recordFile(ctx.sandboxDir), { force: true });
     },
   },
 });

@@ -13,6 +13,10 @@ export const CRUN_MAX_OCI_VERSION = "1.1.0";
  * - namespaces: `path` entries name host namespaces (/proc/<pid>/ns/net,
  *   /var/run/netns/x), which mean nothing in the guest: the container gets
  *   new namespaces of those types inside the VM instead.
+ * - network namespace: when the VM has NICs (the network plugin connected
+ *   the container's netns to it), the container stays in the guest's own
+ *   network namespace, where those NICs are: the VM is the network boundary,
+ *   as in Kata. Without NICs it gets a new one (loopback only), as asked.
  * - ociVersion: the guest's crun (Debian's 1.8) refuses versions newer than
  *   1.1.x ("unknown version specified"); runc accepts them, so a 1.2+ spec is
  *   handed to crun as 1.1.0 (unknown fields pass through, as the spec wants).
@@ -20,13 +24,14 @@ export const CRUN_MAX_OCI_VERSION = "1.1.0";
  *   cgroup v2 equivalent; the guest has cgroup v2 only, where crun refuses
  *   them and runc ignores them. husk ignores them, as runc does.
  */
-export function guestSpecOf(spec: OciSpec, containerId: string): OciSpec {
+export function guestSpecOf(spec: OciSpec, containerId: string, opts: { vmNetwork?: boolean } = {}): OciSpec {
   const { hooks: _hostHooks, ...rest } = spec;
   const out: OciSpec = { ...rest, root: { ...spec.root, path: guestRootfs(containerId) } };
   const minor = /^1\.(\d+)\./.exec(spec.ociVersion)?.[1];
   if (minor !== undefined && Number(minor) > 1) out.ociVersion = CRUN_MAX_OCI_VERSION;
   if (spec.linux?.namespaces) {
-    out.linux = { ...spec.linux, namespaces: spec.linux.namespaces.map(({ path: _hostPath, ...ns }) => ns) };
+    const kept = opts.vmNetwork ? spec.linux.namespaces.filter((ns) => ns.type !== "network") : spec.linux.namespaces;
+    out.linux = { ...spec.linux, namespaces: kept.map(({ path: _hostPath, ...ns }) => ns) };
   }
   const memory = spec.linux?.resources?.memory;
   if (memory && ("kernel" in memory || "kernelTCP" in memory)) {

@@ -36,6 +36,12 @@ export const VmSpecSchema = v.strictObject({
   consoleLog: v.string(),
   qmpSocket: v.string(),
   agentSocket: v.string(),
+  network: v.optional(
+    v.strictObject({
+      netns: v.string(),
+      nics: v.array(v.strictObject({ tap: v.string(), mac: v.optional(v.string()) })),
+    }),
+  ),
 });
 // The stored spec must be exactly a VmSpec (checked both ways at compile time).
 type StoredVmSpec = v.InferOutput<typeof VmSpecSchema>;

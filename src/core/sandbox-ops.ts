@@ -94,7 +94,12 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
       log.warn(`sandbox poststop of ${sid} failed: ${(e as Error).message}`);
     }
   });
-  await ctx.lifecycle.sandboxPrestart(phase);
+  const added = await ctx.lifecycle.sandboxPrestart(phase);
+  if (added?.network) {
+    // Recorded before boot, so a restart (startSandbox of a stopped sandbox) plugs the same NICs.
+    record.vm = { ...record.vm, network: added.network };
+    writeJsonAtomic(sandboxConfigFile(ctx.root, sid), record);
+  }
 
   const vm = await ctx.backend.boot(record.vm);
   // On failure this undo (stop) also drops the connection; the container undos before it still use it.

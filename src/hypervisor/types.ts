@@ -35,6 +35,25 @@ export interface VmSpec {
   consoleLog: string;
   qmpSocket: string;
   agentSocket: string;
+  /**
+   * The container's network, when the network plugin connected one: QEMU runs
+   * in this network namespace (joined with nsenter) and gets one virtio-net
+   * NIC per tap device there, in order (guest eth0, eth1, ...).
+   */
+  network?: VmNetwork;
+}
+
+export interface VmNetwork {
+  /** Host path of the network namespace (/proc/<pid>/ns/net, /var/run/netns/x). */
+  netns: string;
+  nics: VmNic[];
+}
+
+export interface VmNic {
+  /** Tap device in `netns`, created (persistent) before QEMU starts. */
+  tap: string;
+  /** The guest NIC's MAC: the one of the netns interface it stands for. */
+  mac?: string;
 }
 
 /** How to reach the guest agent's byte channel. */

@@ -5,6 +5,7 @@ import { issuePath, SpecSchema, type OciSpec } from "../oci/spec.ts";
 import type { ContainerPhaseContext, SandboxPhaseContext } from "../lifecycle.ts";
 import { frozenCopy } from "./freeze.ts";
 import type { PluginScope } from "./host.ts";
+import type { VmNic } from "../hypervisor/types.ts";
 import {
   PLUGIN_AGENT_METHODS,
   type ContainerPostContext,
@@ -50,8 +51,13 @@ function base(scope: PluginScope, ctx: SandboxPhaseContext | ContainerPhaseConte
   };
 }
 
-export function sandboxPrestartContext(scope: PluginScope, ctx: SandboxPhaseContext, vm: VmSize): SandboxPrestartContext {
-  return { ...base(scope, ctx), ...(ctx.spec ? { spec: frozenCopy(ctx.spec) } : {}), vm: { ...vm } };
+export function sandboxPrestartContext(scope: PluginScope, ctx: SandboxPhaseContext, vm: VmSize, nics?: VmNic[]): SandboxPrestartContext {
+  return {
+    ...base(scope, ctx),
+    ...(ctx.spec ? { spec: frozenCopy(ctx.spec) } : {}),
+    vm: { ...vm },
+    ...(ctx.netnsPath && nics ? { plugNic: (nic: VmNic) => void nics.push({ tap: nic.tap, ...(nic.mac ? { mac: nic.mac } : {}) }) } : {}),
+  };
 }
 
 export function sandboxPoststopContext(scope: PluginScope, ctx: SandboxPhaseContext): SandboxPoststopContext {

@@ -3,6 +3,7 @@ import { DEFAULT_ROOT } from "../config/schema.ts";
 import type { ContainerPhaseContext, Lifecycle, SandboxPhaseContext } from "../lifecycle.ts";
 import { logger } from "../log.ts";
 import { sizingFromSpec } from "../core/vmspec.ts";
+import type { VmNic } from "../hypervisor/types.ts";
 import { runHooks } from "../oci/hooks.ts";
 import type { HookPhase, OciSpec, OciState } from "../oci/spec.ts";
 import {
@@ -69,9 +70,11 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
       // The size the core will boot: the configured base grown by the first container's limits.
       const sized = sizingFromSpec(ctx.spec, { vcpus: vm.vcpus, memoryMiB: vm.memoryMib });
       const size = { vcpus: sized.vcpus, memoryMib: sized.memoryMiB };
+      const nics: VmNic[] = [];
       for (const name of ["policy:sandbox", "network:prepare", "sandbox:prestart"] as const) {
-        await host.call(name, (s) => sandboxPrestartContext(s, ctx, size), "abort");
+        await host.call(name, (s) => sandboxPrestartContext(s, ctx, size, nics), "abort");
       }
+      if (nics.length && ctx.netnsPath) return { network: { netns: ctx.netnsPath, nics } };
     },
 
     async containerCreate(ctx) {

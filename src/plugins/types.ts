@@ -75,6 +75,13 @@ export interface SandboxPrestartContext<O = unknown> extends BaseContext<O> {
    * first container's limits, as the core sizes it (core/vmspec.ts).
    */
   vm: { vcpus: number; memoryMib: number };
+  /**
+   * Give the VM a virtio-net NIC backed by `nic.tap`, a tap device the plugin
+   * created in `netnsPath` (QEMU then runs in that namespace). Present only
+   * when the spec names a network namespace. NICs appear in the guest as
+   * eth0, eth1, ... in the order they were plugged.
+   */
+  plugNic?(nic: { tap: string; mac?: string }): void;
 }
 
 /** sandbox:poststop, network:release: the VM is gone. */

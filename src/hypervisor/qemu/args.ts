@@ -13,6 +13,19 @@ export const AGENT_PORT_NAME = "agent.channel.0";
 /** Agent port on vsock (guest side), when that transport is used. */
 export const AGENT_VSOCK_PORT = 1024;
 
+const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/**
+ * argv that starts QEMU: as is, or through `nsenter --net=NETNS --` when the
+ * VM has NICs, so that QEMU opens its taps in the container's network
+ * namespace. nsenter execs QEMU: the pid is QEMU's.
+ */
+export function buildLaunchCommand(binary: string, args: string[], spec: Pick<VmSpec, "network">, nsenter = "nsenter"): string[] {
+  if (!spec.network?.nics.length) return [binary, ...args];
+  return [nsenter, `--net=${spec.network.netns}`, "--", binary, ...args];
+}
+
 export interface QemuArgsOptions {
   /** Agent channel: virtio-serial (default) or vhost-vsock with this guest CID. */
   vsockCid?: number;
@@ -118,6 +131,16 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
     args.push(
       "-fsdev", `local,id=fs-agent,path=${e(spec.agentDir)},security_model=none,readonly=on`,
       "-device", `${dev("virtio-9p")},fsdev=fs-agent,mount_tag=${AGENT_TAG}`,
+    );
+  }
+  for (const [i, nic] of (spec.network?.nics ?? []).entries()) {
+    if (!TAP_NAME.test(nic.tap)) throw new HypervisorError(`invalid tap device name ${JSON.stringify(nic.tap)}`);
+    if (nic.mac !== undefined && !MAC.test(nic.mac)) throw new HypervisorError(`invalid MAC address ${JSON.stringify(nic.mac)}`);
+    args.push(
+      // vhost-net needs /dev/vhost-net and KVM to pay off; the tap exists already (persistent).
+      "-netdev", `tap,id=net${i},ifname=${nic.tap},script=no,downscript=no,vhost=off`,
+      // romfile= : no iPXE option ROM on PCI machines (PVH boots the kernel directly).
+      "-device", `${dev("virtio-net")},netdev=net${i}${nic.mac ? `,mac=${nic.mac}` : ""}${mmio ? "" : ",romfile="}`,
     );
   }
   if (spec.image) {

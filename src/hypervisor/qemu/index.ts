@@ -11,7 +11,7 @@ import type {
   VmSpec,
   VmStatus,
 } from "../types.ts";
-import { AGENT_VSOCK_PORT, buildQemuArgs } from "./args.ts";
+import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs } from "./args.ts";
 import { readTail } from "./console.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
@@ -49,6 +49,8 @@ export class QemuHypervisor implements Hypervisor {
   private spec: VmSpec | undefined;
   private args: string[] | undefined;
   private binary: string | undefined;
+  /** nsenter, resolved when the VM has NICs in a network namespace. */
+  private nsenter: string | undefined;
   private proc: QemuProcess | undefined;
   private qmp: QmpClient | undefined;
   private exit: Promise<VmExit> | undefined;
@@ -86,6 +88,11 @@ export class QemuHypervisor implements Hypervisor {
     mustBeDir(spec.dir, "sandbox directory");
     mustBeDir(spec.sharedDir, "shared directory");
     if (spec.agentDir) mustBeDir(spec.agentDir, "agent directory");
+    if (spec.network?.nics.length) {
+      if (!existsSync(spec.network.netns)) throw new HypervisorError(`network namespace ${spec.network.netns} does not exist`);
+      this.nsenter = resolveBinary("nsenter");
+      if (!this.nsenter) throw new HypervisorError("nsenter not found on PATH (install util-linux): QEMU must join the container's network namespace");
+    }
     for (const sock of [spec.qmpSocket, spec.agentSocket]) {
       if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
         throw new HypervisorError(`socket path ${sock} is longer than ${MAX_SOCKET_PATH} bytes (use a shorter --root or sandbox id)`);
@@ -114,7 +121,7 @@ export class QemuHypervisor implements Hypervisor {
     // Stale sockets from a crashed run would make QEMU fail to bind.
     for (const f of [spec.qmpSocket, spec.agentSocket]) rmSync(f, { force: true });
     const logPath = join(spec.dir, QEMU_LOG_FILE);
-    const proc = spawnQemu(this.binary!, this.args!, { cwd: spec.dir, logPath });
+    const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter), { cwd: spec.dir, logPath });
     this.proc = proc;
     writePidFile(join(spec.dir, QEMU_PID_FILE), proc.pid, spec.qmpSocket);
     this.exit = proc.exited.then((e) => ({ ...e, consoleTail: readTail(spec.consoleLog) }));

@@ -18,13 +18,13 @@ export interface QemuProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Spawn `binary args` in cwd with stdout+stderr appended to logPath (QEMU's own errors). */
-export function spawnQemu(binary: string, args: string[], options: { cwd: string; logPath: string }): QemuProcess {
+/** Spawn `argv` (QEMU, or nsenter that execs it) in cwd with stdout+stderr appended to logPath (QEMU's own errors). */
+export function spawnQemu(argv: string[], options: { cwd: string; logPath: string }): QemuProcess {
   const fd = openSync(options.logPath, "a", 0o600);
   let child: ReturnType<typeof Bun.spawn>;
   try {
-    log.debug(`spawn ${binary} ${args.join(" ")}`);
-    child = Bun.spawn([binary, ...args], { cwd: options.cwd, stdin: "ignore", stdout: fd, stderr: fd });
+    log.debug(`spawn ${argv.join(" ")}`);
+    child = Bun.spawn(argv, { cwd: options.cwd, stdin: "ignore", stdout: fd, stderr: fd });
   } finally {
     closeSync(fd);
   }

@@ -30,6 +30,10 @@ describe("guestSpecOf", () => {
     expect(guest.linux?.namespaces).toEqual([{ type: "pid" }, { type: "network" }, { type: "ipc" }]);
   });
 
+  test("a VM with NICs: the container stays in the guest's network namespace, where they are", () => {
+    expect(guestSpecOf(host, "c1", { vmNetwork: true }).linux?.namespaces).toEqual([{ type: "pid" }, { type: "ipc" }]);
+  });
+
   test("cgroup v1-only kernel memory limits are dropped (as runc does on cgroup v2), the rest kept", () => {
     expect(guest.linux?.resources?.memory).toEqual({ limit: 1 << 26 });
     expect(host.linux?.resources?.memory?.kernel).toBe(1 << 20);

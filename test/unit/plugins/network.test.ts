@@ -62,12 +62,14 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     Bun.spawnSync(["ip", "netns", "del", NS]);
   });
 
-  test("reads addressing, records the netns, mirrors into the guest when asked, releases", async () => {
+  test("reads addressing, plugs a tap per interface, redirects both ways, configures the guest, releases", async () => {
     const sh = (cmd: string) => Bun.spawnSync(["sh", "-c", cmd]).exitCode;
+    const out = (cmd: string) => Bun.spawnSync(["sh", "-c", cmd]).stdout.toString();
     expect(sh(`ip netns add ${NS}`)).toBe(0);
     expect(
       sh(
         `ip -n ${NS} link add hk0 type veth peer name hk1 && ip -n ${NS} link set hk0 up && ip -n ${NS} link set hk1 up && ` +
+          `ip -n ${NS} link set hk0 address 02:00:0a:4d:00:02 && ` +
           `ip -n ${NS} addr add 10.77.0.2/24 dev hk0 && ip -n ${NS} route add default via 10.77.0.1`,
       ),
     ).toBe(0);
@@ -79,22 +81,59 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
 
     const calls: [string, unknown][] = [];
     const agent = { call: async (m: string, r: unknown) => (calls.push([m, r]), {}) } as unknown as Agent;
-    const lc = await createLifecycle({
-      config: { plugins: { network: { enabled: true, options: { mirror_into_guest: true } } } },
-      bundled: [network],
-    });
+    const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     const sandboxDir = tempDir();
-    await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir, netnsPath });
+    const added = await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir, netnsPath });
     const recorded = JSON.parse(readFileSync(join(sandboxDir, "network.json"), "utf8"));
     expect(recorded.netns).toBe(netnsPath);
-    expect(recorded.interfaces.map((i: { name: string }) => i.name).sort()).toEqual(["hk0", "hk1"]);
+    // Both veth ends are in the netns: one tap each, NICs with their MACs, in order.
+    expect(recorded.pairs.map((p: { iface: string }) => p.iface).sort()).toEqual(["hk0", "hk1"]);
+    expect(recorded.pairs.map((p: { tap: string }) => p.tap)).toEqual(["husktap0", "husktap1"]);
+    expect(added?.network?.netns).toBe(netnsPath);
+    expect(added?.network?.nics.map((n) => n.tap)).toEqual(["husktap0", "husktap1"]);
+    const hk0Pair = recorded.pairs.find((p: { iface: string }) => p.iface === "hk0");
+    expect(added?.network?.nics[hk0Pair.index]?.mac).toBe("02:00:0a:4d:00:02");
+    expect(out(`ip -n ${NS} -d link show husktap0`)).toContain("tun type tap");
 
-    await createPhases(lc, { ...containerCtx(baseSpec()), netnsPath, agent });
+    await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir, netnsPath, agent });
+    expect(out(`tc -n ${NS} filter show dev hk0 ingress`)).toContain("Redirect to device " + hk0Pair.tap);
+    expect(out(`tc -n ${NS} filter show dev ${hk0Pair.tap} ingress`)).toContain("Redirect to device hk0");
     expect(calls.map(([m]) => m)).toEqual(["updateInterfaces", "updateRoutes"]);
-    expect((calls[0]![1] as { interfaces: { name: string }[] }).interfaces.map((i) => i.name).sort()).toEqual(["hk0", "hk1"]);
+    const guestIfaces = (calls[0]![1] as { interfaces: { name: string; hwAddr?: string; mtu?: number; addresses: unknown[] }[] }).interfaces;
+    const eth = guestIfaces.find((i) => i.name === `eth${hk0Pair.index}`);
+    expect(eth).toEqual({ name: `eth${hk0Pair.index}`, hwAddr: "02:00:0a:4d:00:02", mtu: 1500, addresses: [{ address: "10.77.0.2", prefixLength: 24 }] });
+    expect((calls[1]![1] as { routes: unknown[] }).routes).toContainEqual({ destination: "default", device: `eth${hk0Pair.index}`, gateway: "10.77.0.1" });
+
+    // A second container of the pod: already connected, nothing again.
+    await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir, netnsPath, agent });
+    expect(calls).toHaveLength(2);
 
     await lc.sandboxPoststop({ sandboxId: "s1", sandboxDir });
     expect(existsSync(join(sandboxDir, "network.json"))).toBe(false);
+    expect(out(`ip -n ${NS} link show`)).not.toContain("husktap");
+    expect(out(`tc -n ${NS} qdisc show dev hk0`)).not.toContain("ingress");
+  });
+
+  test("connect = false only records the netns; no NIC is plugged", async () => {
+    const netnsPath = `/var/run/netns/${NS}`;
+    const lc = await createLifecycle({ config: { plugins: { network: { enabled: true, options: { connect: false } } } }, bundled: [network] });
+    const sandboxDir = tempDir();
+    expect(await lc.sandboxPrestart({ sandboxId: "s2", sandboxDir, netnsPath })).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(sandboxDir, "network.json"), "utf8")).pairs).toEqual([]);
+    await lc.sandboxPoststop({ sandboxId: "s2", sandboxDir });
+  });
+
+  test("a netns another VM already connected: this VM gets no NIC, the other keeps its taps", async () => {
+    const netnsPath = `/var/run/netns/${NS}`;
+    const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
+    const first = tempDir();
+    const second = tempDir();
+    expect((await lc.sandboxPrestart({ sandboxId: "a", sandboxDir: first, netnsPath }))?.network?.nics.length).toBeGreaterThan(0);
+    expect(await lc.sandboxPrestart({ sandboxId: "b", sandboxDir: second, netnsPath })).toBeUndefined();
+    await lc.sandboxPoststop({ sandboxId: "b", sandboxDir: second });
+    expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", "husktap0"]).exitCode).toBe(0);
+    await lc.sandboxPoststop({ sandboxId: "a", sandboxDir: first });
+    expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", "husktap0"]).exitCode).not.toBe(0);
   });
 
   test("a netns path that does not exist aborts sandbox prestart", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { HypervisorError } from "../../../src/errors.ts";
-import { buildKernelCmdline, buildMachine, buildQemuArgs, escapeOptionValue } from "../../../src/hypervisor/qemu/args.ts";
+import { buildKernelCmdline, buildLaunchCommand, buildMachine, buildQemuArgs, escapeOptionValue } from "../../../src/hypervisor/qemu/args.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 
@@ -159,6 +159,35 @@ describe("buildQemuArgs: 9p shares and image", () => {
     const a = buildQemuArgs(spec({ sharedDir: "/x,readonly=off", consoleLog: "/l,og" }), tcgHost);
     expect(values(a, "-fsdev")[0]).toBe("local,id=fs-shared,path=/x,,readonly=off,security_model=none");
     expect(values(a, "-chardev")).toContain("file,id=console,path=/l,,og");
+  });
+});
+
+describe("buildQemuArgs: network", () => {
+  const network = { netns: "/var/run/netns/cni-1", nics: [{ tap: "husktap0", mac: "0a:58:0a:58:00:05" }, { tap: "husktap1" }] };
+  test("no network: no NIC at all (-nodefaults), QEMU started as is", () => {
+    const a = buildQemuArgs(spec(), tcgHost);
+    expect(values(a, "-netdev")).toEqual([]);
+    expect(buildLaunchCommand("/usr/bin/qemu", ["-m", "1"], spec())).toEqual(["/usr/bin/qemu", "-m", "1"]);
+  });
+  test("one tap netdev and virtio-net NIC per tap, in order, with the MAC when given", () => {
+    const a = buildQemuArgs(spec({ network }), tcgHost);
+    expect(values(a, "-netdev")).toEqual([
+      "tap,id=net0,ifname=husktap0,script=no,downscript=no,vhost=off",
+      "tap,id=net1,ifname=husktap1,script=no,downscript=no,vhost=off",
+    ]);
+    expect(values(a, "-device")).toContain("virtio-net-device,netdev=net0,mac=0a:58:0a:58:00:05");
+    expect(values(a, "-device")).toContain("virtio-net-device,netdev=net1");
+    const q35 = buildQemuArgs(spec({ network, machine: "q35" }), tcgHost);
+    expect(values(q35, "-device")).toContain("virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05,romfile=");
+  });
+  test("QEMU joins the netns through nsenter (which execs it: same pid)", () => {
+    expect(buildLaunchCommand("/usr/bin/qemu", ["-m", "1"], spec({ network }), "/usr/bin/nsenter")).toEqual([
+      "/usr/bin/nsenter", "--net=/var/run/netns/cni-1", "--", "/usr/bin/qemu", "-m", "1",
+    ]);
+  });
+  test("a tap name or MAC that could inject options is refused", () => {
+    expect(() => buildQemuArgs(spec({ network: { netns: "/n", nics: [{ tap: "t,script=/x" }] } }), tcgHost)).toThrow(HypervisorError);
+    expect(() => buildQemuArgs(spec({ network: { netns: "/n", nics: [{ tap: "t0", mac: "aa:bb,id=x" }] } }), tcgHost)).toThrow(HypervisorError);
   });
 });
 
