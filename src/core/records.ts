@@ -2,6 +2,7 @@ import * as v from "valibot";
 import type { VmSpec } from "../hypervisor/types.ts";
 import type { LaunchIo } from "../launcher.ts";
 import { ID_PATTERN } from "../ids.ts";
+import { VmSpecSchema } from "../monitor/files.ts";
 import { SpecSchema } from "../oci/spec.ts";
 import { STATES } from "../state.ts";
 
@@ -18,31 +19,6 @@ const isoTime = v.pipe(v.string(), v.isoTimestamp());
 
 export const StateSchema = v.picklist(STATES);
 
-export const VmSpecSchema = v.strictObject({
-  sandboxId: id,
-  dir: v.string(),
-  sharedDir: v.string(),
-  binary: v.string(),
-  kernel: v.string(),
-  initrd: v.optional(v.string()),
-  image: v.optional(v.string()),
-  agentDir: v.optional(v.string()),
-  machine: v.string(),
-  accelerator: v.picklist(["auto", "kvm", "tcg"]),
-  vcpus: v.pipe(nat, v.minValue(1)),
-  memoryMiB: v.pipe(nat, v.minValue(1)),
-  kernelParams: v.array(v.string()),
-  bootTimeoutMs: nat,
-  consoleLog: v.string(),
-  qmpSocket: v.string(),
-  agentSocket: v.string(),
-  network: v.optional(
-    v.strictObject({
-      netns: v.string(),
-      nics: v.array(v.strictObject({ tap: v.string(), mac: v.optional(v.string()) })),
-    }),
-  ),
-});
 // The stored spec must be exactly a VmSpec (checked both ways at compile time).
 type StoredVmSpec = v.InferOutput<typeof VmSpecSchema>;
 export const vmSpecMatches: [StoredVmSpec] extends [VmSpec] ? ([VmSpec] extends [StoredVmSpec] ? true : never) : never = true;

@@ -207,15 +207,16 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
   }
   // Containers a crashed create left unlisted still hold an id and maybe a mount.
   for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
-  try {
-    await removeTree(sandboxDir(ctx.root, sid));
-  } catch (e) {
-    failures.push(e);
-  }
+  // The VM is gone; plugins release what they recorded in the sandbox dir (network.json) before it goes.
   try {
     await ctx.lifecycle.sandboxPoststop(sandboxPhase(ctx, sid, first));
   } catch (e) {
     log.warn(`sandbox poststop of ${sid} failed: ${(e as Error).message}`);
+  }
+  try {
+    await removeTree(sandboxDir(ctx.root, sid));
+  } catch (e) {
+    failures.push(e);
   }
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) throw new CleanupError(failures[0], failures.slice(1));

@@ -23,6 +23,7 @@ export const MONITOR_PID_FILE = "monitor.pid";
 const abs = v.pipe(v.string(), v.startsWith("/", "must be an absolute path"), v.maxLength(4096));
 const posInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 
+/** The VM a sandbox boots (hypervisor/types.ts VmSpec), as vm.json and sandbox.json store it. */
 export const VmSpecSchema = v.strictObject({
   sandboxId: v.pipe(v.string(), v.regex(ID_PATTERN)),
   dir: abs,
@@ -41,6 +42,20 @@ export const VmSpecSchema = v.strictObject({
   consoleLog: abs,
   qmpSocket: abs,
   agentSocket: abs,
+  network: v.optional(
+    v.strictObject({
+      netns: abs,
+      nics: v.pipe(
+        v.array(
+          v.strictObject({
+            tap: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "invalid tap device name")),
+            mac: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "invalid MAC address"))),
+          }),
+        ),
+        v.maxLength(16),
+      ),
+    }),
+  ),
 });
 
 /** vm.json: the spec plus what the monitor needs beyond it. */

@@ -146,7 +146,8 @@ describe("sandbox lifecycle", () => {
           calls.push(`container:poststop ${c.containerId} ${c.state.status}`);
         },
         async sandboxPoststop(c) {
-          calls.push(`sandbox:poststop ${c.sandboxId}`);
+          // Plugins release what they recorded in the sandbox dir: it is still there.
+          calls.push(`sandbox:poststop ${c.sandboxId}${existsSync(c.sandboxDir) ? "" : " (dir gone)"}`);
         },
       },
     });
