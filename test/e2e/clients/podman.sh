@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # podman (through conmon) with husk as its runtime, on private storage.
 # Run inside `unshare -m --propagation private`.
-#   podman.sh DIR HUSK ROOTFS_TAR   (HUSK_CONFIG in the environment points husk at its image)
+#   podman.sh DIR HUSK ROOTFS_TAR [PORT]   (HUSK_CONFIG in the environment points husk at its image)
+# With PORT: a run on podman's default (CNI bridge) network fetches from the host's PORT via the gateway.
 set -euo pipefail
-D=$1 HUSK=$2 TAR=$3
+D=$1 HUSK=$2 TAR=$3 PORT=${4:-}
 source "$(dirname "$0")/podman-env.sh"
 "${P[@]}" import --change CMD=sh "$TAR" localhost/bb:husk >/dev/null
 
@@ -20,3 +21,10 @@ echo "== run -d + exec + stop + rm"
 echo "w=$("${P[@]}" inspect --format '{{.State.Status}}' w)"
 "${P[@]}" rm w >/dev/null
 echo "containers=$("${P[@]}" ps -aq | wc -l)"
+
+if [[ -n "$PORT" ]]; then
+  echo "== run on the default bridge network"
+  # The pod network podman made (veth on cni-podman0) is connected to the VM: the gateway is the host.
+  "${P[@]}" run --rm --network bridge localhost/bb:husk sh -c \
+    'ip -o -4 addr show eth0 | grep -q "inet 10\." && echo guest-has-address; gw=$(ip route | awk "/^default/ {print \$3}"); printf "GET / HTTP/1.0\r\n\r\n" | nc -w 30 "$gw" '"$PORT"' | tail -1'
+fi

@@ -30,22 +30,26 @@ describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("run --rm (output, exit code); run -d + exec + stop + rm", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code); run -d + exec + stop + rm; run on the bridge network", { timeout: 600_000 }, async () => {
     buildBusyboxImage(join(dir, "img"), "localhost/bb:husk");
     const rootfsTar = join(dir, "rootfs.tar");
     Bun.spawnSync(["tar", "--numeric-owner", "-C", join(dir, "img", "rootfs"), "-cf", rootfsTar, "."]);
-    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman.sh"), dir, join(import.meta.dir, "../../../dist/husk"), rootfsTar], {
+    // Reached from the container over podman's bridge network (through its VM's NIC).
+    const server = Bun.serve({ hostname: "0.0.0.0", port: 0, fetch: () => new Response("hello over the pod network\n") });
+    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman.sh"), dir, join(import.meta.dir, "../../../dist/husk"), rootfsTar, String(server.port)], {
       env: { ...process.env, HUSK_CONFIG: env.config },
       stdout: "pipe",
       stderr: "pipe",
     });
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    server.stop(true);
     if (code !== 0) console.error(out, err);
     expect(code).toBe(0);
     expect(out).toContain("hello from podman\nexit=4");
     expect(out).toContain("exec-ok");
     expect(out).toMatch(/w=(exited|stopped)/);
     expect(out).toContain("containers=0");
+    expect(out).toContain("guest-has-address\nhello over the pod network");
   });
 
   test("run -it under a terminal (conmon's console socket)", { timeout: 600_000 }, async () => {
