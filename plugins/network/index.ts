@@ -1,5 +1,5 @@
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
-import { NotFoundError, definePlugin, v } from "../../src/plugins/api.ts";
+import { InvalidSpecError, NotFoundError, definePlugin, v } from "../../src/plugins/api.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import { toInterfaces, toRoutes } from "./parse.ts";
 import { detachCommands, guestInterfaces, guestRoutes, mirrorCommands, tapName, type Pair } from "./plumb.ts";
@@ -76,7 +76,11 @@ export default definePlugin({
         throw new NotFoundError(`network namespace ${ctx.netnsPath} does not exist`, { details: { field: "linux.namespaces" } });
       }
       const { command_timeout_ms: timeoutMs, max_interfaces: max } = ctx.options;
-      const snap = await readNetns(ctx.netnsPath, ctx.run, timeoutMs);
+      const snap = await readNetns(ctx.netnsPath, ctx.run, timeoutMs).catch((e: Error) => {
+        throw new InvalidSpecError(`linux.namespaces: ${ctx.netnsPath} is not a usable network namespace (${e.message.split("\n")[0]})`, {
+          details: { field: "linux.namespaces" },
+        });
+      });
       const record: NetworkRecord = { ...snap, pairs: [], attached: false };
       await writeRecord(ctx.sandboxDir, record);
       ctx.log.debug(`netns ${ctx.netnsPath}: ${snap.interfaces.length} interfaces, ${snap.routes.length} routes`);

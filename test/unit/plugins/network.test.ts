@@ -136,6 +136,13 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", "husktap0"]).exitCode).not.toBe(0);
   });
 
+  test("a path that is not a network namespace aborts sandbox prestart with E_INVALID_SPEC", async () => {
+    const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
+    const err = await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir: tempDir(), netnsPath: "/etc/hostname" }).catch((e) => e);
+    expect(err.code).toBe("E_INVALID_SPEC");
+    expect(err.message).toContain("/etc/hostname is not a usable network namespace");
+  });
+
   test("a netns path that does not exist aborts sandbox prestart", async () => {
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     const err = await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir: tempDir(), netnsPath: "/var/run/netns/nope-husk" }).catch((e) => e);
