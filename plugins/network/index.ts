@@ -2,7 +2,7 @@ import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { InvalidSpecError, NotFoundError, definePlugin, v } from "../../src/plugins/api.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import { toInterfaces, toRoutes } from "./parse.ts";
-import { detachCommands, guestInterfaces, guestRoutes, mirrorCommands, tapName, type Pair } from "./plumb.ts";
+import { detachCommands, guestInterfaces, guestRoutes, ingressQuery, isHuskTap, mirrorCommands, tapName, type Pair } from "./plumb.ts";
 
 /**
  * network: connects the container's network namespace (the one podman, CNI
@@ -84,28 +84,30 @@ export default definePlugin({
       const record: NetworkRecord = { ...snap, pairs: [], attached: false };
       await writeRecord(ctx.sandboxDir, record);
       ctx.log.debug(`netns ${ctx.netnsPath}: ${snap.interfaces.length} interfaces, ${snap.routes.length} routes`);
-      // Ethernet-like interfaces only (a MAC to give the guest NIC): not tunnels such as sit0.
-      const links = snap.interfaces.filter((i) => i.hwAddr && !i.name.startsWith(tapName(0).slice(0, -1)));
+      // Ethernet-like interfaces only (a MAC to give the guest NIC): not tunnels such as sit0, not taps.
+      const links = snap.interfaces.filter((i) => i.hwAddr && !isHuskTap(i.name)).slice(0, max);
       if (!ctx.options.connect || !ctx.plugNic || !links.length) return;
-      if (links.length > max) {
-        ctx.log.warn(`netns ${ctx.netnsPath} has ${links.length} interfaces; only the first ${max} are connected to the VM`);
+      if (snap.interfaces.filter((i) => i.hwAddr && !isHuskTap(i.name)).length > max) {
+        ctx.log.warn(`netns ${ctx.netnsPath} has more than ${max} interfaces; only the first ${max} are connected to the VM`);
       }
-      const ip = (args: string[]) => ctx.run("ip", args, { netns: ctx.netnsPath, timeoutMs });
-      for (const [index, iface] of links.slice(0, max).entries()) {
-        const pair: Pair = { index, iface: iface.name, tap: tapName(index) };
-        try {
-          await ip(["tuntap", "add", "dev", pair.tap, "mode", "tap"]);
-        } catch (e) {
-          // Another VM already connected this netns (a container joining
-          // another's network without being in its pod): one interface can
-          // redirect to one tap only, so this VM stays unconnected.
-          ctx.log.warn(`netns ${ctx.netnsPath}: cannot create ${pair.tap} (${(e as Error).message.split("\n")[0]}); the VM gets no network`);
+      const inNetns = { netns: ctx.netnsPath, timeoutMs };
+      for (const iface of links) {
+        // One interface can be redirected to one tap only: a netns another VM
+        // already connected (a container joining another's network outside
+        // its pod) leaves this VM unconnected.
+        if ((await ctx.run("tc", ingressQuery(iface.name), inNetns)).stdout.includes("ingress")) {
+          ctx.log.warn(`netns ${ctx.netnsPath}: ${iface.name} is already redirected (another VM?); this VM gets no network`);
           return;
         }
-        // Recorded as soon as it exists, so release removes it whatever fails next.
-        record.pairs.push(pair);
-        await writeRecord(ctx.sandboxDir, record);
-        await ip(["link", "set", "dev", pair.tap, ...(iface.mtu ? ["mtu", String(iface.mtu)] : []), "up"]);
+      }
+      // Recorded before they exist, so release (which ignores what is not
+      // there) leaves no tap behind whenever this is interrupted.
+      record.pairs = links.map((iface, index) => ({ index, iface: iface.name, tap: tapName(ctx.sandboxId, index) }));
+      await writeRecord(ctx.sandboxDir, record);
+      for (const [index, pair] of record.pairs.entries()) {
+        const mtu = links[index]!.mtu;
+        await ctx.run("ip", ["tuntap", "add", "dev", pair.tap, "mode", "tap"], inNetns);
+        await ctx.run("ip", ["link", "set", "dev", pair.tap, ...(mtu ? ["mtu", String(mtu)] : []), "up"], inNetns);
       }
       for (const pair of record.pairs) {
         const mac = links[pair.index]!.hwAddr;
@@ -123,7 +125,12 @@ export default definePlugin({
       // Read again: prestart/createRuntime hooks may have changed the addressing since network:prepare.
       const snap = await readNetns(ctx.netnsPath, ctx.run, timeoutMs);
       for (const pair of record.pairs) {
-        for (const cmd of mirrorCommands(pair)) await ctx.run("tc", cmd, { netns: ctx.netnsPath, timeoutMs });
+        const [claim, ...rest] = mirrorCommands(pair);
+        // Fails if another VM redirects this interface already; once it is ours, release removes it.
+        await ctx.run("tc", claim!, { netns: ctx.netnsPath, timeoutMs });
+        pair.redirected = true;
+        await writeRecord(ctx.sandboxDir, record);
+        for (const cmd of rest) await ctx.run("tc", cmd, { netns: ctx.netnsPath, timeoutMs });
       }
       await ctx.agent.call("updateInterfaces", { interfaces: guestInterfaces(record.pairs, snap.interfaces) });
       await ctx.agent.call("updateRoutes", { routes: guestRoutes(record.pairs, snap.routes) });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { GuestInterface, GuestRoute } from "./parse.ts";
 
 /**
@@ -10,10 +11,28 @@ export interface Pair {
   index: number;
   iface: string;
   tap: string;
+  /** Set once this sandbox added the interface's ingress qdisc: only then does release delete it. */
+  redirected?: boolean;
 }
 
-export function tapName(index: number): string {
-  return `husktap${index}`;
+export const TAP_PREFIX = "hk";
+
+/**
+ * The tap for interface `index` of a sandbox: unique per sandbox (so release
+ * never removes another VM's tap), within IFNAMSIZ (15): "hk" + 8 hex + "t" + n.
+ */
+export function tapName(sandboxId: string, index: number): string {
+  return `${TAP_PREFIX}${createHash("sha256").update(sandboxId).digest("hex").slice(0, 8)}t${index}`;
+}
+
+/** A tap husk made (for this or another sandbox): never a link to connect. */
+export function isHuskTap(name: string): boolean {
+  return /^hk[0-9a-f]{8}t\d+$/.test(name);
+}
+
+/** `tc` arguments listing an interface's ingress qdisc (present: someone redirects it already). */
+export function ingressQuery(iface: string): string[] {
+  return ["qdisc", "show", "dev", iface, "ingress"];
 }
 
 export function guestName(index: number): string {
@@ -29,10 +48,13 @@ export function mirrorCommands(pair: Pair): string[][] {
   return [...redirect(pair.iface, pair.tap), ...redirect(pair.tap, pair.iface)];
 }
 
-/** Undo, tool by tool: the interface's ingress qdisc (its filters go with it), then the tap. */
+/**
+ * Undo, tool by tool: the interface's ingress qdisc (its filters go with it)
+ * if this sandbox added it, then the tap (its own qdisc goes with it).
+ */
 export function detachCommands(pair: Pair): [string, string[]][] {
   return [
-    ["tc", ["qdisc", "del", "dev", pair.iface, "ingress"]],
+    ...(pair.redirected ? [["tc", ["qdisc", "del", "dev", pair.iface, "ingress"]] as [string, string[]]] : []),
     ["ip", ["link", "del", "dev", pair.tap]],
   ];
 }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Agent } from "../../../src/agent/types.ts";
 import { NotFoundError } from "../../../src/errors.ts";
@@ -8,6 +8,7 @@ import { createRunner } from "../../../src/plugins/runner.ts";
 import { logger } from "../../../src/log.ts";
 import network, { readNetns } from "../../../plugins/network/index.ts";
 import { toInterfaces, toRoutes } from "../../../plugins/network/parse.ts";
+import { isHuskTap, tapName } from "../../../plugins/network/plumb.ts";
 import { baseSpec, containerCtx, createPhases, tempDir } from "./helpers.ts";
 
 describe("network: iproute2 JSON to agent requests (pure)", () => {
@@ -38,6 +39,13 @@ describe("network: iproute2 JSON to agent requests (pure)", () => {
       },
     ]);
     expect(toInterfaces("garbage")).toEqual([]);
+  });
+  test("tap names: unique per sandbox, within IFNAMSIZ, recognised as husk's", () => {
+    expect(tapName("s1", 0)).toMatch(/^hk[0-9a-f]{8}t0$/);
+    expect(tapName("s1", 0)).not.toBe(tapName("s2", 0));
+    expect(tapName("a".repeat(64), 15).length).toBeLessThanOrEqual(15);
+    expect(isHuskTap(tapName("s1", 3))).toBe(true);
+    expect(isHuskTap("eth0")).toBe(false);
   });
   test("routes: kernel-made and other devices left out", () => {
     const routes = [
@@ -88,12 +96,13 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(recorded.netns).toBe(netnsPath);
     // Both veth ends are in the netns: one tap each, NICs with their MACs, in order.
     expect(recorded.pairs.map((p: { iface: string }) => p.iface).sort()).toEqual(["hk0", "hk1"]);
-    expect(recorded.pairs.map((p: { tap: string }) => p.tap)).toEqual(["husktap0", "husktap1"]);
+    const taps = [tapName("s1", 0), tapName("s1", 1)];
+    expect(recorded.pairs.map((p: { tap: string }) => p.tap)).toEqual(taps);
     expect(added?.network?.netns).toBe(netnsPath);
-    expect(added?.network?.nics.map((n) => n.tap)).toEqual(["husktap0", "husktap1"]);
+    expect(added?.network?.nics.map((n) => n.tap)).toEqual(taps);
     const hk0Pair = recorded.pairs.find((p: { iface: string }) => p.iface === "hk0");
     expect(added?.network?.nics[hk0Pair.index]?.mac).toBe("02:00:0a:4d:00:02");
-    expect(out(`ip -n ${NS} -d link show husktap0`)).toContain("tun type tap");
+    expect(out(`ip -n ${NS} -d link show ${taps[0]}`)).toContain("tun type tap");
 
     await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir, netnsPath, agent });
     expect(out(`tc -n ${NS} filter show dev hk0 ingress`)).toContain("Redirect to device " + hk0Pair.tap);
@@ -110,7 +119,8 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
 
     await lc.sandboxPoststop({ sandboxId: "s1", sandboxDir });
     expect(existsSync(join(sandboxDir, "network.json"))).toBe(false);
-    expect(out(`ip -n ${NS} link show`)).not.toContain("husktap");
+    expect(out(`ip -n ${NS} link show`)).not.toContain(taps[0]);
+    expect(out(`ip -n ${NS} link show`)).not.toContain(taps[1]);
     expect(out(`tc -n ${NS} qdisc show dev hk0`)).not.toContain("ingress");
   });
 
@@ -123,17 +133,35 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     await lc.sandboxPoststop({ sandboxId: "s2", sandboxDir });
   });
 
-  test("a netns another VM already connected: this VM gets no NIC, the other keeps its taps", async () => {
+  test("a netns another VM already connected: this VM gets no NIC, the other keeps its taps and redirects", async () => {
     const netnsPath = `/var/run/netns/${NS}`;
+    const agent = { call: async () => ({}) } as unknown as Agent;
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     const first = tempDir();
     const second = tempDir();
-    expect((await lc.sandboxPrestart({ sandboxId: "a", sandboxDir: first, netnsPath }))?.network?.nics.length).toBeGreaterThan(0);
+    expect((await lc.sandboxPrestart({ sandboxId: "a", sandboxDir: first, netnsPath }))?.network?.nics.length).toBe(2);
+    await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir: first, netnsPath, agent });
     expect(await lc.sandboxPrestart({ sandboxId: "b", sandboxDir: second, netnsPath })).toBeUndefined();
     await lc.sandboxPoststop({ sandboxId: "b", sandboxDir: second });
-    expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", "husktap0"]).exitCode).toBe(0);
+    const show = (dev: string) => Bun.spawnSync(["ip", "-n", NS, "link", "show", dev]).exitCode;
+    expect(show(tapName("a", 0))).toBe(0);
+    expect(Bun.spawnSync(["tc", "-n", NS, "qdisc", "show", "dev", "hk0", "ingress"]).stdout.toString()).toContain("ingress");
     await lc.sandboxPoststop({ sandboxId: "a", sandboxDir: first });
-    expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", "husktap0"]).exitCode).not.toBe(0);
+    expect(show(tapName("a", 0))).not.toBe(0);
+    expect(Bun.spawnSync(["tc", "-n", NS, "qdisc", "show", "dev", "hk0", "ingress"]).stdout.toString()).toBe("");
+  });
+
+  test("release after an interrupted prepare: taps recorded before they exist are removed, missing ones ignored", async () => {
+    const netnsPath = `/var/run/netns/${NS}`;
+    const sandboxDir = tempDir();
+    const tap = tapName("x", 0);
+    expect(Bun.spawnSync(["ip", "-n", NS, "tuntap", "add", "dev", tap, "mode", "tap"]).exitCode).toBe(0);
+    const pairs = [{ index: 0, iface: "hk0", tap }, { index: 1, iface: "hk1", tap: tapName("x", 1) }];
+    writeFileSync(join(sandboxDir, "network.json"), JSON.stringify({ netns: netnsPath, interfaces: [], routes: [], pairs, attached: false }));
+    const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
+    await lc.sandboxPoststop({ sandboxId: "x", sandboxDir });
+    expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", tap]).exitCode).not.toBe(0);
+    expect(existsSync(join(sandboxDir, "network.json"))).toBe(false);
   });
 
   test("a path that is not a network namespace aborts sandbox prestart with E_INVALID_SPEC", async () => {
