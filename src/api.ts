@@ -348,6 +348,28 @@ export async function statsContainer(ctx: RuntimeContext, sid: string, cid: stri
   });
 }
 
+/**
+ * Call `onOom` each time the guest reports an OOM kill in the container's
+ * cgroup, until the returned function is called. The lock is held only to
+ * connect: the watch itself is a connection to the monitor, which relays the
+ * agent's events to every client.
+ */
+export async function watchContainerOom(ctx: RuntimeContext, sid: string, cid: string, onOom: () => void): Promise<() => Promise<void>> {
+  ids(sid, cid);
+  const vm = await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "watch events in");
+    return ctx.backend.connect(sb.record.vm);
+  });
+  const off = vm.agent.on("oom", (event) => {
+    if (event.containerId === cid) onOom();
+  });
+  return async () => {
+    off();
+    await closeQuietly(vm);
+  };
+}
+
 /** Change a live container's resources (runc update); the stored spec follows. */
 export async function updateContainer(ctx: RuntimeContext, sid: string, cid: string, resources: OciResources): Promise<ContainerStatus> {
   ids(sid, cid);

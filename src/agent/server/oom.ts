@@ -21,6 +21,20 @@ export class OomWatcher {
     this.timer ??= setInterval(() => void this.poll(), this.intervalMs);
   }
 
+  /**
+   * The container's init exited: one last look before forgetting it. An OOM
+   * kill of the init itself ends the container within the same second, so
+   * the timer would usually miss it.
+   */
+  async finish(containerId: string): Promise<void> {
+    const w = this.watched.get(containerId);
+    if (w) {
+      const kills = await oomKills(w.dir);
+      if (kills > w.kills) this.onOom(containerId);
+    }
+    this.remove(containerId);
+  }
+
   remove(containerId: string): void {
     this.watched.delete(containerId);
     if (this.watched.size === 0) this.stop();

@@ -162,7 +162,7 @@ export class AgentService {
         this.containers.set(req.containerId, { id: req.containerId, bundleDir, init, execs: new Map() });
         const cgroup = await cgroupOf(started.pid, this.opts.procRoot);
         if (cgroup !== null) await this.oom.add(req.containerId, join(this.opts.cgroupRoot ?? "/sys/fs/cgroup", cgroup));
-        void init.exited.then(() => this.oom.remove(req.containerId));
+        void init.exited.then(() => this.oom.finish(req.containerId));
         return { pid: started.pid };
       } catch (e) {
         stdio?.abort();

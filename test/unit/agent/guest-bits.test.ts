@@ -176,4 +176,17 @@ describe("oom watcher", () => {
     expect(seen).toEqual(["c1"]);
     w.remove("c1");
   });
+  test("an OOM kill that ends the container is reported by the last look at exit", async () => {
+    const { OomWatcher } = await import("../../../src/agent/server/oom.ts");
+    const dir = mkdtempSync(join(tmpdir(), "husk-oom-"));
+    writeFileSync(join(dir, "memory.events"), "oom 0\noom_kill 0\n");
+    const seen: string[] = [];
+    const w = new OomWatcher((id) => seen.push(id), 60_000);
+    await w.add("c1", dir);
+    writeFileSync(join(dir, "memory.events"), "oom 1\noom_kill 1\n");
+    await w.finish("c1");
+    expect(seen).toEqual(["c1"]);
+    await w.finish("c1"); // forgotten: nothing more
+    expect(seen).toEqual(["c1"]);
+  });
 });
