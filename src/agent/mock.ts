@@ -335,6 +335,11 @@ export class MockAgent implements Agent {
     });
   }
 
+  /** Report an OOM kill in a container's cgroup, as the guest agent does. */
+  emitOom(cid: string): void {
+    this.emit("oom", { containerId: cid });
+  }
+
   /** Write bytes to a process's stdout or stderr stream (in this process). */
   emitOutput(cid: string, execId: string | undefined, which: "stdout" | "stderr", data: Uint8Array | string): void {
     this.emitStream(cid, execId, which, typeof data === "string" ? new TextEncoder().encode(data) : data);

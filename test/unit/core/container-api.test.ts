@@ -39,6 +39,15 @@ describe("container lifecycle", () => {
     const stats = await api.statsContainer(env.ctx, "sb", "c1");
     expect(stats.pids.current).toBe(1);
 
+    // OOM reports for this container reach the watcher; others' do not; none after unwatch.
+    const ooms: string[] = [];
+    const unwatch = await api.watchContainerOom(env.ctx, "sb", "c1", () => ooms.push("c1"));
+    env.ctx.agents.at(-1)!.emitOom("c1");
+    env.ctx.agents.at(-1)!.emitOom("other");
+    await unwatch();
+    env.ctx.agents.at(-1)!.emitOom("c1");
+    expect(ooms).toEqual(["c1"]);
+
     const exec = await api.enterContainer(env.ctx, "sb", "c1", { process: sh, io: { terminal: false, detach: false }, execId: "e1" });
     expect(exec.execId).toBe("e1");
     expect(exec.guestPid).toBeGreaterThan(1);

@@ -38,6 +38,7 @@ const CONTAINER_CALLS: Record<string, Call> = {
   updateContainer: (c, s, id) => api.updateContainer(c, s, id, { pids: { limit: 5 } }),
   pauseContainer: (c, s, id) => api.pauseContainer(c, s, id),
   resumeContainer: (c, s, id) => api.resumeContainer(c, s, id),
+  watchContainerOom: async (c, s, id) => (await api.watchContainerOom(c, s, id, () => {}))(),
 };
 
 beforeAll(async () => {
@@ -159,7 +160,7 @@ describe("invalid container transitions → E_INVALID_STATE, state unchanged", (
     await rejectsWith(api.enterContainer(env.ctx, "s-paused", "p1", { process: proc, io }), "E_INVALID_STATE");
     await rejectsWith(api.pauseContainer(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
     // The guest of a paused sandbox cannot answer: refused before anything waits on it.
-    for (const name of ["stopContainer", "killContainer", "processListContainer", "statsContainer", "updateContainer", "deleteContainer"]) {
+    for (const name of ["stopContainer", "killContainer", "processListContainer", "statsContainer", "updateContainer", "deleteContainer", "watchContainerOom"]) {
       await rejectsWith((CONTAINER_CALLS[name] as Call)(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
     }
     expect(stateOf("s-paused", "p1")).toBe("paused");
