@@ -13,6 +13,7 @@ import {
   validateContainerConfig,
   type ContainerConfig,
 } from "./container.ts";
+import { placeInHostCgroup } from "./core/host-cgroup.ts";
 import { findStale, isStale, repairSandbox } from "./core/repair.ts";
 import {
   createSandboxIn,
@@ -292,6 +293,8 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
         process: parsed.output,
         io: options.io,
       });
+      // As runc: an exec'd process (here its shim) joins the container's cgroup.
+      placeInHostCgroup(findContainer(sb, cid).record.spec.linux?.cgroupsPath, [r.pid].filter((p) => p !== process.pid));
       if (r.exited) {
         // The launcher may need the connection until the process ends.
         r.exited.finally(() => closeQuietly(vm)).catch(() => {});

@@ -4,6 +4,7 @@ import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, statSync } fr
 import type { RuntimeContext } from "./context.ts";
 import { processStartTime, isProcessAlive } from "./core/proc.ts";
 import { shareRootfs, unshareRootfs, removeTree } from "./core/rootfs.ts";
+import { placeInHostCgroup, removeHostCgroup } from "./core/host-cgroup.ts";
 import { LaunchIoSchema, type ContainerRecord } from "./core/records.ts";
 import * as v from "valibot";
 import { isAbsolute } from "node:path";
@@ -246,6 +247,9 @@ export async function createContainerIn(
       killShim(launched.pid, pidStart);
     }
   });
+  // Host accounting: the shim joins the container's cgroup (the VM joined the first container's at boot).
+  placeInHostCgroup(config.spec.linux?.cgroupsPath, [launched.pid]);
+  undo.push(`remove the host cgroup of ${cid}`, () => removeHostCgroup(config.spec.linux?.cgroupsPath));
 
   // OCI createRuntime/prestart/createContainer see the container created, with its pid (runtime spec).
   const created: OciState = { ...creating, status: "created", pid: launched.pid };
@@ -292,6 +296,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
     io: c.record.io,
   });
   const pidStart = processStartTime(launched.pid);
+  placeInHostCgroup(c.record.spec.linux?.cgroupsPath, [launched.pid]);
   c.state = { ...c.state, pid: launched.pid, guestPid: launched.guestPid };
   delete c.state.exitCode;
   if (pidStart !== undefined) c.state.pidStart = pidStart;
@@ -375,6 +380,7 @@ export async function deleteContainerIn(
   sb.state.containers = sb.state.containers.filter((x) => x !== cid);
   saveSandboxState(ctx.root, sb);
   await unshareRootfs(sharedRootfs(ctx.root, sid, cid));
+  await removeHostCgroup(c.record.spec.linux?.cgroupsPath);
   await removeTree(containerDir(ctx.root, sid, cid));
   releaseContainerId(ctx.root, sid, cid);
   const stopped = ociStateOf(c.record, c.state, "stopped");

@@ -14,10 +14,11 @@ import type { SandboxPhaseContext } from "../lifecycle.ts";
 import { logger } from "../log.ts";
 import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
 import { assertState } from "../state.ts";
-import { makeDir, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
+import { containerConfigFile, makeDir, readJsonIfExists, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
 import type { UndoStack } from "../undo.ts";
 import { processStartTime } from "./proc.ts";
-import type { SandboxRecord } from "./records.ts";
+import { ContainerRecordSchema, type SandboxRecord } from "./records.ts";
+import { removeHostCgroup } from "./host-cgroup.ts";
 import { removeTree } from "./rootfs.ts";
 import { buildVmSpec, sizingFromSpec, type VmSizing } from "./vmspec.ts";
 import { repairSandbox } from "./repair.ts";
@@ -80,7 +81,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
     createdAt: new Date().toISOString(),
     annotations: config.annotations ?? {},
     backend: ctx.backend.name,
-    vm: buildVmSpec(ctx.config, sid, dir, sizing, ctx.agentDir),
+    vm: buildVmSpec(ctx.config, sid, dir, sizing, ctx.agentDir, first?.spec.linux?.cgroupsPath),
   };
   writeJsonAtomic(sandboxConfigFile(ctx.root, sid), record);
   const sb: LoadedSandbox = { record, state: { state: "ready", containers: [] }, containers: [] };
@@ -205,8 +206,17 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
       failures.push(e);
     }
   }
-  // Containers a crashed create left unlisted still hold an id and maybe a mount.
-  for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
+  // Containers a crashed create left unlisted still hold an id and maybe a mount or a host cgroup.
+  for (const cid of containerDirsOf(ctx.root, sid)) {
+    let cgroupsPath: string | undefined;
+    try {
+      cgroupsPath = readJsonIfExists(containerConfigFile(ctx.root, sid, cid), ContainerRecordSchema, `container ${cid}`)?.spec.linux?.cgroupsPath;
+    } catch {
+      // a half-written record: no cgroup was made for it (that comes after launch, which needs the record)
+    }
+    await removeHostCgroup(cgroupsPath);
+    releaseContainerId(ctx.root, sid, cid);
+  }
   // The VM is gone; plugins release what they recorded in the sandbox dir (network.json) before it goes.
   try {
     await ctx.lifecycle.sandboxPoststop(sandboxPhase(ctx, sid, first));

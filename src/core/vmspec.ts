@@ -54,6 +54,7 @@ export function buildVmSpec(
   dir: string,
   sizing: VmSizing,
   agentDir?: string,
+  hostCgroup?: string,
 ): VmSpec {
   const hv = config.hypervisor;
   return {
@@ -74,5 +75,6 @@ export function buildVmSpec(
     consoleLog: join(dir, "console.log"),
     qmpSocket: ensureSocketPath(dir, "qmp.sock"),
     agentSocket: ensureSocketPath(dir, "agent.sock"),
+    ...(hostCgroup ? { hostCgroup } : {}),
   };
 }

@@ -41,6 +41,12 @@ export interface VmSpec {
    * NIC per tap device there, in order (guest eth0, eth1, ...).
    */
   network?: VmNetwork;
+  /**
+   * The sandbox's first container's `linux.cgroupsPath`: QEMU and its
+   * monitor join that host cgroup as soon as QEMU is spawned (before the
+   * guest touches its memory), for accounting (src/core/host-cgroup.ts).
+   */
+  hostCgroup?: string;
 }
 
 export interface VmNetwork {

@@ -42,6 +42,7 @@ export const VmSpecSchema = v.strictObject({
   consoleLog: abs,
   qmpSocket: abs,
   agentSocket: abs,
+  hostCgroup: v.optional(v.pipe(v.string(), v.maxLength(4096))),
   network: v.optional(
     v.strictObject({
       netns: abs,

@@ -18,6 +18,7 @@ import { detectAccelerator, type HostFacts } from "./host.ts";
 import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
 import { probeHost, resolveBinary } from "./probe.ts";
 import { spawnQemu, type QemuProcess } from "./process.ts";
+import { placeInHostCgroup } from "../../core/host-cgroup.ts";
 import { QmpClient } from "./qmp.ts";
 
 export { buildQemuArgs, buildKernelCmdline, buildMachine } from "./args.ts";
@@ -123,6 +124,8 @@ export class QemuHypervisor implements Hypervisor {
     const logPath = join(spec.dir, QEMU_LOG_FILE);
     const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter), { cwd: spec.dir, logPath });
     this.proc = proc;
+    // Before the guest touches its memory: charges do not follow a process that moves later.
+    placeInHostCgroup(spec.hostCgroup, [process.pid, proc.pid]);
     writePidFile(join(spec.dir, QEMU_PID_FILE), proc.pid, spec.qmpSocket);
     this.exit = proc.exited.then((e) => ({ ...e, consoleTail: readTail(spec.consoleLog) }));
     try {
