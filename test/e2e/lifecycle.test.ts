@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { hostCgroupDirs, parseCgroupMounts } from "../../src/core/host-cgroup.ts";
 import { alive, canRun, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
 
 /**
@@ -11,6 +12,8 @@ import { alive, canRun, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eE
 
 let env: E2eEnv;
 const T = 300_000;
+const CGROUP_PARENT = `husk-e2e-${process.pid}`;
+const cgroupMounts = parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8"));
 
 describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
   beforeAll(() => {
@@ -18,10 +21,15 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
   });
   afterAll(async () => {
     await env.cleanup();
+    for (const { dir } of hostCgroupDirs(CGROUP_PARENT, cgroupMounts)) if (existsSync(dir)) rmdirSync(dir);
   });
 
   test("create, state, start, kill, delete", { timeout: T }, async () => {
     const bundle = makeBundle(env, "b1", ["sleep", "1000"]);
+    // A host cgroup as containerd names one: the shim and the VM are accounted there.
+    const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
+    spec.linux.cgroupsPath = `/${CGROUP_PARENT}/c1`;
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     const pidFile = join(env.dir, "init.pid");
     const log = join(env.dir, "log.json");
     const created = await husk(env, ["--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pidFile, "c1"]);
@@ -31,6 +39,14 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
     const pid = Number(readFileSync(pidFile, "utf8"));
     expect(pid).toBeGreaterThan(1);
     expect(alive(pid)).toBe(true);
+
+    const cgroupDirs = hostCgroupDirs(`${CGROUP_PARENT}/c1`, cgroupMounts);
+    expect(cgroupDirs.length).toBeGreaterThan(0);
+    for (const { dir } of cgroupDirs) {
+      const procs = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
+      expect(procs).toContain(String(pid));
+      expect(procs.map((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim())).toContain("qemu-system-x86");
+    }
 
     const st1 = JSON.parse((await husk(env, ["state", "c1"])).stdout);
     expect(st1).toMatchObject({ id: "c1", status: "created", pid, bundle, rootfs: join(bundle, "rootfs") });
@@ -79,6 +95,7 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("not found");
     expect(leftovers(env)).toEqual([]);
+    for (const { dir } of cgroupDirs) expect(existsSync(dir)).toBe(false);
   });
 
   test("run in the foreground exits with the process's status: 0, 3, 137", { timeout: T }, async () => {
