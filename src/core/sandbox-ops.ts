@@ -206,6 +206,8 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
       failures.push(e);
     }
   }
+  // The VM joined its host cgroup at boot, before any container record existed.
+  await removeHostCgroup(sb.record.vm.hostCgroup);
   // Containers a crashed create left unlisted still hold an id and maybe a mount or a host cgroup.
   for (const cid of containerDirsOf(ctx.root, sid)) {
     let cgroupsPath: string | undefined;
