@@ -85,10 +85,11 @@ export default definePlugin({
       await writeRecord(ctx.sandboxDir, record);
       ctx.log.debug(`netns ${ctx.netnsPath}: ${snap.interfaces.length} interfaces, ${snap.routes.length} routes`);
       // Ethernet-like interfaces only (a MAC to give the guest NIC): not tunnels such as sit0, not taps.
-      const links = snap.interfaces.filter((i) => i.hwAddr && !isHuskTap(i.name)).slice(0, max);
+      const eligible = snap.interfaces.filter((i) => i.hwAddr && !isHuskTap(i.name));
+      const links = eligible.slice(0, max);
       if (!ctx.options.connect || !ctx.plugNic || !links.length) return;
-      if (snap.interfaces.filter((i) => i.hwAddr && !isHuskTap(i.name)).length > max) {
-        ctx.log.warn(`netns ${ctx.netnsPath} has more than ${max} interfaces; only the first ${max} are connected to the VM`);
+      if (eligible.length > max) {
+        ctx.log.warn(`netns ${ctx.netnsPath} has ${eligible.length} interfaces; only the first ${max} are connected to the VM`);
       }
       const inNetns = { netns: ctx.netnsPath, timeoutMs };
       for (const iface of links) {
