@@ -141,7 +141,7 @@ export class MockHypervisor implements Hypervisor {
     const state = this.persisted();
     if (!state) return;
     if (state.pid !== undefined && state.pid !== process.pid && this.alive(state)) {
-      process.kill(state.pid, "SIGKILL");
+      await killAndWait(state.pid, state.pidStart);
     }
     this.save({ ...state, status: "stopped" });
   }
@@ -192,7 +192,7 @@ export class MockHypervisor implements Hypervisor {
     this.record("cleanup");
     if (!this.dir) return;
     const state = readMockVmState(this.dir);
-    if (state?.pid !== undefined && state.pid !== process.pid && this.alive(state)) process.kill(state.pid, "SIGKILL");
+    if (state?.pid !== undefined && state.pid !== process.pid && this.alive(state)) await killAndWait(state.pid, state.pidStart);
     if (this.spec) rmSync(this.spec.consoleLog, { force: true });
     removeMockVmState(this.dir);
   }
@@ -203,11 +203,25 @@ export class MockHypervisor implements Hypervisor {
  * a crashed operation left running and record the VM stopped (the call is
  * recorded like any other, so tests can see it happened).
  */
-export function forceCleanupMockVm(dir: string): void {
+export async function forceCleanupMockVm(dir: string): Promise<void> {
   const state = readMockVmState(dir);
   if (!state) return;
   if (state.pid !== undefined && state.pid !== process.pid && isProcessAlive(state.pid, state.pidStart)) {
-    process.kill(state.pid, "SIGKILL");
+    await killAndWait(state.pid, state.pidStart);
   }
   writeMockVmState(dir, { ...state, status: "stopped", calls: [...state.calls, { method: "forceCleanup", pid: process.pid }] });
+}
+
+/**
+ * SIGKILL the placeholder and wait until it is gone (a zombie counts as
+ * gone): signal delivery is asynchronous, and callers check right after
+ * stop, as they may after the real driver's stop, which waits for QEMU.
+ */
+async function killAndWait(pid: number, pidStart: number | undefined): Promise<void> {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return; // already gone
+  }
+  for (let i = 0; i < 250 && isProcessAlive(pid, pidStart); i++) await Bun.sleep(20);
 }
