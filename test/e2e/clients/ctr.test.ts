@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
 import { canRun, makeEnv, type E2eEnv } from "../env.ts";
 import { buildBusyboxImage } from "./oci-image.ts";
 
@@ -25,6 +26,14 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as the runc binary", () => {
   afterAll(async () => {
     await env.cleanup();
     rmSync(dir, { recursive: true, force: true });
+    // containerd's namespace parent cgroup (/husk-test): husk removes its leaves and, as runc, leaves the parent.
+    for (const { dir: cg } of hostCgroupDirs("husk-test", parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8")))) {
+      try {
+        rmdirSync(cg);
+      } catch {
+        // absent, or busy with something else
+      }
+    }
   });
 
   test("run (output, exit code), run -d + exec + kill + delete", { timeout: 600_000 }, async () => {
