@@ -90,8 +90,8 @@ export function placeInHostCgroup(cgroupsPath: string | undefined, pids: readonl
   for (const { dir, mount } of hostCgroupDirs(rel, hostMounts())) {
     try {
       mkdirSync(dir, { recursive: true });
-      // v1 leaves what a process already uses charged where it was: the VM
-      // has booted by now, so its memory must move with it.
+      // v1 leaves what a process already uses charged where it was: ask for
+      // it to move along (the VM itself is placed before it boots anyway).
       if (mount.controllers.includes("memory")) {
         try {
           writeFileSync(join(dir, "memory.move_charge_at_immigrate"), "3\n");

@@ -35,4 +35,3 @@ export function isProcessAlive(pid: number, startTime?: number): boolean {
   if (stat === undefined || stat.state === "Z" || stat.state === "X") return false;
   return startTime === undefined || stat.startTime === startTime;
 }
-

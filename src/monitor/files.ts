@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { MonitorError } from "../errors.ts";
+import { MAC, TAP_NAME } from "../hypervisor/qemu/args.ts";
 import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
 import { ID_PATTERN } from "../ids.ts";
 
@@ -49,8 +50,8 @@ export const VmSpecSchema = v.strictObject({
       nics: v.pipe(
         v.array(
           v.strictObject({
-            tap: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "invalid tap device name")),
-            mac: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, "invalid MAC address"))),
+            tap: v.pipe(v.string(), v.regex(TAP_NAME, "invalid tap device name")),
+            mac: v.optional(v.pipe(v.string(), v.regex(MAC, "invalid MAC address"))),
           }),
         ),
         v.maxLength(16),

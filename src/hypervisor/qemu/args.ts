@@ -13,8 +13,9 @@ export const AGENT_PORT_NAME = "agent.channel.0";
 /** Agent port on vsock (guest side), when that transport is used. */
 export const AGENT_VSOCK_PORT = 1024;
 
-const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+/** What a NIC's tap name and MAC may be (checked here and in the stored VM spec's schema). */
+export const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /**
  * argv that starts QEMU: as is, or through `nsenter --net=NETNS --` when the
