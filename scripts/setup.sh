@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+# Bold only on a terminal (and not with NO_COLOR): a piped or logged setup stays plain.
+if [[ -t 2 && -z "${NO_COLOR:-}" && "${TERM:-dumb}" != dumb ]]; then
+  log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+else
+  log() { printf '[setup] %s\n' "$*" >&2; }
+fi
 
 # Packages the runtime, the image builder and the tests need.
 PACKAGES=(

@@ -22,7 +22,7 @@ try {
   const parsed = parseGlobals(argv);
   g = parsed.globals;
   setGlobals(g);
-  configureLogging(g, parsed.rest[0] === "shim" ? "shim" : "cli");
+  configureLogging(g, parsed.rest[0] === "shim" ? "shim" : "cli", { json: wantsJson(argv) });
   // Loaded after logging is configured: modules create tagged loggers at load time.
   const { runCli } = await import("./cli/cli.ts");
   await runCli(parsed.rest, g);

@@ -1,6 +1,7 @@
-import { runCommand, showUsage, type CommandDef } from "citty";
+import { renderUsage, runCommand, type CommandDef } from "citty";
 import { UsageError } from "../errors.ts";
 import type { GlobalOptions } from "./globals.ts";
+import { colorFor } from "./logging.ts";
 import { rootCommand } from "./root.ts";
 import { versionText } from "./version.ts";
 
@@ -51,6 +52,12 @@ async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, Command
     cmd = typeof next === "function" ? await next() : await next;
   }
   return [cmd, parent];
+}
+
+/** citty's usage text, coloured only on a terminal (citty itself colours any stream unless NO_COLOR=1). */
+async function showUsage(cmd: CommandDef<any>, parent?: CommandDef<any>): Promise<void> {
+  const text = await renderUsage(cmd, parent);
+  process.stdout.write(`${colorFor(process.stdout) ? text : stripAnsi(text)}\n\n`);
 }
 
 export function stripAnsi(s: string): string {

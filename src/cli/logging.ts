@@ -9,6 +9,10 @@ import type { GlobalOptions } from "./globals.ts";
  * runc does it: --log FILE sends logs to FILE, --log-format json writes
  * logrus-style JSON lines ({"level","msg","time"}) that containerd and podman
  * parse to find the error of a failed command.
+ *
+ * Colour and decoration (consola's badges and icons, citty's coloured help)
+ * only on a terminal: a pipe, a file, NO_COLOR, TERM=dumb or `--format json`
+ * get plain text (see colorFor).
  */
 
 export type Role = "cli" | "shim";
@@ -33,6 +37,35 @@ export function formatLine(format: "text" | "json", level: string, msg: string, 
   return `time="${time.toISOString()}" level=${level} msg=${JSON.stringify(msg)}\n`;
 }
 
+/**
+ * True when output on `stream` may carry colour and decoration: the stream is
+ * a terminal, NO_COLOR is unset or empty (no-color.org), TERM is not "dumb",
+ * and the command did not ask for JSON. FORCE_COLOR is not honoured: husk's
+ * callers are programs more often than people.
+ */
+export function colorAllowed(stream: { isTTY?: boolean }, env: Record<string, string | undefined>, json: boolean): boolean {
+  if (json) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  if (env.TERM === "dumb") return false;
+  return stream.isTTY === true;
+}
+
+let plainOnly = false;
+
+/** Whether this process may colour `stream` (after configureLogging; --format json forces plain). */
+export function colorFor(stream: { isTTY?: boolean }): boolean {
+  return colorAllowed(stream, process.env, plainOnly);
+}
+
+/** One plain log line, as consola's basic reporter writes it: `[warn] [tag] message`. */
+export function plainLine(obj: Pick<LogObject, "type" | "tag" | "args">): string {
+  return `[${obj.type}] ${message(obj as LogObject)}\n`;
+}
+
+function plainReporter(write: (line: string) => void): ConsolaReporter {
+  return { log: (obj) => write(plainLine(obj)) };
+}
+
 function lineReporter(format: "text" | "json", write: (line: string) => void): ConsolaReporter {
   return {
     log(obj) {
@@ -55,7 +88,8 @@ function appendTo(path: string): (line: string) => void {
  * Configure the root logger in place. Must run before other modules call
  * logger(tag): consola children snapshot their parent's options.
  */
-export function configureLogging(g: GlobalOptions, role: Role): void {
+export function configureLogging(g: GlobalOptions, role: Role, options: { json?: boolean } = {}): void {
+  plainOnly = options.json === true;
   const envLevel = process.env.HUSK_LOG_LEVEL ? Number(process.env.HUSK_LOG_LEVEL) : undefined;
   // Quiet by default like runc: warnings and errors only; --debug shows debug logs.
   rootLogger.level = g.debug ? Math.max(4, envLevel ?? 4) : (envLevel ?? 1);
@@ -66,6 +100,9 @@ export function configureLogging(g: GlobalOptions, role: Role): void {
     rootLogger.setReporters([]);
   } else if (g.logFormat === "json") {
     rootLogger.setReporters([lineReporter("json", (l) => process.stderr.write(l))]);
+  } else if (!colorFor(process.stderr)) {
+    // consola's fancy reporter decides colour from stdout, and draws icons and badges either way.
+    rootLogger.setReporters([plainReporter((l) => process.stderr.write(l))]);
   }
 }
 
