@@ -1,8 +1,8 @@
-import { lstatSync, renameSync, writeFileSync } from "node:fs";
+import { lstatSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, basename, join, resolve } from "node:path";
 import * as v from "valibot";
-import { HuskError, NotFoundError, ShimError, TimeoutError, UsageError } from "../errors.ts";
+import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../errors.ts";
 import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../launcher.ts";
 import { logger } from "../log.ts";
 import type { VmHandle } from "../monitor/types.ts";
@@ -16,6 +16,11 @@ import { ShimReportSchema } from "./protocol.ts";
  * a private socket and waits for its report. The shim opens its own monitor
  * connection, creates the guest process and relays its stdio; its pid is the
  * container's pid.
+ *
+ * With a terminal sent to --console-socket the process's stdio is the pty:
+ * the shim then gets /dev/null, not the caller's fds, so that
+ * `out=$(husk create --console-socket S ...)` returns as soon as husk
+ * exits instead of when the container does (runc does the same).
  */
 
 const log = logger("shim-launcher");
@@ -45,12 +50,33 @@ export function assertConsoleSocket(path: string): void {
   if (!st.isSocket()) throw new UsageError(`console socket ${path} is not a unix socket`, { details: { path } });
 }
 
+/**
+ * --pid-file is checked before anything is created (runc finds out only
+ * after starting the process, then kills it): its directory must exist.
+ */
+export function assertPidFileDir(path: string): void {
+  const dir = dirname(resolve(path));
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new NotFoundError(`cannot write pid file ${path}: directory ${dir} does not exist`, { details: { path, directory: dir } });
+  }
+  if (!st.isDirectory()) throw new IoError(`cannot write pid file ${path}: ${dir} is not a directory`, { details: { path, directory: dir } });
+}
+
 /** Written like runc: the bare number, replaced atomically so a reader never sees half of it. */
 export function writePidFile(path: string, pid: number): void {
   const abs = resolve(path);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.tmp`);
-  writeFileSync(tmp, String(pid), { mode: 0o644 });
-  renameSync(tmp, abs);
+  try {
+    writeFileSync(tmp, String(pid), { mode: 0o644 });
+    renameSync(tmp, abs);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new IoError(`cannot write pid file ${path}: ${why}`, { cause: e, details: { path } });
+  }
 }
 
 export class ShimLauncher implements ProcessLauncher {
@@ -63,14 +89,16 @@ export class ShimLauncher implements ProcessLauncher {
     return this.exits.get(pid);
   }
 
-  async launch(_vm: VmHandle, request: LaunchRequest): Promise<LaunchResult> {
+  async launch(vm: VmHandle, request: LaunchRequest): Promise<LaunchResult> {
     if (request.io.consoleSocket) assertConsoleSocket(request.io.consoleSocket);
+    if (request.io.pidFile) assertPidFileDir(request.io.pidFile);
     const handshake = listenHandshake();
     const cmd = [...(this.options.command ?? selfCommand()), ...(this.options.globalArgs ?? []), "shim", "--handshake", handshake.path];
     log.debug("spawning shim", cmd.join(" "));
+    const ownStdio = !(request.io.terminal && request.io.consoleSocket);
     const proc = Bun.spawn({
       cmd,
-      stdio: ["inherit", "inherit", "inherit"],
+      stdio: ownStdio ? ["inherit", "inherit", "inherit"] : ["ignore", "ignore", "ignore"],
       detached: true,
       cwd: "/", // hold no bundle directory busy
       env: process.env,
@@ -106,7 +134,19 @@ export class ShimLauncher implements ProcessLauncher {
       handshake.close();
     }
     log.debug(`shim ${proc.pid} reports guest pid ${guestPid}`);
-    if (request.io.pidFile) writePidFile(request.io.pidFile, proc.pid);
+    if (request.io.pidFile) {
+      try {
+        writePidFile(request.io.pidFile, proc.pid);
+      } catch (e) {
+        // As runc: no pid file, no process. Kill it in the guest; its shim exits with it.
+        const ref = { containerId: request.containerId, ...(request.kind === "exec" ? { execId: request.execId } : {}) };
+        await vm.agent.call("signalProcess", { ...ref, signal: 9 }).catch((k: unknown) => {
+          log.warn(`cannot kill ${request.containerId} after the pid file failed: ${(k as Error).message}`);
+          proc.kill("SIGTERM");
+        });
+        throw e;
+      }
+    }
     if (request.io.detach) {
       proc.unref();
       return { pid: proc.pid, guestPid };

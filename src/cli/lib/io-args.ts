@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { assertConsoleSocket } from "../../shim/launcher.ts";
+import { assertConsoleSocket, assertPidFileDir } from "../../shim/launcher.ts";
 
 /** Flags runc accepts that mean nothing when the container runs in its own VM. */
 export const acceptedFlags = {
@@ -14,10 +14,13 @@ export const consoleSocketArg = {
   description: "unix socket that receives the pty master (SCM_RIGHTS), as with runc",
 } as const;
 
-/** Absolute paths (the shim runs in /) and the console socket checked before anything is created. */
+/** Absolute paths (the shim runs in /); the console socket and the pid file's directory checked before anything is created. */
 export function ioPaths(args: { "pid-file"?: string; "console-socket"?: string }): { pidFile?: string; consoleSocket?: string } {
   const out: { pidFile?: string; consoleSocket?: string } = {};
-  if (args["pid-file"]) out.pidFile = resolve(args["pid-file"]);
+  if (args["pid-file"]) {
+    out.pidFile = resolve(args["pid-file"]);
+    assertPidFileDir(out.pidFile);
+  }
   if (args["console-socket"]) {
     out.consoleSocket = resolve(args["console-socket"]);
     assertConsoleSocket(out.consoleSocket);

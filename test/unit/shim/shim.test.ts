@@ -152,6 +152,27 @@ describe("shim", () => {
     expect(result().message).toContain("is not a unix socket");
   });
 
+  test("with a console socket the shim does not hold the caller's stdout/stderr: $(husk create …) returns", { timeout: 30_000 }, async () => {
+    const sockPath = join(dir, "console2.sock");
+    const listenFd = listenUnix(sockPath);
+    const { request } = initRequest(["tty"], { terminal: true, detach: true, consoleSocket: sockPath });
+    const { proc, result } = launch(request, undefined, "pipe");
+    let conn: number | null = null;
+    await waitFor(() => (conn = acceptUnix(listenFd)) !== null);
+    let got: ReturnType<typeof recvFd> = null;
+    await waitFor(() => (got = recvFd(conn!)) !== null);
+    // Both pipes reach EOF when the launcher exits, while the shim runs on.
+    const [out, err] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), new Response(proc.stderr as ReadableStream).text()]);
+    expect(await proc.exited).toBe(0);
+    expect(out + err).toBe("");
+    const shimPid = result().pid!;
+    expect(alive(shimPid)).toBe(true);
+    closeSync(got!.fd);
+    closeSocket(conn!);
+    closeSocket(listenFd);
+    await waitFor(() => !alive(shimPid), 15_000);
+  });
+
   test("console socket receives a working pty master", { timeout: 30_000 }, async () => {
     const sockPath = join(dir, "console.sock");
     const listenFd = listenUnix(sockPath);
