@@ -6,6 +6,7 @@ import type { RuntimeContext } from "./context.ts";
 import {
   createContainerIn,
   deleteContainerIn,
+  checkSignal,
   killContainerIn,
   sandboxIdOf,
   startContainerIn,
@@ -269,7 +270,7 @@ export interface EnterResult {
   exited?: Promise<number>;
 }
 
-/** Run an extra process in a running container (exec). Shared lock. */
+/** Run an extra process in a created (as runc allows) or running container (exec). Shared lock. */
 export async function enterContainer(ctx: RuntimeContext, sid: string, cid: string, options: EnterOptions): Promise<EnterResult> {
   ids(sid, cid);
   const execId = options.execId ?? `exec-${randomBytes(6).toString("hex")}`;
@@ -280,8 +281,8 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
   }
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
-    assertState("sandbox", sid, sb.state.state, ["running"], "exec in");
-    assertState("container", cid, c.state.state, ["running"], "exec in");
+    assertGuestReachable(sb, "exec in");
+    assertState("container", cid, c.state.state, ["ready", "running"], "exec in");
     const vm = await ctx.backend.connect(sb.record.vm);
     try {
       const r = await ctx.launcher.launch(vm, {
@@ -314,11 +315,21 @@ export async function statusContainer(ctx: RuntimeContext, sid: string, cid: str
   return containerStatusOf(sb, findContainer(sb, cid));
 }
 
-/** Send a signal (number) to the container's init process, or to all its processes. State changes are seen by status. */
+/**
+ * Send a signal (number; 0 probes) to the container's init process, or to
+ * all its processes. State changes are seen by status. As runc 1.1, `all`
+ * on a stopped container succeeds with nothing to signal (containerd's runc
+ * shim sends `kill --all ID 9` after every stop); without `all` a stopped
+ * container is E_INVALID_STATE. A container whose shim has just gone is
+ * repaired (stopped) first.
+ */
 export async function killContainer(ctx: RuntimeContext, sid: string, cid: string, signal: number, all = false): Promise<void> {
   ids(sid, cid);
+  checkSignal(signal);
   await locked(ctx, sid, "exclusive", async (sb) => {
+    await repairSandbox(ctx, sb);
     const c = findContainer(sb, cid);
+    if (all && c.state.state === "stopped") return;
     assertGuestReachable(sb, "signal a container in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "kill");
     await withVm(ctx, sb, (vm) => killContainerIn(sb, vm, c, signal, all));
@@ -327,11 +338,12 @@ export async function killContainer(ctx: RuntimeContext, sid: string, cid: strin
 
 export type ProcessInfo = MethodResponse<"listProcesses">["processes"][number];
 
-/** The container's processes as the guest sees them. Shared lock. */
+/** The container's processes as the guest sees them; none once it is stopped (as runc). Shared lock. */
 export async function processListContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ProcessInfo[]> {
   ids(sid, cid);
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
+    if (c.state.state === "stopped") return [];
     assertGuestReachable(sb, "list processes in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "list processes of");
     return withVm(ctx, sb, async (vm) => (await vm.agent.call("listProcesses", { containerId: cid })).processes);

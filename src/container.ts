@@ -339,6 +339,11 @@ export async function stopContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, vm
   moveContainer(ctx.root, sb.record.id, c, "stopped", { exitCode: r.signal ? 128 + r.signal : r.exitCode });
 }
 
+/** A signal number the guest can deliver: 0 (probe) to SIGRTMAX. */
+export function checkSignal(signal: number): void {
+  if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw new UsageError(`invalid signal ${signal}`);
+}
+
 export async function killContainerIn(
   sb: LoadedSandbox,
   vm: VmHandle,
@@ -346,7 +351,7 @@ export async function killContainerIn(
   signal: number,
   all: boolean,
 ): Promise<void> {
-  if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw new UsageError(`invalid signal ${signal}`);
+  checkSignal(signal);
   assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], "signal a container in");
   assertState("container", c.record.id, c.state.state, ["ready", "running", "paused"], "kill");
   await vm.agent.call("signalProcess", { containerId: c.record.id, signal, all });

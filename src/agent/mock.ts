@@ -173,7 +173,8 @@ export class MockAgent implements Agent {
       case "exec":
         return this.transact((g) => {
           const c = this.container(g, r.containerId);
-          if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+          // As crun (and runc): a created container can be exec'd into.
+          if (c.status !== "running" && c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
           const key = keyOf(r.execId);
           if (c.processes[key]) throw new AgentError(`exec ${r.execId} already exists`);
           const pid = g.nextPid++;

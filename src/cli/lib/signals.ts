@@ -4,7 +4,8 @@ import { UsageError } from "../../errors.ts";
 /**
  * Signals as runc's kill takes them: a number (containerd: `kill ID 9`), a
  * name with or without SIG (the validation suite: KILL, TERM, USR1), any
- * case; SIGRTMIN+n / RTMIN+n too.
+ * case; SIGRTMIN+n / RTMIN+n too. 0 is the liveness probe (`kill ID 0`):
+ * nothing is delivered, the command succeeds while the process exists.
  */
 const SIGRTMIN = 34;
 const SIGRTMAX = 64;
@@ -13,7 +14,7 @@ export function parseSignal(input: string): number {
   const s = input.trim();
   if (/^\d+$/.test(s)) {
     const n = Number(s);
-    if (n >= 1 && n <= SIGRTMAX) return n;
+    if (n >= 0 && n <= SIGRTMAX) return n;
     throw new UsageError(`invalid signal ${JSON.stringify(input)}: out of range`);
   }
   let name = s.toUpperCase();

@@ -49,10 +49,11 @@ describe("signals", () => {
     expect(parseSignal("SIGTERM")).toBe(15);
     expect(parseSignal("usr1")).toBe(10);
     expect(parseSignal("RTMIN+2")).toBe(36);
+    expect(parseSignal("0")).toBe(0); // the liveness probe, as runc
   });
   test("unknown and out of range are refused", () => {
     expect(() => parseSignal("FROB")).toThrow("unknown signal");
-    expect(() => parseSignal("0")).toThrow("out of range");
+    expect(() => parseSignal("-1")).toThrow("unknown signal");
     expect(() => parseSignal("65")).toThrow("out of range");
   });
 });

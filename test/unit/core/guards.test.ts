@@ -140,8 +140,7 @@ describe("invalid container transitions → E_INVALID_STATE, state unchanged", (
     resumeContainer: ["c-ready", "c-running", "c-stopped"],
     deleteContainer: ["c-running", "c-paused"],
     killContainer: ["c-stopped"],
-    enterContainer: ["c-ready", "c-paused", "c-stopped"],
-    processListContainer: ["c-stopped"],
+    enterContainer: ["c-paused", "c-stopped"],
     statsContainer: ["c-ready", "c-stopped"],
     updateContainer: ["c-stopped"],
   };
@@ -166,6 +165,30 @@ describe("invalid container transitions → E_INVALID_STATE, state unchanged", (
     expect(stateOf("s-paused", "p1")).toBe("paused");
     expect(existsSync(join(env.root, "containers", "n1"))).toBe(false);
     expect(stateOf("s-paused")).toBe("paused");
+  });
+});
+
+describe("what runc allows in every state", () => {
+  test("kill --all of a stopped container succeeds (runc 1.1; containerd's shim sends it after every stop), without --all it is refused", async () => {
+    await api.killContainer(env.ctx, "box", "c-stopped", 9, true);
+    await api.killContainer(env.ctx, "box", "c-stopped", 0, true);
+    await rejectsWith(api.killContainer(env.ctx, "box", "c-stopped", 0), "E_INVALID_STATE");
+    await rejectsWith(api.killContainer(env.ctx, "box", "c-stopped", 65, true), "E_USAGE");
+    expect(stateOf("box", "c-stopped")).toBe("stopped");
+  });
+  test("signal 0 probes a created or running container", async () => {
+    await api.killContainer(env.ctx, "box", "c-ready", 0);
+    await api.killContainer(env.ctx, "box", "c-running", 0, true);
+    expect(stateOf("box", "c-ready")).toBe("ready");
+    expect(stateOf("box", "c-running")).toBe("running");
+  });
+  test("ps of a stopped container is an empty list", async () => {
+    expect(await api.processListContainer(env.ctx, "box", "c-stopped")).toEqual([]);
+  });
+  test("exec into a created container", async () => {
+    const r = await api.enterContainer(env.ctx, "box", "c-ready", { process: proc, io });
+    expect(r.guestPid).toBeGreaterThan(0);
+    expect(stateOf("box", "c-ready")).toBe("ready");
   });
 });
 
