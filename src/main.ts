@@ -5,6 +5,9 @@
  *   0  success (or, for run/exec in the foreground, the process's own code)
  *   1  any error (as runc)
  *   2  usage error: unknown command or flag, missing argument
+ * 255  exec failed (as runc's `exec failed: …`): unknown container, bad
+ *      --pid-file, a process that cannot start; so a caller can tell it
+ *      from the exec'd process's own status
  * Text errors go to stderr as `husk: <message>`; with --log they are also
  * appended as a runc log line (JSON with --log-format json); when the command
  * was given --format json, stdout gets {"error":{"code","message",...}}.
@@ -17,10 +20,12 @@ import { configureLogging, logErrorToFile } from "./cli/logging.ts";
 const LONG_RUNNING = new Set(["monitor", "shim", "agent"]);
 const argv = process.argv.slice(2);
 let g: GlobalOptions | undefined;
+let command: string | undefined;
 
 try {
   const parsed = parseGlobals(argv);
   g = parsed.globals;
+  command = parsed.rest[0];
   setGlobals(g);
   configureLogging(g, parsed.rest[0] === "shim" ? "shim" : "cli", { json: wantsJson(argv) });
   // Loaded after logging is configured: modules create tagged loggers at load time.
@@ -42,7 +47,12 @@ function fail(e: unknown): never {
   if (g?.debug && !isHuskError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   logErrorToFile(g, err.message);
   if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
-  process.exit(err.code === "E_USAGE" ? 2 : 1);
+  process.exit(exitCodeOf(err, command));
+}
+
+function exitCodeOf(err: HuskError, cmd: string | undefined): number {
+  if (err.code === "E_USAGE") return 2;
+  return cmd === "exec" ? 255 : 1;
 }
 
 function wantsJson(args: string[]): boolean {

@@ -46,8 +46,10 @@ async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, Command
   for (const arg of rest) {
     if (arg.startsWith("-")) continue;
     const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
-    const next = subs?.[arg];
-    if (!next) break;
+    if (!subs) break; // a command's own positional (an id)
+    const next = subs[arg];
+    // `husk foo -h`: an unknown command is an error with or without -h (runc exits non-zero too).
+    if (!next) throw new UsageError(`unknown command ${JSON.stringify(arg)}`);
     parent = cmd;
     cmd = typeof next === "function" ? await next() : await next;
   }

@@ -2,7 +2,7 @@ import { defineCommand, parseArgs } from "citty";
 import { enterContainer, fetchSandbox } from "../api.ts";
 import { UsageError } from "../errors.ts";
 import { cliRuntime } from "./context.ts";
-import { execProcess, readProcessFile } from "./lib/exec-process.ts";
+import { checkExecCgroups, execProcess, readProcessFile } from "./lib/exec-process.ts";
 import { checkFlags, repeated, strict } from "./lib/flags.ts";
 import { relaySignalsTo } from "./lib/foreground.ts";
 import { consoleSocketArg, ioPaths, pidFileArg } from "./lib/io-args.ts";
@@ -23,7 +23,7 @@ const execArgs = {
   "no-new-privs": { type: "boolean", description: "set no_new_privs" },
   "process-label": { type: "string", description: "accepted for runc compatibility (no SELinux in the guest)" },
   apparmor: { type: "string", description: "accepted for runc compatibility (no AppArmor in the guest)" },
-  cgroup: { type: "string", description: "accepted for runc compatibility (the guest places the process)" },
+  cgroup: { type: "string", description: "only the container's own cgroup (\"/\"): the process joins it in the guest (repeatable)" },
   "ignore-paused": { type: "boolean", description: "accepted for runc compatibility" },
   "preserve-fds": { type: "string", description: "only 0 is supported (no fds cross into the VM)" },
 } as const;
@@ -31,7 +31,7 @@ const execArgs = {
 export default defineCommand(
   strict(
     {
-      meta: { name: "exec", description: "run a new process in a running container: exec [flags] ID COMMAND [ARGS...]" },
+      meta: { name: "exec", description: "run a new process in a created or running container: exec [flags] ID COMMAND [ARGS...]" },
       args: execArgs,
       async run({ rawArgs }) {
         // Flags end at the container id: what follows is the command's, -c and -t included.
@@ -40,6 +40,7 @@ export default defineCommand(
         if (!id) throw new UsageError("exec needs a container id");
         const args = parseArgs<typeof execArgs>(split.flags, execArgs);
         checkPreserveFds(args["preserve-fds"]);
+        checkExecCgroups(repeated(split.flags, ["cgroup"]));
         const { ctx } = await cliRuntime();
         const { sid } = await containerById(ctx, id);
         const process_ = args.process

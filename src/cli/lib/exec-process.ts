@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { InvalidSpecError, UsageError } from "../../errors.ts";
+import { InvalidSpecError, UnsupportedError, UsageError } from "../../errors.ts";
 import { issuePath, ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
 
 /**
@@ -80,4 +80,29 @@ export function execProcess(spec: OciSpec, flags: ExecFlags): OciProcess {
       : {}),
     ...(flags.noNewPrivs ? { noNewPrivileges: true } : {}),
   };
+}
+
+/**
+ * runc's `exec --cgroup [CONTROLLERS:]PATH` (repeatable) puts the process in
+ * a sub-cgroup of the container's. In a VM the exec'd process joins the
+ * container's own cgroup in the guest, so only a path naming that cgroup
+ * ("/", "." or empty) is accepted; a path leaving it ("..") is a bad value,
+ * any other sub-cgroup is refused rather than silently ignored.
+ */
+export function checkExecCgroups(values: string[]): void {
+  for (const value of values) {
+    const colon = value.indexOf(":");
+    const path = colon >= 0 ? value.slice(colon + 1) : value;
+    const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    if (parts.length === 0) continue;
+    let depth = 0;
+    for (const p of parts) {
+      depth += p === ".." ? -1 : 1;
+      if (depth < 0) throw new UsageError(`exec --cgroup ${value}: the path leaves the container's cgroup`, { details: { cgroup: value } });
+    }
+    throw new UnsupportedError(
+      `exec --cgroup ${value}: placing the process in a sub-cgroup is not supported (it joins the container's cgroup in the guest)`,
+      { details: { cgroup: value } },
+    );
+  }
 }
