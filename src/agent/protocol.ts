@@ -64,6 +64,12 @@ export const ProcessInfoSchema = v.strictObject({
   user: v.optional(text(64)),
   state: v.optional(text(8)),
   command: text(4096),
+  /** Controlling terminal as ps names it (pts/0, ttyS0), absent when none. */
+  tty: v.optional(text(32)),
+  /** When the process started, guest clock, Unix seconds. */
+  startTime: v.optional(u64),
+  /** CPU time used (user + system), seconds. */
+  cpuSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
 });
 
 export const StatsSchema = v.strictObject({

@@ -1,30 +1,39 @@
-import { defineCommand } from "citty";
+import { defineCommand, parseArgs } from "citty";
 import { processListContainer } from "../api.ts";
+import { UsageError } from "../errors.ts";
 import { cliRuntime } from "./context.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson, printTable } from "./lib/output.ts";
+import { checkFlags, strict } from "./lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "./lib/output.ts";
+import { containerUsers, formatPs, psColumns } from "./lib/ps.ts";
 import { containerById } from "./lib/runtime.ts";
+
+const psArgs = { format: formatArg } as const;
 
 export default defineCommand(
   strict(
     {
-      meta: { name: "ps", description: "list the container's processes; pids are guest pids (the processes live in the VM)" },
-      args: {
-        format: formatArg,
-        id: { type: "positional", description: "container id", required: true },
+      meta: {
+        name: "ps",
+        description:
+          "list the container's processes: ps [--format table|json] ID [PS ARGS...]; ps -ef columns by default (guest pids: the processes live in the VM)",
       },
-      async run({ args }) {
-        const format = outputFormat(args.format);
+      args: psArgs,
+      async run({ rawArgs }) {
+        // As runc: flags end at the container id, what follows is ps's (`ps ID -e -x`, `ps ID -- -o pid,args`).
+        const split = checkFlags(rawArgs, psArgs, true);
+        const [id, ...rest] = split.tail;
+        if (!id) throw new UsageError("ps needs a container id");
+        const format = outputFormat(parseArgs<typeof psArgs>(split.flags, psArgs).format);
+        const extra = rest[0] === "--" ? rest.slice(1) : rest;
+        // Checked before asking the guest: a bad option fails the same in every state.
+        const columns = format === "json" ? [] : psColumns(extra);
         const { ctx } = await cliRuntime();
-        const { sid } = await containerById(ctx, args.id);
-        const procs = await processListContainer(ctx, sid, args.id);
+        const { sid, status } = await containerById(ctx, id);
+        const procs = await processListContainer(ctx, sid, id);
         if (format === "json") return printJson(procs.map((p) => p.pid));
-        printTable(
-          ["PID", "PPID", "USER", "STATE", "COMMAND"],
-          procs.map((p) => [String(p.pid), String(p.ppid ?? ""), p.user ?? "", p.state ?? "", p.command]),
-        );
+        process.stdout.write(formatPs(columns, procs, { now: Date.now() / 1000, users: containerUsers(status.rootfs) }));
       },
     },
-    { maxPositionals: 1 },
+    { stopAtPositional: true },
   ),
 );

@@ -28,6 +28,47 @@ export function parseStat(text: string): StatFields | null {
   return { pid, comm: text.slice(open + 1, close), state: rest[0] ?? "?", ppid };
 }
 
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ: 100 on every Linux architecture husk runs on). */
+const CLK_TCK = 100;
+
+export interface StatTimes {
+  /** Controlling terminal device number (0: none). */
+  ttyNr: number;
+  /** utime + stime, in clock ticks. */
+  cpuTicks: number;
+  /** Start time after boot, in clock ticks. */
+  startTicks: number;
+}
+
+/** The times and terminal of /proc/<pid>/stat (fields 7, 14, 15 and 22); null when the line is short. */
+export function parseStatTimes(text: string): StatTimes | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const rest = text.slice(close + 2).split(" ");
+  // rest[0] is field 3 (state).
+  const [ttyNr, utime, stime, start] = [rest[4], rest[11], rest[12], rest[19]].map(Number);
+  if (![ttyNr, utime, stime, start].every((n) => Number.isInteger(n))) return null;
+  return { ttyNr: ttyNr!, cpuTicks: utime! + stime!, startTicks: start! };
+}
+
+/** A tty_nr as ps prints it: pts/N, ttyN, ttySN, or undefined for none or an unknown device. */
+export function ttyName(ttyNr: number): string | undefined {
+  if (ttyNr === 0) return undefined;
+  const major = (ttyNr >> 8) & 0xfff;
+  const minor = (ttyNr & 0xff) | ((ttyNr >> 12) & 0xfff00);
+  if (major >= 136 && major <= 143) return `pts/${(major - 136) * 256 + minor}`;
+  if (major === 4) return minor < 64 ? `tty${minor}` : `ttyS${minor - 64}`;
+  if (major === 5 && minor === 1) return "console";
+  if (major === 204 && minor >= 64) return `ttyAMA${minor - 64}`;
+  return undefined;
+}
+
+/** The boot time of the (guest) kernel, Unix seconds: `btime` in /proc/stat. */
+export async function bootTime(procRoot = "/proc"): Promise<number | undefined> {
+  const m = /^btime\s+(\d+)/m.exec((await readText(join(procRoot, "stat"))) ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 async function readText(path: string): Promise<string | null> {
   try {
     return await readFile(path, "utf8");
@@ -36,7 +77,8 @@ async function readText(path: string): Promise<string | null> {
   }
 }
 
-export async function processInfo(pid: number, procRoot = "/proc"): Promise<ProcessInfo | null> {
+/** One process as ps shows it; `btime` (the boot time, from bootTime) dates its start. */
+export async function processInfo(pid: number, procRoot = "/proc", btime?: number): Promise<ProcessInfo | null> {
   const stat = await readText(join(procRoot, String(pid), "stat"));
   const fields = stat === null ? null : parseStat(stat);
   if (!fields) return null;
@@ -46,6 +88,13 @@ export async function processInfo(pid: number, procRoot = "/proc"): Promise<Proc
   const command = cmdline.replace(/\0+$/, "").replaceAll("\0", " ") || `[${fields.comm}]`;
   const info: ProcessInfo = { pid, ppid: fields.ppid, state: fields.state.slice(0, 8), command: command.slice(0, 4096) };
   if (uid !== undefined) info.user = uid;
+  const times = stat === null ? null : parseStatTimes(stat);
+  if (times) {
+    const tty = ttyName(times.ttyNr);
+    if (tty) info.tty = tty;
+    info.cpuSeconds = times.cpuTicks / CLK_TCK;
+    if (btime !== undefined) info.startTime = btime + Math.floor(times.startTicks / CLK_TCK);
+  }
   return info;
 }
 

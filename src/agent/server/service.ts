@@ -8,7 +8,7 @@ import { COMMIT, VERSION } from "../../version.ts";
 import { type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
 import type { Channel, RequestContext, RequestHandler } from "../wire/channel.ts";
 import { interfaceCommands, routeCommand } from "./network.ts";
-import { cgroupOf, cgroupStats, guestDetails, processInfo } from "./procfs.ts";
+import { bootTime, cgroupOf, cgroupStats, guestDetails, processInfo } from "./procfs.ts";
 import { OomWatcher } from "./oom.ts";
 import { Reaper } from "./reaper.ts";
 import type { ContainerRuntime } from "./runtime.ts";
@@ -233,7 +233,8 @@ export class AgentService {
     listProcesses: async (req) => {
       this.container(req.containerId);
       const pids = await this.opts.runtime.pids(req.containerId);
-      const infos = await Promise.all(pids.slice(0, 65536).map((pid) => processInfo(pid, this.opts.procRoot)));
+      const btime = await bootTime(this.opts.procRoot);
+      const infos = await Promise.all(pids.slice(0, 65536).map((pid) => processInfo(pid, this.opts.procRoot, btime)));
       return { processes: infos.filter((i) => i !== null) };
     },
 

@@ -58,6 +58,20 @@ const cases: [string, string[], RegExp, number][] = [
   ["bad --log-format", ["--log-format", "xml", "list"], /--log-format must be text or json/, 2],
   ["bad --format", ["list", "--format", "yaml"], /invalid --format "yaml"/, 2],
   ["preserve-fds cannot cross into a VM", ["create", "-b", "@good", "--preserve-fds", "2", "x"], /cannot be passed into the VM/, 1],
+  ["unknown command with -h (runc: non-zero)", ["frobnicate", "-h"], /unknown command "frobnicate"/, 2],
+  ["unknown subcommand with --help", ["image", "frob", "--help"], /unknown command "frob"/, 2],
+  [
+    "--pid-file in a missing directory: named, before anything is created",
+    ["create", "-b", "@good", "--pid-file", "/nonexistent/dir/x.pid", "x"],
+    /cannot write pid file \/nonexistent\/dir\/x\.pid: directory \/nonexistent\/dir does not exist/,
+    1,
+  ],
+  ["exec in a missing container exits 255, as runc", ["exec", "nope", "true"], /container nope not found/, 255],
+  ["exec --cgroup leaving the container's cgroup", ["exec", "--cgroup", "..", "nope", "true"], /exec --cgroup \.\.: the path leaves the container's cgroup/, 2],
+  ["exec --cgroup naming a sub-cgroup (255, as runc's failed exec)", ["exec", "--cgroup", "nonexistent", "nope", "true"], /sub-cgroup is not supported/, 255],
+  ["ps with an option a VM cannot answer", ["ps", "nope", "-l"], /ps: option -l is not supported/, 1],
+  ["ps of a missing container", ["ps", "nope", "-e", "-x"], /container nope not found/, 1],
+  ["kill -a of a missing container (signal 0)", ["kill", "-a", "nope", "0"], /container nope not found/, 1],
 ];
 
 describe.skipIf(!haveBinary)("bad input", () => {
