@@ -25,6 +25,10 @@ export const ERROR_CODES = [
   "E_PLUGIN", // a plugin failed to load or a plugin hook failed
   "E_POLICY", // the policy plugin refused a container
   "E_IMAGE", // guest image missing or cannot be built
+  "E_IMAGE_CORRUPT", // an image archive is truncated, malformed, or a file fails its hash
+  "E_IMAGE_VERSION", // an image archive was made for another husk version
+  "E_DISABLED", // a feature the configuration leaves off (e.g. [debug] console)
+  "E_FACTORY", // a VM template cannot be made or used
   "E_UNSUPPORTED", // a valid request husk cannot honour in a VM
   "E_IO",
   "E_INTERNAL",
@@ -96,6 +100,10 @@ export const HookTimeoutError = kind("E_HOOK_TIMEOUT", "HookTimeoutError");
 export const PluginError = kind("E_PLUGIN", "PluginError");
 export const PolicyError = kind("E_POLICY", "PolicyError");
 export const ImageError = kind("E_IMAGE", "ImageError");
+export const ImageCorruptError = kind("E_IMAGE_CORRUPT", "ImageCorruptError");
+export const ImageVersionError = kind("E_IMAGE_VERSION", "ImageVersionError");
+export const DisabledError = kind("E_DISABLED", "DisabledError");
+export const FactoryError = kind("E_FACTORY", "FactoryError");
 export const UnsupportedError = kind("E_UNSUPPORTED", "UnsupportedError");
 export const IoError = kind("E_IO", "IoError");
 export const InternalError = kind("E_INTERNAL", "InternalError");

@@ -29,6 +29,7 @@ export const DEFAULT_TIMEOUTS: Record<MethodName, number | null> = {
   resizeTty: 10_000,
   updateInterfaces: 30_000,
   updateRoutes: 30_000,
+  cloneInit: 15_000,
   shutdown: 30_000,
 };
 

@@ -261,6 +261,8 @@ export class MockAgent implements Agent {
           g.routes = r.routes as unknown[];
           return {};
         });
+      case "cloneInit":
+        return {};
       case "shutdown":
         return this.transact((g) => {
           for (const [cid, c] of Object.entries(g.containers)) this.terminate(cid, c, 9);

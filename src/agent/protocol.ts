@@ -128,6 +128,21 @@ export const METHODS = {
   ),
   updateInterfaces: method(v.strictObject({ interfaces: v.pipe(v.array(InterfaceSchema), v.maxLength(64)) }), empty),
   updateRoutes: method(v.strictObject({ routes: v.pipe(v.array(RouteSchema), v.maxLength(1024)) }), empty),
+  /**
+   * First call to a VM cloned from a template (src/factory/): every clone
+   * starts with the template's memory, so the guest reseeds its kernel RNG
+   * with this host entropy, sets its clock and hostname, and mounts the
+   * sandbox's 9p share (a template is saved with no share mounted).
+   */
+  cloneInit: method(
+    v.strictObject({
+      hostname: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/, "invalid hostname")),
+      unixTimeMs: u64,
+      /** base64 of 32..256 random bytes. */
+      entropy: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{43,344}={0,2}$/, "must be base64 of 32 to 256 bytes")),
+    }),
+    empty,
+  ),
   /** Sync filesystems and power the guest off. */
   shutdown: method(empty, empty),
 } as const;

@@ -49,6 +49,7 @@ async function build(options: CliRuntimeOptions): Promise<CliRuntime> {
     config,
     backend: new MonitorBackend({
       stopTimeoutMs: config.hypervisor.stop_timeout_ms,
+      ...(config.factory.template ? { factory: { dir: config.factory.dir } } : {}),
       // --debug reaches the monitor's log (<sandbox>/monitor.log) through the environment.
       ...(g.debug ? { env: { HUSK_LOG_LEVEL: "4" } } : {}),
     }),

@@ -40,6 +40,16 @@ export const RuntimeConfigSchema = v.strictObject({
   log_level: v.optional(v.picklist(["silent", "error", "warn", "info", "debug", "trace"]), "info"),
 });
 
+/** Where VM templates live by default: a tmpfs (guest RAM files), present on every Linux host. */
+export const DEFAULT_FACTORY_DIR = "/dev/shm/husk-factory";
+
+export const FactoryConfigSchema = v.strictObject({
+  /** Start sandboxes as clones of a booted, agent-ready VM template (src/factory/). */
+  template: v.optional(v.boolean(), true),
+  /** Templates' directory; must be on a tmpfs (each holds a guest-RAM-sized file). */
+  dir: v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path")), DEFAULT_FACTORY_DIR),
+});
+
 export const PluginConfigSchema = v.strictObject({
   enabled: v.optional(v.boolean(), true),
   /** A .ts/.js file for external plugins; absent for bundled ones. */
@@ -52,9 +62,11 @@ export const HuskConfigSchema = v.strictObject({
   hypervisor: v.optional(HypervisorConfigSchema, {}),
   agent: v.optional(AgentConfigSchema, {}),
   runtime: v.optional(RuntimeConfigSchema, {}),
+  factory: v.optional(FactoryConfigSchema, {}),
   plugins: v.optional(v.record(v.string(), PluginConfigSchema), {}),
 });
 
 export type HuskConfig = v.InferOutput<typeof HuskConfigSchema>;
 export type HypervisorConfig = v.InferOutput<typeof HypervisorConfigSchema>;
 export type AgentConfig = v.InferOutput<typeof AgentConfigSchema>;
+export type FactoryConfig = v.InferOutput<typeof FactoryConfigSchema>;

@@ -139,3 +139,18 @@ export async function removeHostCgroup(cgroupsPath: string | undefined): Promise
     }
   }
 }
+
+/**
+ * Move `pid` to the root of every hierarchy: a process started from inside a
+ * sandbox's cgroup (a template builder spawned by a monitor) that must not
+ * be charged to, or outlive, that sandbox's cgroup. Best effort.
+ */
+export function moveToHostRoot(pid: number): void {
+  for (const m of hostMounts()) {
+    try {
+      writeFileSync(join(m.mountPoint, "cgroup.procs"), `${pid}\n`);
+    } catch {
+      // a hierarchy this process may not write: it stays there
+    }
+  }
+}

@@ -22,6 +22,9 @@ const libc = dlopen("libc.so.6", {
   unlockpt: { args: [FFIType.i32], returns: FFIType.i32 },
   ptsname_r: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
+  open: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
+  clock_settime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  sethostname: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
 });
 const c = libc.symbols;
 
@@ -160,4 +163,40 @@ export function getPid(): number {
 export function powerOff(): void {
   c.sync();
   check("reboot(RESTART)", c.reboot(LINUX_REBOOT_CMD_RESTART));
+}
+
+const RNDADDENTROPY = 0x40085203; // _IOW('R', 0x03, int[2])
+const RNDRESEEDCRNG = 0x5207; // _IO('R', 0x07)
+const CLOCK_REALTIME = 0;
+
+/**
+ * Guest side of a VM clone (src/factory/): every clone of a template starts
+ * with the template's kernel RNG state, so mix fresh host entropy in
+ * (credited) and force the CRNG to reseed from it at once.
+ */
+export function reseedKernelRng(entropy: Uint8Array): void {
+  const fd = check("open(/dev/urandom)", c.open(Buffer.from("/dev/urandom\0"), O_RDWR | O_CLOEXEC));
+  try {
+    // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+    const info = new Uint8Array(8 + entropy.length);
+    const view = new DataView(info.buffer);
+    view.setInt32(0, entropy.length * 8, true);
+    view.setInt32(4, entropy.length, true);
+    info.set(entropy, 8);
+    check("ioctl(RNDADDENTROPY)", c.ioctl(fd, RNDADDENTROPY, ptr(info)));
+    check("ioctl(RNDRESEEDCRNG)", c.ioctl(fd, RNDRESEEDCRNG, null));
+  } finally {
+    c.close(fd);
+  }
+}
+
+/** clock_settime(CLOCK_REALTIME) to the given Unix time in milliseconds. */
+export function setRealtimeClock(unixMs: number): void {
+  const ts = new BigInt64Array([BigInt(Math.floor(unixMs / 1000)), BigInt(Math.floor(unixMs % 1000) * 1_000_000)]);
+  check("clock_settime(CLOCK_REALTIME)", c.clock_settime(CLOCK_REALTIME, ptr(ts)));
+}
+
+export function setHostname(name: string): void {
+  const bytes = Buffer.from(name);
+  check("sethostname", c.sethostname(ptr(bytes), bytes.length));
 }

@@ -137,6 +137,24 @@ export function sendFdOn(sockFd: number, fd: number, payload = "pty"): void {
   }
 }
 
+/** Send text (all of it) over a connected socket fd, without a file descriptor. */
+export function sendText(sockFd: number, text: string): void {
+  let data = new TextEncoder().encode(text);
+  while (data.length) {
+    const hdr = new Uint8Array(56);
+    const iov = iovec(data);
+    new DataView(hdr.buffer).setBigUint64(16, BigInt(ptr(iov)), true);
+    new DataView(hdr.buffer).setBigUint64(24, 1n, true);
+    const n = Number(c.sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
+    if (n >= 0) {
+      data = data.subarray(n);
+      continue;
+    }
+    const e = errno();
+    if (e !== EINTR && e !== EAGAIN) throw new ScmError("sendmsg", e, `fd ${sockFd}`);
+  }
+}
+
 /** Connect to socketPath (e.g. runc's --console-socket) and send fd over it. */
 export function sendFd(socketPath: string, fd: number, payload = "pty"): void {
   const s = connectUnixFd(socketPath);
@@ -195,6 +213,23 @@ export function recvFd(sockFd: number): ReceivedFd | null {
     throw new ScmError("recvmsg", 0, "message carried no file descriptor");
   }
   return { fd, payload: new TextDecoder().decode(data.subarray(0, n)).replace(/\0+$/, "") };
+}
+
+/**
+ * Read what is there (at most max bytes) from a socket fd: null on EAGAIN
+ * (non-blocking socket, nothing yet), an empty array at end of stream.
+ */
+export function recvBytes(sockFd: number, max = 65536): Uint8Array | null {
+  const data = new Uint8Array(max);
+  const hdr = msghdr(iovec(data), new Uint8Array(CMSG_SPACE_1FD));
+  for (;;) {
+    const n = Number(c.recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
+    if (n >= 0) return data.subarray(0, n);
+    const e = errno();
+    if (e === EINTR) continue;
+    if (e === EAGAIN) return null;
+    throw new ScmError("recvmsg", e, `fd ${sockFd}`);
+  }
 }
 
 export function closeSocket(fd: number): void {

@@ -47,6 +47,18 @@ export interface VmSpec {
    * guest touches its memory), for accounting (src/core/host-cgroup.ts).
    */
   hostCgroup?: string;
+  /**
+   * Boot as a VM template, or restore a clone of one (src/factory/). Guest
+   * RAM lives in <dir>/memory (a file on a tmpfs; shared while the template
+   * is made, mapped privately — copy-on-write — by each clone) and the
+   * device state in <dir>/state, handed to QEMU as an open fd.
+   */
+  template?: VmTemplate;
+}
+
+export interface VmTemplate {
+  mode: "save" | "restore";
+  dir: string;
 }
 
 export interface VmNetwork {
@@ -112,4 +124,8 @@ export interface Hypervisor {
   agentEndpoint(): AgentEndpoint;
   /** Remove sockets and files the driver made. Idempotent; safe after a crash. */
   cleanup(): Promise<void>;
+  /** spec.template.mode "save": pause the VM and write its device state to the template (RAM is in its file already). */
+  saveTemplate?(): Promise<{ stateBytes: number }>;
+  /** spec.template.mode "restore": load the template's device state and run the clone. */
+  restoreTemplate?(): Promise<void>;
 }

@@ -39,6 +39,8 @@ export interface MonitorBackendOptions {
   env?: Record<string, string>;
   /** Extra time the monitor gets beyond spec.bootTimeoutMs to report (process start, prepare). */
   startGraceMs?: number;
+  /** VM templates (`[factory]`): the monitor clones from the template in this directory when one matches. */
+  factory?: { dir: string };
 }
 
 type MonitorClient = AgentClient<MonitorMethods>;
@@ -50,7 +52,7 @@ export class MonitorBackend implements VmBackend {
   async boot(spec: VmSpec): Promise<VmHandle> {
     const root = rootOf(spec);
     const stopTimeoutMs = this.options.stopTimeoutMs ?? 10_000;
-    writeVmConfig(spec.dir, { version: 1, spec, stopTimeoutMs });
+    writeVmConfig(spec.dir, { version: 1, spec, stopTimeoutMs, ...(this.options.factory ? { factory: this.options.factory } : {}) });
     removeVmState(spec.dir); // a stale state from an earlier boot must not be read as this one's
     const pid = spawnMonitor(this.options.command ?? defaultHuskCommand(), root, spec.sandboxId, spec.dir, this.options.env);
     log.debug(`monitor for ${spec.sandboxId} started: pid ${pid}`);
@@ -82,7 +84,11 @@ export class MonitorBackend implements VmBackend {
       } catch (err) {
         log.warn(`reading vm state: ${(err as Error).message}`);
       }
-      if (state?.state === "running" || state?.state === "paused") return;
+      if (state?.state === "running" || state?.state === "paused") {
+        // A template that failed to clone is worth telling the caller about: the create went on, but cold.
+        if (state.boot?.warning) log.warn(`sandbox ${spec.sandboxId}: ${state.boot.warning}`);
+        return;
+      }
       if (state?.state === "failed") {
         await waitForExit(pid, 5000);
         const e = state.error;

@@ -28,22 +28,34 @@ class BootFailed {
   constructor(readonly failure: BootFailure) {}
 }
 
-export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConnector<A>): Promise<BootResult<A>> {
+export interface BootSteps<A> {
+  /** After QEMU runs, before the agent is waited for (a clone restores its template here). */
+  afterStart?: () => Promise<void>;
+  /** After the handshake, before the VM counts as ready (a clone's cloneInit). */
+  ready?: (agent: A) => Promise<void>;
+}
+
+export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConnector<A>, steps: BootSteps<A> = {}): Promise<BootResult<A>> {
   const t0 = Date.now();
   const deadline = t0 + spec.bootTimeoutMs;
   await hv.prepare(spec); // nothing started yet: errors name the missing file
   let started = false;
+  let agent: A | undefined;
   try {
     const { pid } = await hv.start();
     started = true;
     const endpoint = hv.agentEndpoint();
     if (endpoint.kind !== "unix") throw new HypervisorError(`agent endpoint ${endpoint.kind} is not supported by the monitor (only unix)`);
     const exited = hv.wait().then((exit) => ({ exit }));
-    const agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline);
+    if (steps.afterStart) await steps.afterStart();
+    agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline);
+    if (steps.ready) await steps.ready(agent);
     const bootMs = Date.now() - t0;
     log.info(`sandbox ${spec.sandboxId}: agent ready after ${bootMs} ms`);
     return { agent, qemuPid: pid, bootMs };
   } catch (err) {
+    const link = agent as { stop?: () => Promise<void> } | undefined;
+    if (link?.stop) await link.stop().catch(() => {});
     if (started) await hv.stop({ timeoutMs: 1 }).catch((e) => log.warn(`stop after failed boot: ${String(e)}`));
     await hv.cleanup().catch((e) => log.warn(`cleanup after failed boot: ${String(e)}`));
     throw err instanceof BootFailed ? describeFailure(err.failure, spec) : err;

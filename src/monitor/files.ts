@@ -44,6 +44,7 @@ export const VmSpecSchema = v.strictObject({
   qmpSocket: abs,
   agentSocket: abs,
   hostCgroup: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+  template: v.optional(v.strictObject({ mode: v.picklist(["save", "restore"]), dir: abs })),
   network: v.optional(
     v.strictObject({
       netns: abs,
@@ -65,6 +66,8 @@ export const VmConfigSchema = v.strictObject({
   version: v.literal(1),
   spec: VmSpecSchema,
   stopTimeoutMs: posInt,
+  /** VM templates on (`[factory]`): clone from a template in this directory when one matches. */
+  factory: v.optional(v.strictObject({ dir: abs })),
 });
 export type VmConfig = v.InferOutput<typeof VmConfigSchema>;
 
@@ -81,6 +84,16 @@ export const VmStateSchema = v.strictObject({
   exit: v.optional(v.strictObject({ code: v.nullable(v.number()), signal: v.nullable(v.string()) })),
   /** Why the VM stopped: asked to ("stop"), or it went away on its own ("exited"). */
   reason: v.optional(v.picklist(["stop", "exited"])),
+  /** How the VM came up: cloned from a template, or a cold boot (and why, when templates are on). */
+  boot: v.optional(
+    v.strictObject({
+      mode: v.picklist(["clone", "cold"]),
+      ms: v.number(),
+      template: v.optional(v.string()),
+      /** A template was there but could not be used: the cold boot's cause, for a warning. */
+      warning: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+    }),
+  ),
   updatedAt: v.string(),
 });
 export type VmState = v.InferOutput<typeof VmStateSchema>;

@@ -6,7 +6,10 @@ import { HuskError, asHuskError } from "../errors.ts";
 import { QemuHypervisor } from "../hypervisor/qemu/index.ts";
 import type { Hypervisor, VmExit, VmSpec, VmStatus } from "../hypervisor/types.ts";
 import { logger } from "../log.ts";
-import { bootVm } from "./boot.ts";
+import { bootClone } from "./clone.ts";
+import { spawnTemplateBuild } from "../factory/spawn.ts";
+import { bootVm, type BootResult } from "./boot.ts";
+import { defaultHuskCommand } from "./spawn.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET, readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
 import { ensureSocketPath, socketPath } from "../sockets.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
@@ -38,6 +41,9 @@ export class SandboxMonitor {
   private router: AgentRouter | undefined;
   private server: Server | undefined;
   private qemuPid: number | undefined;
+  private boot: VmState["boot"];
+  /** Once serving: start a background template build when none matched. */
+  private afterBoot: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private finished = false;
   private resolveDone!: (code: number) => void;
@@ -54,8 +60,7 @@ export class SandboxMonitor {
       this.config = readVmConfig(dir);
       this.spec = this.config.spec;
       this.record("booting");
-      this.hv = this.options.hypervisor?.(this.config) ?? new QemuHypervisor({ stopTimeoutMs: this.config.stopTimeoutMs });
-      const { agent, qemuPid, bootMs } = await bootVm(this.hv, this.spec, connectGuest);
+      const { agent, qemuPid, bootMs } = await this.bootSandbox();
       this.guest = agent;
       this.qemuPid = qemuPid;
       this.router = createAgentRouter({
@@ -66,6 +71,7 @@ export class SandboxMonitor {
       await this.listen();
       this.record("running");
       log.info(`sandbox ${this.spec.sandboxId} running (boot ${bootMs} ms, qemu ${qemuPid}, monitor ${process.pid})`);
+      this.afterBoot?.();
     } catch (err) {
       const e = asHuskError(err, "E_MONITOR", "monitor start failed");
       log.error(e.message);
@@ -75,6 +81,47 @@ export class SandboxMonitor {
       throw e;
     }
     void this.hv.wait().then((exit) => this.onVmExit(exit));
+  }
+
+  private newHypervisor(): Hypervisor {
+    return this.options.hypervisor?.(this.config) ?? new QemuHypervisor({ stopTimeoutMs: this.config.stopTimeoutMs });
+  }
+
+  /**
+   * With templates on, a clone of the matching template (src/factory/);
+   * otherwise, or when the clone fails, a cold boot — and when no template
+   * matched, one is made in the background once this sandbox runs.
+   */
+  private async bootSandbox(): Promise<BootResult<GuestLink>> {
+    const factory = this.config.factory;
+    const t0 = Date.now();
+    let warning: string | undefined;
+    let key: string | undefined;
+    if (factory) {
+      const hv = this.newHypervisor();
+      const outcome = await bootClone(this.spec, factory.dir, hv).catch((e: unknown) => ({
+        kind: "failed" as const,
+        key: undefined,
+        warning: `templates: ${e instanceof Error ? e.message : String(e)}; booted cold`,
+      }));
+      if (outcome.kind === "cloned") {
+        this.hv = hv;
+        this.boot = { mode: "clone", ms: Date.now() - t0, template: outcome.key };
+        return outcome.result;
+      }
+      key = outcome.key;
+      if (outcome.kind === "failed") {
+        warning = outcome.warning;
+        log.warn(`sandbox ${this.spec.sandboxId}: ${warning}`);
+      } else if (key) {
+        const missing = key;
+        this.afterBoot = () => void spawnTemplateBuild(defaultHuskCommand(), factory.dir, this.spec, missing);
+      }
+    }
+    this.hv = this.newHypervisor();
+    const result = await bootVm(this.hv, this.spec, connectGuest);
+    this.boot = { mode: "cold", ms: Date.now() - t0, ...(key ? { template: key } : {}), ...(warning ? { warning } : {}) };
+    return result;
   }
 
   private async listen(): Promise<void> {
@@ -212,6 +259,7 @@ export class SandboxMonitor {
         sandboxId: this.spec?.sandboxId ?? "",
         monitorPid: process.pid,
         ...(this.qemuPid ? { qemuPid: this.qemuPid } : {}),
+        ...(this.boot ? { boot: this.boot } : {}),
         ...s,
       });
     } catch (e) {

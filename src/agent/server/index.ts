@@ -11,7 +11,8 @@ import { socketTransport } from "../transport/unix.ts";
 import { findVirtioPort, openPortDevice, PortSessions } from "../transport/virtio-port.ts";
 import { Channel } from "../wire/channel.ts";
 import { CrunRuntime } from "./crun.ts";
-import { ensureGuestMounts, guestMounts } from "./mounts.ts";
+import { cloneInit } from "./clone.ts";
+import { ensureGuestMounts, guestMounts, sharedMount } from "./mounts.ts";
 import { AgentService, type GuestSystem } from "./service.ts";
 import { OrphanSweeper, trackSpawn } from "./orphans.ts";
 import { Reaper } from "./reaper.ts";
@@ -37,6 +38,8 @@ export interface AgentOptions {
   crunArgs?: string[];
   /** How long to wait for the port to appear (default 30 s). */
   portTimeoutMs?: number;
+  /** Template VM: leave the 9p share unmounted until cloneInit (QEMU cannot save a VM with it mounted). */
+  deferShared?: boolean;
 }
 
 export function parseAgentArgs(argv: string[]): AgentOptions {
@@ -49,6 +52,7 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
       "state-dir": { type: "string" },
       "shared-dir": { type: "string" },
       "no-mount": { type: "boolean" },
+      "defer-shared": { type: "boolean" },
       crun: { type: "string" },
       "crun-arg": { type: "string", multiple: true },
     },
@@ -62,17 +66,21 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
   if (values["state-dir"]) o.stateDir = values["state-dir"];
   if (values["shared-dir"]) o.sharedDir = values["shared-dir"];
   if (values["no-mount"]) o.mount = false;
+  if (values["defer-shared"]) o.deferShared = true;
   if (values.crun) o.crun = values.crun;
   if (values["crun-arg"]) o.crunArgs = values["crun-arg"];
   return o;
 }
 
-const realSystem: GuestSystem = {
-  async run(argv) {
-    const p = trackSpawn(Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
-    const stderr = await new Response(p.stderr).text();
-    if ((await p.exited) !== 0) throw new AgentError(`${argv.join(" ")} failed: ${stderr.trim().slice(0, 1000)}`);
-  },
+async function runCommand(argv: string[]): Promise<void> {
+  const p = trackSpawn(Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+  const stderr = await new Response(p.stderr).text();
+  if ((await p.exited) !== 0) throw new AgentError(`${argv.join(" ")} failed: ${stderr.trim().slice(0, 1000)}`);
+}
+
+const realSystem = (sharedDir: string): GuestSystem => ({
+  run: runCommand,
+  cloneInit: (req) => cloneInit(req, sharedMount(sharedDir), runCommand),
   async powerOff() {
     try {
       powerOff();
@@ -81,7 +89,7 @@ const realSystem: GuestSystem = {
       trackSpawn(Bun.spawn(["poweroff", "-f"], { stdio: ["ignore", "ignore", "ignore"] }));
     }
   },
-};
+});
 
 /**
  * The guest agent (`husk agent`): make sure the guest's mounts exist, become
@@ -94,7 +102,7 @@ export async function runAgent(input: string[] | AgentOptions = []): Promise<nev
   const stateDir = o.stateDir ?? "/run/husk";
   const sharedDir = o.sharedDir ?? join(stateDir, "shared");
   log.info(`husk agent ${VERSION} starting (pid ${getPid()})`);
-  if (o.mount ?? !o.listen) await ensureGuestMounts(guestMounts(sharedDir));
+  if (o.mount ?? !o.listen) await ensureGuestMounts(guestMounts(sharedDir, { deferShared: o.deferShared }));
   if (getPid() !== 1) {
     try {
       setChildSubreaper();
@@ -105,7 +113,7 @@ export async function runAgent(input: string[] | AgentOptions = []): Promise<nev
   const reaper = new Reaper();
   const service = new AgentService({
     runtime: new CrunRuntime({ root: join(stateDir, "crun"), binary: o.crun, globalArgs: o.crunArgs }),
-    system: realSystem,
+    system: realSystem(sharedDir),
     stateDir,
     reaper,
   });

@@ -13,23 +13,31 @@ export interface MountSpec {
   modules?: string[];
 }
 
-/** What the agent needs mounted in the guest; the init normally did it already. */
-export function guestMounts(sharedDir: string): MountSpec[] {
-  return [
+/** The sandbox's 9p share (container rootfs and bind mounts), mounted at sharedDir. */
+export function sharedMount(sharedDir: string): MountSpec {
+  return {
+    source: "husk-shared",
+    target: sharedDir,
+    type: "9p",
+    options: "trans=virtio,version=9p2000.L,cache=mmap,msize=262144",
+    modules: ["virtio_ring", "virtio", "virtio_pci", "9pnet", "9pnet_virtio", "netfs", "fscache", "9p"],
+  };
+}
+
+/**
+ * What the agent needs mounted in the guest; the init normally did it
+ * already. A template VM (src/factory/) defers the share to cloneInit.
+ */
+export function guestMounts(sharedDir: string, options: { deferShared?: boolean } = {}): MountSpec[] {
+  const base: MountSpec[] = [
     { source: "proc", target: "/proc", type: "proc" },
     { source: "sysfs", target: "/sys", type: "sysfs" },
     { source: "devtmpfs", target: "/dev", type: "devtmpfs" },
     { source: "devpts", target: "/dev/pts", type: "devpts", options: "newinstance,ptmxmode=0666,mode=0620" },
     { source: "shm", target: "/dev/shm", type: "tmpfs", options: "mode=1777" },
     { source: "cgroup2", target: "/sys/fs/cgroup", type: "cgroup2", options: "nsdelegate" },
-    {
-      source: "husk-shared",
-      target: sharedDir,
-      type: "9p",
-      options: "trans=virtio,version=9p2000.L,cache=mmap,msize=262144",
-      modules: ["virtio_ring", "virtio", "virtio_pci", "9pnet", "9pnet_virtio", "netfs", "fscache", "9p"],
-    },
   ];
+  return options.deferShared ? base : [...base, sharedMount(sharedDir)];
 }
 
 /** Mount points from /proc/self/mountinfo (field 5), unescaped. */

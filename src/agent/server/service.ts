@@ -22,6 +22,8 @@ export interface GuestSystem {
   run(argv: string[]): Promise<void>;
   /** Sync and power the VM off (returns before the power goes, so the reply can be sent). */
   powerOff(): Promise<void>;
+  /** Make a VM cloned from a template its own (see cloneInit in ../protocol.ts); rejects if any step fails. */
+  cloneInit(request: MethodRequest<"cloneInit">): Promise<void>;
 }
 
 export interface AgentServiceOptions {
@@ -288,6 +290,11 @@ export class AgentService {
 
     updateRoutes: async (req) => {
       for (const route of req.routes) await this.opts.system.run(routeCommand(route));
+      return {};
+    },
+
+    cloneInit: async (req) => {
+      await this.opts.system.cloneInit(req);
       return {};
     },
 

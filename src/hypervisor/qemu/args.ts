@@ -22,14 +22,24 @@ export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
  * VM has NICs, so that QEMU opens its taps in the container's network
  * namespace. nsenter execs QEMU: the pid is QEMU's.
  */
-export function buildLaunchCommand(binary: string, args: string[], spec: Pick<VmSpec, "network">, nsenter = "nsenter"): string[] {
-  if (!spec.network?.nics.length) return [binary, ...args];
+export function buildLaunchCommand(binary: string, args: string[], spec: Pick<VmSpec, "network" | "template">, nsenter = "nsenter"): string[] {
+  // A template's NICs have no backend: nothing to open in a netns.
+  if (!spec.network?.nics.length || spec.template?.mode === "save") return [binary, ...args];
   return [nsenter, `--net=${spec.network.netns}`, "--", binary, ...args];
 }
 
 export interface QemuArgsOptions {
   /** Agent channel: virtio-serial (default) or vhost-vsock with this guest CID. */
   vsockCid?: number;
+}
+
+/**
+ * The MAC a template's NIC n is saved with (locally administered). Every
+ * clone starts with it; the network plugin sets the interface's own MAC in
+ * the guest (updateInterfaces) before the NIC carries traffic.
+ */
+export function templateMac(index: number): string {
+  return `02:68:75:73:6b:${index.toString(16).padStart(2, "0")}`;
 }
 
 /** Machine families: microvm has no PCI, its virtio devices are virtio-mmio ("-device" suffix). */
@@ -74,11 +84,38 @@ export function buildMachine(spec: VmSpec): string {
     // follows the kernel: with acpi=off in the params, skip building tables.
     const acpi = spec.kernelParams.includes("acpi=off") ? ",acpi=off" : "";
     const extra = spec.machine.slice("microvm".length);
-    return `microvm,x-option-roms=off,isa-serial=on,rtc=on${acpi}${extra}`;
+    return `microvm,x-option-roms=off,isa-serial=on,rtc=on${acpi}${extra}${memoryBackend(spec)}`;
   }
-  if (spec.machine === "q35") return "q35,vmport=off,sata=off,smbus=off";
-  if (spec.machine === "pc") return "pc,vmport=off";
-  return spec.machine;
+  if (spec.machine === "q35") return `q35,vmport=off,sata=off,smbus=off${memoryBackend(spec)}`;
+  if (spec.machine === "pc") return `pc,vmport=off${memoryBackend(spec)}`;
+  return spec.machine + memoryBackend(spec);
+}
+
+function memoryBackend(spec: VmSpec): string {
+  return spec.template ? ",memory-backend=mem" : "";
+}
+
+/** The second QMP socket of a template or clone: the one a state file's fd is handed over (qmp-fd.ts). */
+export function qmpFdSocket(spec: Pick<VmSpec, "qmpSocket">): string {
+  return spec.qmpSocket.replace(/qmp\.sock$/, "qmp-fd.sock");
+}
+
+/**
+ * Template or clone: guest RAM in the template's file (shared while the
+ * template is made; private, copy-on-write, in a clone), and a clone waits
+ * paused for its device state (-incoming defer, then migrate-incoming).
+ */
+function templateArgs(spec: VmSpec): string[] {
+  const t = spec.template;
+  if (!t) return [];
+  const share = t.mode === "save" ? "on" : "off";
+  const args = [
+    "-object", `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${escapeOptionValue(`${t.dir}/memory`)},share=${share}`,
+    "-chardev", `socket,id=qmpfd,path=${escapeOptionValue(qmpFdSocket(spec))},server=on,wait=off`,
+    "-mon", "chardev=qmpfd,mode=control",
+  ];
+  if (t.mode === "restore") args.push("-S", "-incoming", "defer");
+  return args;
 }
 
 export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOptions = {}): string[] {
@@ -109,6 +146,7 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
     // QMP: QEMU listens, the driver connects; wait=off so QEMU does not block on it.
     "-chardev", `socket,id=qmp,path=${e(spec.qmpSocket)},server=on,wait=off`,
     "-mon", "chardev=qmp,mode=control",
+    ...templateArgs(spec),
   ];
 
   if (options.vsockCid !== undefined) {
@@ -137,11 +175,17 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
   for (const [i, nic] of (spec.network?.nics ?? []).entries()) {
     if (!TAP_NAME.test(nic.tap)) throw new HypervisorError(`invalid tap device name ${JSON.stringify(nic.tap)}`);
     if (nic.mac !== undefined && !MAC.test(nic.mac)) throw new HypervisorError(`invalid MAC address ${JSON.stringify(nic.mac)}`);
-    args.push(
+    // A template's NIC has no backend (it never carries traffic; the
+    // clone's tap is plugged in behind the same device) and a fixed MAC.
+    const saving = spec.template?.mode === "save";
+    const mac = spec.template ? templateMac(i) : nic.mac;
+    if (!saving) {
       // vhost-net needs /dev/vhost-net and KVM to pay off; the tap exists already (persistent).
-      "-netdev", `tap,id=net${i},ifname=${nic.tap},script=no,downscript=no,vhost=off`,
+      args.push("-netdev", `tap,id=net${i},ifname=${nic.tap},script=no,downscript=no,vhost=off`);
+    }
+    args.push(
       // romfile= : no iPXE option ROM on PCI machines (PVH boots the kernel directly).
-      "-device", `${dev("virtio-net")},netdev=net${i}${nic.mac ? `,mac=${nic.mac}` : ""}${mmio ? "" : ",romfile="}`,
+      "-device", `${dev("virtio-net")}${saving ? "" : `,netdev=net${i}`}${mac ? `,mac=${mac}` : ""}${mmio ? "" : ",romfile="}`,
     );
   }
   if (spec.image) {

@@ -1,4 +1,4 @@
-import { existsSync, rmSync, statSync, accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HypervisorError, UnsupportedError } from "../../errors.ts";
 import { logger } from "../../log.ts";
@@ -11,7 +11,7 @@ import type {
   VmSpec,
   VmStatus,
 } from "../types.ts";
-import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs } from "./args.ts";
+import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
@@ -20,6 +20,7 @@ import { probeHost, resolveBinary } from "./probe.ts";
 import { spawnQemu, type QemuProcess } from "./process.ts";
 import { placeInHostCgroup } from "../../core/host-cgroup.ts";
 import { QmpClient } from "./qmp.ts";
+import { restoreDeviceState, saveDeviceState } from "./template.ts";
 
 export { buildQemuArgs, buildKernelCmdline, buildMachine } from "./args.ts";
 export { detectAccelerator, parseCpuInfo, type HostFacts } from "./host.ts";
@@ -89,7 +90,7 @@ export class QemuHypervisor implements Hypervisor {
     mustBeDir(spec.dir, "sandbox directory");
     mustBeDir(spec.sharedDir, "shared directory");
     if (spec.agentDir) mustBeDir(spec.agentDir, "agent directory");
-    if (spec.network?.nics.length) {
+    if (spec.network?.nics.length && spec.template?.mode !== "save") {
       if (!existsSync(spec.network.netns)) throw new HypervisorError(`network namespace ${spec.network.netns} does not exist`);
       this.nsenter = resolveBinary("nsenter");
       if (!this.nsenter) throw new HypervisorError("nsenter not found on PATH (install util-linux): QEMU must join the container's network namespace");
@@ -120,7 +121,7 @@ export class QemuHypervisor implements Hypervisor {
     const spec = this.requireSpec();
     if (this.proc) throw new HypervisorError("qemu already started for this driver instance");
     // Stale sockets from a crashed run would make QEMU fail to bind.
-    for (const f of [spec.qmpSocket, spec.agentSocket]) rmSync(f, { force: true });
+    for (const f of [spec.qmpSocket, spec.agentSocket, qmpFdSocket(spec)]) rmSync(f, { force: true });
     const logPath = join(spec.dir, QEMU_LOG_FILE);
     const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter), { cwd: spec.dir, logPath });
     this.proc = proc;
@@ -195,6 +196,19 @@ export class QemuHypervisor implements Hypervisor {
     await proc.exited;
   }
 
+  async saveTemplate(): Promise<{ stateBytes: number }> {
+    const spec = this.requireSpec();
+    if (spec.template?.mode !== "save") throw new HypervisorError("qemu driver: this VM was not started as a template");
+    await saveDeviceState(this.requireQmp(), this.proc!, spec, Math.min(spec.bootTimeoutMs, 60_000));
+    return { stateBytes: statSync(join(spec.template.dir, "state")).size };
+  }
+
+  async restoreTemplate(): Promise<void> {
+    const spec = this.requireSpec();
+    if (spec.template?.mode !== "restore") throw new HypervisorError("qemu driver: this VM was not started as a clone");
+    await restoreDeviceState(this.requireQmp(), this.proc!, spec, Math.min(spec.bootTimeoutMs, 30_000));
+  }
+
   async pause(): Promise<void> {
     await this.requireQmp().execute("stop");
   }
@@ -235,7 +249,7 @@ export class QemuHypervisor implements Hypervisor {
       await this.proc.exited;
     }
     await killQemuByPidFile(spec.dir);
-    for (const f of [spec.qmpSocket, spec.agentSocket, join(spec.dir, QEMU_PID_FILE)]) rmSync(f, { force: true });
+    for (const f of [spec.qmpSocket, spec.agentSocket, qmpFdSocket(spec), join(spec.dir, QEMU_PID_FILE)]) rmSync(f, { force: true });
   }
 
   private requireSpec(): VmSpec {

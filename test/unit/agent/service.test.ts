@@ -26,6 +26,7 @@ async function setup(): Promise<{ agent: AgentClient; runtime: FakeRuntime; comm
   const system: GuestSystem = {
     run: async (argv) => void commands.push(argv),
     powerOff: async () => void (powered = true),
+    cloneInit: async () => {},
   };
   const service = new AgentService({ runtime, system, stateDir, exitDrainMs: 1000 });
   const server = serverChannel(service.handler);
