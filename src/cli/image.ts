@@ -1,5 +1,7 @@
 import { defineCommand } from "citty";
+import { DEFAULT_IMAGE_DIR } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
+import { exportImage, importImage } from "../image/archive.ts";
 import { buildImage } from "../image/build.ts";
 import { strict } from "./lib/flags.ts";
 import { printJson } from "./lib/output.ts";
@@ -11,7 +13,7 @@ const build = defineCommand(
     {
       meta: { name: "build", description: "build the guest kernel and initramfs from the host's Debian packages" },
       args: {
-        output: { type: "string", alias: "o", description: "output directory (default /var/lib/husk/image)" },
+        output: { type: "string", alias: "o", description: "output directory (default /var/lib/husk/image); another directory builds without installing" },
         kernel: { type: "string", description: "auto (minimal kernel, Debian's as fallback), minimal or debian" },
         "kernel-only": { type: "boolean", description: "build only the kernel" },
         force: { type: "boolean", description: "rebuild everything, the kernel compile included" },
@@ -42,7 +44,39 @@ const build = defineCommand(
   ),
 );
 
+const dirArg = { type: "string", description: `image directory (default ${DEFAULT_IMAGE_DIR})` } as const;
+
+const exportCmd = defineCommand(
+  strict(
+    {
+      meta: { name: "export", description: "write the built guest image (kernel, initramfs, agent, manifest) as one zstd-compressed archive" },
+      args: { file: { type: "positional", description: "archive to write (FILE.tar.zst)", required: true }, dir: dirArg },
+      async run({ args }) {
+        printJson(await exportImage(args.dir ?? DEFAULT_IMAGE_DIR, args.file));
+      },
+    },
+    { maxPositionals: 1 },
+  ),
+);
+
+const importCmd = defineCommand(
+  strict(
+    {
+      meta: {
+        name: "import",
+        description: "verify an archive from `husk image export` (every hash, the husk version) and install it atomically",
+      },
+      args: { file: { type: "positional", description: "archive to import", required: true }, dir: dirArg },
+      async run({ args }) {
+        const r = await importImage(args.file, args.dir ?? DEFAULT_IMAGE_DIR);
+        printJson({ dir: r.dir, previous: r.previous ?? null, husk: r.manifest.husk, kernel: r.manifest.kernel, origin: r.manifest.origin });
+      },
+    },
+    { maxPositionals: 1 },
+  ),
+);
+
 export default defineCommand({
-  meta: { name: "image", description: "build the guest image" },
-  subCommands: { build },
+  meta: { name: "image", description: "build, export and import the guest image" },
+  subCommands: { build, export: exportCmd, import: importCmd },
 });

@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, rename, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_IMAGE_DIR } from "../config/schema.ts";
 import { HuskError } from "../errors.ts";
@@ -126,6 +127,7 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
     modules: kernel.modules,
     files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
     inputs,
+    origin: { kind: "built", host: hostname(), at: new Date().toISOString() },
   };
   await writeImageManifest(out, manifest);
   progress({ step: "manifest", message: `image ready in ${out} (kernel: ${kernel.kind} ${kernel.version})` });

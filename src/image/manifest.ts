@@ -20,6 +20,31 @@ export const ImageFileSchema = v.strictObject({
   sha256: Sha256,
 });
 
+const Stamp = v.strictObject({
+  /** Host name of the machine. */
+  host: v.pipe(v.string(), v.maxLength(255)),
+  /** ISO 8601 time. */
+  at: v.pipe(v.string(), v.isoTimestamp()),
+});
+
+/**
+ * Where the image in this directory came from: built on this or another
+ * machine (`husk image build`), or imported from an archive (`husk image
+ * import`), with the build it carries. Shown by `husk check`.
+ */
+export const ImageOriginSchema = v.variant("kind", [
+  v.strictObject({ kind: v.literal("built"), ...Stamp.entries }),
+  v.strictObject({
+    kind: v.literal("imported"),
+    /** The archive as named on the importing host (absolute path). */
+    file: v.pipe(v.string(), v.maxLength(4096)),
+    archiveSha256: Sha256,
+    at: v.pipe(v.string(), v.isoTimestamp()),
+    /** Where and when the image was built, when the archive said. */
+    built: v.optional(Stamp),
+  }),
+]);
+
 export const ImageManifestSchema = v.strictObject({
   schemaVersion: v.literal(MANIFEST_SCHEMA_VERSION),
   husk: v.strictObject({ version: v.string(), commit: v.string() }),
@@ -56,10 +81,12 @@ export const ImageManifestSchema = v.strictObject({
     initramfs: v.optional(v.string()),
     agent: v.optional(v.string()),
   }),
+  origin: v.optional(ImageOriginSchema),
 });
 
 export type ImageManifest = v.InferOutput<typeof ImageManifestSchema>;
 export type ImageFile = v.InferOutput<typeof ImageFileSchema>;
+export type ImageOrigin = v.InferOutput<typeof ImageOriginSchema>;
 
 export function parseImageManifest(data: unknown, where = MANIFEST_FILE): ImageManifest {
   const r = v.safeParse(ImageManifestSchema, data);

@@ -1,9 +1,11 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { HuskConfig } from "../../config/schema.ts";
 import { detectAccelerator } from "../../hypervisor/qemu/host.ts";
 import { probeHost, resolveBinary } from "../../hypervisor/qemu/probe.ts";
-import { readImageManifest } from "../../image/manifest.ts";
+import { type ImageOrigin, readImageManifest } from "../../image/manifest.ts";
+import { COMMIT, VERSION } from "../../version.ts";
 
 /**
  * `husk check`: can this host run husk as configured? Each check says what
@@ -48,6 +50,14 @@ function cgroupLayout(): string {
   }
 }
 
+/** Where the image came from, for people: built here or elsewhere, or imported from which archive, when. */
+export function describeOrigin(origin: ImageOrigin | undefined, here: string = hostname()): string {
+  if (!origin) return "unknown (the manifest predates origin records)";
+  const built = (b: { host: string; at: string }) => `built ${b.host === here ? "here" : `on ${b.host}`} on ${b.at}`;
+  if (origin.kind === "built") return built(origin);
+  return `imported from ${origin.file} on ${origin.at} (archive sha256 ${origin.archiveSha256.slice(0, 12)}…${origin.built ? `; ${built(origin.built)}` : ""})`;
+}
+
 export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; checks: CheckResult[] }> {
   const hv = config.hypervisor;
   const checks: CheckResult[] = [];
@@ -63,7 +73,17 @@ export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; chec
   if (hv.image) checks.push(fileCheck("disk image", hv.image, true));
   try {
     const m = await readImageManifest(dirname(hv.kernel));
-    checks.push({ name: "image manifest", ok: true, required: false, detail: JSON.stringify(m).slice(0, 200) });
+    checks.push({ name: "image manifest", ok: true, required: false, detail: `${dirname(hv.kernel)}: kernel ${m.kernel.kind} ${m.kernel.version}, ${m.files.length} files` });
+    checks.push({ name: "image origin", ok: true, required: false, detail: describeOrigin(m.origin) });
+    const same = m.husk.version === VERSION && m.husk.commit === COMMIT;
+    checks.push({
+      name: "image agent",
+      ok: same,
+      required: false,
+      detail: same
+        ? `husk ${VERSION} (${COMMIT}), this husk`
+        : `husk ${m.husk.version} (${m.husk.commit}) in the image, this is husk ${VERSION} (${COMMIT}): rebuild or import an image made by this husk`,
+    });
   } catch (e) {
     checks.push({ name: "image manifest", ok: false, required: false, detail: (e as Error).message });
   }
