@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import { exportImage, importImage } from "../image/archive.ts";
 import { buildImage } from "../image/build.ts";
 import { strict } from "./lib/flags.ts";
-import { printJson } from "./lib/output.ts";
+import { formatArg, outputFormat, printJson } from "./lib/output.ts";
 
 const KERNELS = ["auto", "minimal", "debian"] as const;
 
@@ -50,9 +50,12 @@ const exportCmd = defineCommand(
   strict(
     {
       meta: { name: "export", description: "write the built guest image (kernel, initramfs, agent, manifest) as one zstd-compressed archive" },
-      args: { file: { type: "positional", description: "archive to write (FILE.tar.zst)", required: true }, dir: dirArg },
+      args: { file: { type: "positional", description: "archive to write (FILE.tar.zst)", required: true }, dir: dirArg, format: formatArg },
       async run({ args }) {
-        printJson(await exportImage(args.dir ?? DEFAULT_IMAGE_DIR, args.file));
+        const format = outputFormat(args.format);
+        const r = await exportImage(args.dir ?? DEFAULT_IMAGE_DIR, args.file);
+        if (format === "json") printJson(r);
+        else console.log(`wrote ${r.file} (${(r.size / 1048576).toFixed(1)} MiB, sha256 ${r.sha256}): husk ${r.husk.version} (${r.husk.commit}), kernel ${r.kernel}`);
       },
     },
     { maxPositionals: 1 },
@@ -66,10 +69,13 @@ const importCmd = defineCommand(
         name: "import",
         description: "verify an archive from `husk image export` (every hash, the husk version) and install it atomically",
       },
-      args: { file: { type: "positional", description: "archive to import", required: true }, dir: dirArg },
+      args: { file: { type: "positional", description: "archive to import", required: true }, dir: dirArg, format: formatArg },
       async run({ args }) {
+        const format = outputFormat(args.format);
         const r = await importImage(args.file, args.dir ?? DEFAULT_IMAGE_DIR);
-        printJson({ dir: r.dir, previous: r.previous ?? null, husk: r.manifest.husk, kernel: r.manifest.kernel, origin: r.manifest.origin });
+        const m = r.manifest;
+        if (format === "json") printJson({ dir: r.dir, previous: r.previous ?? null, husk: m.husk, kernel: m.kernel, origin: m.origin });
+        else console.log(`installed ${args.file} into ${r.dir}: husk ${m.husk.version} (${m.husk.commit}), kernel ${m.kernel.kind} ${m.kernel.version}${r.previous ? `; the previous image is at ${r.previous}` : ""}`);
       },
     },
     { maxPositionals: 1 },
