@@ -9,14 +9,16 @@ import { VmSpecSchema } from "../monitor/files.ts";
 import { buildTemplate } from "../monitor/template-build.ts";
 import { cliConfig } from "./lib/config.ts";
 import { strict } from "./lib/flags.ts";
-import { printJson } from "./lib/output.ts";
+import { formatArg, outputFormat, printJson } from "./lib/output.ts";
 
 /**
  * `husk factory init|status|destroy`: VM templates (src/factory/). Every
  * command prints JSON on stdout.
  */
 
-function factoryDir(given: string | undefined): string {
+/** Output is JSON either way; --format is accepted (and checked) so that errors come as JSON too. */
+function factoryDir(given: string | undefined, format?: string): string {
+  outputFormat(format);
   const dir = given ?? cliConfig().factory.dir;
   if (!dir.startsWith("/")) throw new UsageError("--factory-dir must be an absolute path");
   return dir;
@@ -39,9 +41,10 @@ const init = defineCommand(
         nics: { type: "string", description: "number of NICs (0 for no network, 1 for podman's or CNI's bridge; default 0)" },
         "factory-dir": { type: "string", description: "template directory (default [factory] dir)" },
         request: { type: "string", description: "(internal) build for the VM spec in this file, then remove it" },
+        format: formatArg,
       },
       async run({ args }) {
-        const dir = factoryDir(args["factory-dir"]);
+        const dir = factoryDir(args["factory-dir"], args.format);
         let spec: v.InferOutput<typeof VmSpecSchema>;
         if (args.request) {
           // A background build a monitor started: it must not stay in (or be charged to) that sandbox's cgroup.
@@ -82,10 +85,10 @@ const status = defineCommand(
   strict(
     {
       meta: { name: "status", description: "list the VM templates (JSON): key, size, age, the image each was made from" },
-      args: { "factory-dir": { type: "string", description: "template directory (default [factory] dir)" } },
+      args: { "factory-dir": { type: "string", description: "template directory (default [factory] dir)" }, format: formatArg },
       run({ args }) {
         const config = cliConfig();
-        printJson({ enabled: config.factory.template, ...factoryStatus(factoryDir(args["factory-dir"])) });
+        printJson({ enabled: config.factory.template, ...factoryStatus(factoryDir(args["factory-dir"], args.format)) });
       },
     },
     { maxPositionals: 0 },
@@ -96,9 +99,9 @@ const destroy = defineCommand(
   strict(
     {
       meta: { name: "destroy", description: "remove every VM template (running clones keep working)" },
-      args: { "factory-dir": { type: "string", description: "template directory (default [factory] dir)" } },
+      args: { "factory-dir": { type: "string", description: "template directory (default [factory] dir)" }, format: formatArg },
       async run({ args }) {
-        printJson(await destroyFactory(factoryDir(args["factory-dir"])));
+        printJson(await destroyFactory(factoryDir(args["factory-dir"], args.format)));
       },
     },
     { maxPositionals: 0 },

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
@@ -111,6 +111,23 @@ export function findTemplate(factoryDir: string, key: string): { template?: Temp
   const dir = templateDir(factoryDir, key);
   if (!existsSync(dir)) return {};
   return checkTemplate(dir, key);
+}
+
+/**
+ * Take a template that failed out of use: renamed aside first (a clone
+ * starting now either has it open already or does not find it), then
+ * removed. Clones running from it keep their mapping.
+ */
+export function discardTemplate(factoryDir: string, key: string): void {
+  const dir = templateDir(factoryDir, key);
+  const aside = join(factoryDir, `.discarded-${key}-${process.pid}-${Date.now()}`);
+  try {
+    renameSync(dir, aside);
+  } catch {
+    return; // gone already (another sandbox discarded it)
+  }
+  rmSync(aside, { recursive: true, force: true });
+  log.warn(`template ${key} discarded`);
 }
 
 export interface TemplateListing {

@@ -8,6 +8,7 @@ import type { Hypervisor, VmExit, VmSpec, VmStatus } from "../hypervisor/types.t
 import { logger } from "../log.ts";
 import { bootClone } from "./clone.ts";
 import { spawnTemplateBuild } from "../factory/spawn.ts";
+import { discardTemplate } from "../factory/store.ts";
 import { bootVm, type BootResult } from "./boot.ts";
 import { defaultHuskCommand } from "./spawn.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET, readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
@@ -113,9 +114,12 @@ export class SandboxMonitor {
       if (outcome.kind === "failed") {
         warning = outcome.warning;
         log.warn(`sandbox ${this.spec.sandboxId}: ${warning}`);
-      } else if (key) {
-        const missing = key;
-        this.afterBoot = () => void spawnTemplateBuild(defaultHuskCommand(), factory.dir, this.spec, missing);
+        // Never tried twice: the broken template goes, and a new one is made.
+        if (key) discardTemplate(factory.dir, key);
+      }
+      if (key) {
+        const wanted = key;
+        this.afterBoot = () => void spawnTemplateBuild(defaultHuskCommand(), factory.dir, this.spec, wanted);
       }
     }
     this.hv = this.newHypervisor();

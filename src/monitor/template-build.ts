@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FactoryError } from "../errors.ts";
 import { QemuHypervisor } from "../hypervisor/qemu/index.ts";
@@ -92,6 +92,7 @@ async function makeTemplate(spec: VmSpec, dir: string, key: string, inputs: { ar
     const { stateBytes } = await hv.saveTemplate!();
     const saveMs = Date.now() - t1;
     await hv.cleanup(); // RAM is in the memory file already: QEMU can simply go
+    chmodSync(join(dir, "memory"), 0o600); // QEMU made it with its umask
     for (const f of ["qmp.sock", "agent.sock", "qemu.pid"]) rmSync(join(dir, f), { force: true });
     rmSync(join(dir, "shared"), { recursive: true, force: true });
     const record = {
