@@ -25,6 +25,7 @@ const libc = dlopen("libc.so.6", {
   open: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
   clock_settime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   sethostname: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  mount: { args: [FFIType.cstring, FFIType.cstring, FFIType.cstring, FFIType.u64, FFIType.cstring], returns: FFIType.i32 },
 });
 const c = libc.symbols;
 
@@ -199,4 +200,10 @@ export function setRealtimeClock(unixMs: number): void {
 export function setHostname(name: string): void {
   const bytes = Buffer.from(name);
   check("sethostname", c.sethostname(ptr(bytes), bytes.length));
+}
+
+/** mount(2): no fork and exec of mount(8), which costs a clone's start-up ~0.1 s under TCG. */
+export function mountFs(source: string, target: string, fstype: string, data: string, flags = 0): void {
+  const z = (t: string) => Buffer.from(`${t}\0`);
+  check(`mount(${fstype} on ${target})`, c.mount(z(source), z(target), z(fstype), flags, z(data)));
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { AgentError } from "../../errors.ts";
-import { reseedKernelRng, setHostname, setRealtimeClock } from "../../ffi/process.ts";
+import { mountFs, reseedKernelRng, setHostname, setRealtimeClock } from "../../ffi/process.ts";
 import { logger } from "../../log.ts";
 import type { MethodRequest } from "../protocol.ts";
 import { parseMountPoints, type MountSpec } from "./mounts.ts";
@@ -17,11 +17,7 @@ const log = logger("agent-clone");
 
 export type CloneInitRequest = MethodRequest<"cloneInit">;
 
-export async function cloneInit(
-  req: CloneInitRequest,
-  shared: MountSpec,
-  run: (argv: string[]) => Promise<void>,
-): Promise<void> {
+export async function cloneInit(req: CloneInitRequest, shared: MountSpec): Promise<void> {
   const entropy = Buffer.from(req.entropy, "base64");
   if (entropy.length < 32) throw new AgentError(`cloneInit: ${entropy.length} bytes of entropy, need at least 32`);
   step("reseed the kernel RNG", () => reseedKernelRng(entropy));
@@ -29,9 +25,7 @@ export async function cloneInit(
   step("set the hostname", () => setHostname(req.hostname));
   if (!mountedAt(shared.target)) {
     mkdirSync(shared.target, { recursive: true });
-    await run(["mount", "-t", shared.type, ...(shared.options ? ["-o", shared.options] : []), shared.source, shared.target]).catch((e: unknown) => {
-      throw new AgentError(`cloneInit: cannot mount the ${shared.source} share on ${shared.target}: ${e instanceof Error ? e.message : String(e)}`);
-    });
+    step(`mount the ${shared.source} share on ${shared.target}`, () => mountFs(shared.source, shared.target, shared.type, shared.options ?? ""));
   }
   log.info(`clone initialised: hostname ${req.hostname}, share on ${shared.target}`);
 }

@@ -80,7 +80,7 @@ async function runCommand(argv: string[]): Promise<void> {
 
 const realSystem = (sharedDir: string): GuestSystem => ({
   run: runCommand,
-  cloneInit: (req) => cloneInit(req, sharedMount(sharedDir), runCommand),
+  cloneInit: (req) => cloneInit(req, sharedMount(sharedDir)),
   async powerOff() {
     try {
       powerOff();

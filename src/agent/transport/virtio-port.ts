@@ -54,7 +54,10 @@ export class PortSessions {
   constructor(
     private readonly device: PortDevice,
     private readonly label = "vport",
-    private readonly idleMs = 100,
+    // Only polled while no host is connected (the monitor stays connected
+    // for the VM's life): short, so a clone restored from a template — saved
+    // in this wait — answers its new host at once.
+    private readonly idleMs = 5,
   ) {
     void this.loop();
   }
