@@ -30,6 +30,7 @@ export const DEFAULT_TIMEOUTS: Record<MethodName, number | null> = {
   updateInterfaces: 30_000,
   updateRoutes: 30_000,
   cloneInit: 15_000,
+  debugConsole: 60_000,
   shutdown: 30_000,
 };
 

@@ -6,6 +6,7 @@ import { logger } from "../log.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../store.ts";
 import {
   EVENTS,
+  GUEST_CONSOLE_ID,
   METHODS,
   PROTOCOL_VERSION,
   type EventName,
@@ -260,6 +261,16 @@ export class MockAgent implements Agent {
         return this.transact((g) => {
           g.routes = r.routes as unknown[];
           return {};
+        });
+      case "debugConsole":
+        // The guest's consoles as processes of a pseudo-container: signal, wait, resize address them the same way.
+        return this.transact((g) => {
+          const c = (g.containers[GUEST_CONSOLE_ID] ??= { status: "running", processes: {} });
+          if (c.processes[keyOf(r.execId)]) throw new AgentError(`debug console ${r.execId} already exists`);
+          const pid = g.nextPid++;
+          c.processes[keyOf(r.execId)] = { pid, execId: r.execId, args: ["/bin/sh"], status: "running" };
+          this.attach(GUEST_CONSOLE_ID, r.execId, r.stdio as Stdio);
+          return { pid };
         });
       case "cloneInit":
         return {};

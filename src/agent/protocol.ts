@@ -87,6 +87,13 @@ export const GuestDetailsSchema = v.strictObject({
   uptimeSec: v.pipe(v.number(), v.minValue(0)),
 });
 
+/**
+ * The containerId under which debug consoles are addressed (waitProcess,
+ * signalProcess, resizeTty, closeStdin... with the console's execId): they
+ * run in the guest, not in a container, and no container may take this id.
+ */
+export const GUEST_CONSOLE_ID = "husk.guest-console";
+
 function method<Req extends v.GenericSchema, Res extends v.GenericSchema>(request: Req, response: Res) {
   return { request, response } as const;
 }
@@ -142,6 +149,19 @@ export const METHODS = {
       entropy: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{43,344}={0,2}$/, "must be base64 of 32 to 256 bytes")),
     }),
     empty,
+  ),
+  /**
+   * A root shell in the guest itself, outside every container (the host
+   * allows it only with [debug] console = true). Its process is then
+   * { containerId: GUEST_CONSOLE_ID, execId }. env: extra KEY=VALUE (TERM).
+   */
+  debugConsole: method(
+    v.strictObject({
+      execId: id,
+      stdio: StdioSchema,
+      env: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*=/, "must be KEY=VALUE"), v.maxLength(4096))), v.maxLength(64))),
+    }),
+    v.strictObject({ pid: u32 }),
   ),
   /** Sync filesystems and power the guest off. */
   shutdown: method(empty, empty),

@@ -127,7 +127,7 @@ export function createAgentRouter<X extends MethodTable>(options: AgentRouterOpt
     try {
       let req = request;
       const stdio = (request as { stdio?: Stdio }).stdio;
-      if (stdio && (method === "createContainer" || method === "exec")) {
+      if (stdio && (method === "createContainer" || method === "exec" || method === "debugConsole")) {
         const mapped: Stdio = { ...stdio };
         if (stdio.stdin !== undefined) {
           const c = ctx.channel.attachStream(stdio.stdin, { read: true, write: false });

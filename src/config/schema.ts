@@ -58,11 +58,21 @@ export const PluginConfigSchema = v.strictObject({
   options: v.optional(v.record(v.string(), v.unknown()), {}),
 });
 
+export const DebugConfigSchema = v.strictObject({
+  /**
+   * `husk debug-console ID`: an interactive root shell in a sandbox's guest
+   * VM, outside every container. Off by default: whoever can run husk gets
+   * root in every guest with it.
+   */
+  console: v.optional(v.boolean(), false),
+});
+
 export const HuskConfigSchema = v.strictObject({
   hypervisor: v.optional(HypervisorConfigSchema, {}),
   agent: v.optional(AgentConfigSchema, {}),
   runtime: v.optional(RuntimeConfigSchema, {}),
   factory: v.optional(FactoryConfigSchema, {}),
+  debug: v.optional(DebugConfigSchema, {}),
   plugins: v.optional(v.record(v.string(), PluginConfigSchema), {}),
 });
 

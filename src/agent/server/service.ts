@@ -1,12 +1,13 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentError, AlreadyExistsError, InvalidStateError, NotFoundError, UnsupportedError } from "../../errors.ts";
+import { AgentError, AlreadyExistsError, InvalidIdError, InvalidStateError, NotFoundError, UnsupportedError } from "../../errors.ts";
 import { killPid, type WaitResult } from "../../ffi/process.ts";
 import { logger } from "../../log.ts";
 import type { OciProcess, OciSpec } from "../../oci/spec.ts";
 import { COMMIT, VERSION } from "../../version.ts";
-import { type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
+import { GUEST_CONSOLE_ID, type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
 import type { Channel, RequestContext, RequestHandler } from "../wire/channel.ts";
+import { type DebugShell, spawnGuestShell } from "./debug-console.ts";
 import { interfaceCommands, routeCommand } from "./network.ts";
 import { bootTime, cgroupOf, cgroupStats, guestDetails, processInfo } from "./procfs.ts";
 import { OomWatcher } from "./oom.ts";
@@ -36,6 +37,8 @@ export interface AgentServiceOptions {
   reaper?: Reaper;
   /** After a process exits, wait this long at most for its output to drain before reporting the exit. */
   exitDrainMs?: number;
+  /** Spawns a debug console's shell (default: /bin/sh in the guest, ./debug-console.ts). */
+  debugShell?: DebugShell;
 }
 
 interface Exit {
@@ -69,6 +72,8 @@ type Handlers = { [M in MethodName]: (req: MethodRequest<M>, ctx: RequestContext
  */
 export class AgentService {
   private containers = new Map<string, Container>();
+  /** Debug consoles (processes of the guest itself), by execId, under GUEST_CONSOLE_ID. */
+  private consoles = new Map<string, Proc>();
   private channel: Channel | undefined;
   private readonly reaper: Reaper;
   private readonly opts: AgentServiceOptions;
@@ -113,6 +118,11 @@ export class AgentService {
   }
 
   private proc(containerId: string, execId: string | undefined): Proc {
+    if (containerId === GUEST_CONSOLE_ID) {
+      const p = execId === undefined ? undefined : this.consoles.get(execId);
+      if (!p) throw new NotFoundError(`debug console ${execId ?? "(none)"} does not exist`, { details: { execId } });
+      return p;
+    }
     const c = this.container(containerId);
     if (execId === undefined) return c.init;
     const p = c.execs.get(execId);
@@ -149,6 +159,7 @@ export class AgentService {
     guestDetails: async () => guestDetails(VERSION, this.opts.procRoot),
 
     createContainer: async (req, ctx) => {
+      if (req.containerId === GUEST_CONSOLE_ID) throw new InvalidIdError(`container id ${GUEST_CONSOLE_ID} is reserved for debug consoles`);
       if (this.containers.has(req.containerId)) throw new AlreadyExistsError(`container ${req.containerId} already exists`);
       const bundleDir = join(this.opts.stateDir, "bundles", req.containerId);
       const spec: OciSpec = { ...req.spec };
@@ -291,6 +302,25 @@ export class AgentService {
     updateRoutes: async (req) => {
       for (const route of req.routes) await this.opts.system.run(routeCommand(route));
       return {};
+    },
+
+    debugConsole: async (req, ctx) => {
+      if (this.consoles.has(req.execId)) throw new AlreadyExistsError(`debug console ${req.execId} already exists`);
+      const stdio = ProcessStdio.prepare(ctx.channel, req.stdio, this.consolePath());
+      try {
+        const started = await (this.opts.debugShell ?? spawnGuestShell)(stdio.io, req.env ?? []);
+        const raw = started.exited ?? this.reaper.watch(started.pid);
+        await stdio.connect(raw);
+        const proc = this.track({ containerId: GUEST_CONSOLE_ID, execId: req.execId, pid: started.pid, stdio }, raw);
+        this.consoles.set(req.execId, proc);
+        // Kept a while after the exit for waitProcess; nothing else ever removes a console.
+        void proc.exited.then(() => setTimeout(() => this.consoles.delete(req.execId), 60_000).unref?.());
+        log.debug(`debug console ${req.execId}: pid ${started.pid}`);
+        return { pid: started.pid };
+      } catch (e) {
+        stdio.abort();
+        throw e;
+      }
     },
 
     cloneInit: async (req) => {
