@@ -1,7 +1,10 @@
 /**
  * Container start benchmark (not a test): `husk run` of a busybox container
- * running `true`, against `runc run` of the same bundle and a raw QEMU boot of
- * the same guest image (QEMU → kernel → init → exit, no husk), sequentially on
+ * running `true` three ways — cold (templates off), first (templates on, no
+ * template yet: the run boots cold and starts a background build, which is
+ * waited out between runs) and warm (a template present: the sandbox is a
+ * clone) — against `runc run` of the same bundle and a raw QEMU boot of the
+ * same guest image (QEMU → kernel → init → exit, no husk), sequentially on
  * this machine. Under TCG absolute times are meaningless: read the ratios.
  *
  *   bun bench/run.ts [--runs 5] [--husk dist/husk] [--config FILE]
@@ -14,6 +17,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
 import { bareImageBoot, bootOnce, stats } from "./lib/boot-vm.ts";
+import { factoryConfigs, huskOut, waitBuildsDone } from "./lib/factory-config.ts";
 
 const { values } = parseArgs({
   options: {
@@ -44,14 +48,28 @@ try {
   const mk = Bun.spawnSync(["bash", join(import.meta.dir, "../scripts/make-bundle.sh"), bundle, "true"], { stderr: "inherit" });
   if (mk.exitCode !== 0) throw new Error("make-bundle failed");
   const root = join(work, "r");
-  const configArgs = values.config ? ["--config", resolve(values.config)] : [];
 
-  const huskMs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const ms = await timeCommand([husk, ...configArgs, "--root", root, "run", "--bundle", bundle, `bench-${i}`]);
-    huskMs.push(ms);
-    note(`husk run #${i + 1}: ${Math.round(ms)} ms`);
-  }
+  const fc = factoryConfigs(work, values.config ? resolve(values.config) : undefined);
+  const runHusk = async (label: string, config: string, before?: () => Promise<void>, after?: () => Promise<void>) => {
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await before?.();
+      const t = await timeCommand([husk, "--config", config, "--root", root, "run", "--bundle", bundle, `bench-${label}-${i}`]);
+      ms.push(t);
+      note(`husk run (${label}) #${i + 1}: ${Math.round(t)} ms`);
+      await after?.();
+    }
+    return ms;
+  };
+  const destroy = () => huskOut([husk, "--config", fc.warm, "factory", "destroy", "--factory-dir", fc.factoryDir]).then(() => {});
+  const coldMs = await runHusk("cold", fc.cold);
+  // First: no template; the run starts a background build, waited out (and thrown away) before the next run.
+  const firstMs = await runHusk("first", fc.warm, destroy, () => waitBuildsDone(husk, fc.warm, fc.factoryDir));
+  await destroy();
+  note(JSON.parse(await huskOut([husk, "--config", fc.warm, "factory", "init", "--factory-dir", fc.factoryDir])).status);
+  const warmMs = await runHusk("warm", fc.warm);
+  await destroy();
+  fc.cleanup();
 
   const runcMs: number[] = [];
   const hasRunc = Bun.which("runc") !== null;
@@ -74,20 +92,25 @@ try {
   }
   note(`raw qemu boot: ${rawMs.map(Math.round).join(", ")} ms`);
 
-  const h = stats(huskMs);
+  const cold = stats(coldMs);
+  const first = stats(firstMs);
+  const warm = stats(warmMs);
   const raw = stats(rawMs);
   const runc = hasRunc ? stats(runcMs) : null;
   console.log(
     JSON.stringify({
       bench: "run",
-      what: "husk run of `true` in a busybox bundle vs runc run and a raw QEMU boot of the same image",
+      what: "husk run of `true` in a busybox bundle: cold (templates off), first (no template yet), warm (cloned from a template); runc run and a raw QEMU boot of the same image",
       accelerator: "tcg",
-      husk: h,
+      husk: { cold, first, warm },
       runc,
       rawBoot: raw,
       ratio: {
-        huskOverRawBoot: +(h.median / raw.median).toFixed(2),
-        huskOverRunc: runc ? +(h.median / runc.median).toFixed(1) : null,
+        coldOverWarm: +(cold.median / warm.median).toFixed(2),
+        firstOverCold: +(first.median / cold.median).toFixed(2),
+        coldOverRawBoot: +(cold.median / raw.median).toFixed(2),
+        warmOverRawBoot: +(warm.median / raw.median).toFixed(2),
+        warmOverRunc: runc ? +(warm.median / runc.median).toFixed(1) : null,
       },
     }),
   );
