@@ -40,6 +40,7 @@ export const rootCommand = defineCommand({
     env: () => import("./env.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
     image: () => import("./image.ts").then((m) => m.default),
+    "debug-console": () => import("./debug-console.ts").then((m) => m.default),
     factory: () => import("./factory.ts").then((m) => m.default),
     plugins: () => import("./plugins.ts").then((m) => m.default),
     monitor: () => import("./monitor.ts").then((m) => m.default),

@@ -1,0 +1,114 @@
+import { existsSync } from "node:fs";
+import { isatty } from "node:tty";
+import { connectAgent, type AgentClient } from "../../agent/client.ts";
+import { GUEST_CONSOLE_ID } from "../../agent/protocol.ts";
+import { sandboxOfContainer, statusSandbox } from "../../api.ts";
+import type { RuntimeContext } from "../../context.ts";
+import { asHuskError, InvalidStateError, NotFoundError } from "../../errors.ts";
+import { getWinsize } from "../../ffi/pty.ts";
+import { validateId } from "../../ids.ts";
+import { logger } from "../../log.ts";
+import { exitStatus } from "../../shim/exit.ts";
+import { setupHostIo } from "../../shim/host-io.ts";
+import { pumpFdToStream, pumpStreamToFd } from "../../shim/relay.ts";
+import { installSignalHandlers } from "../../shim/signals.ts";
+import { socketPath } from "../../sockets.ts";
+import { sandboxDir } from "../../store.ts";
+
+/**
+ * `husk debug-console ID`, host side: find the sandbox (by its id or one of
+ * its containers'), make sure its VM is up, and stand for the guest shell
+ * the way a shim stands for a container process: the caller's terminal in
+ * raw mode (or plain pipes when stdin is not a terminal), stdio relayed over
+ * the monitor's agent connection, SIGWINCH as a resize, other signals
+ * forwarded, the shell's exit status returned.
+ */
+
+const log = logger("debug-console");
+/** How long to wait for the guest's output to drain after the shell exited. */
+const DRAIN_MS = 3000;
+/** The VM (or its monitor) went away under the console: as if SIGKILLed. */
+const VM_GONE_STATUS = 137;
+
+/** The sandbox an id names: a sandbox id, or the id of a container in one. */
+export function sandboxOf(ctx: RuntimeContext, id: string): string {
+  validateId(id, "sandbox or container id");
+  if (existsSync(sandboxDir(ctx.root, id))) return id;
+  try {
+    return sandboxOfContainer(ctx.root, id);
+  } catch (e) {
+    if (e instanceof NotFoundError) throw new NotFoundError(`no sandbox or container ${id}`, { details: { id } });
+    throw e;
+  }
+}
+
+/** The sandbox's VM must be up and not paused. Returns the sandbox directory. */
+export async function runningSandbox(ctx: RuntimeContext, id: string): Promise<{ sid: string; dir: string }> {
+  const sid = sandboxOf(ctx, id);
+  const st = await statusSandbox(ctx, sid);
+  if (st.state === "stopped" || st.state === "paused") {
+    throw new InvalidStateError(`sandbox ${sid} is ${st.state}: its VM must be running for a debug console`, { details: { id: sid, state: st.state } });
+  }
+  return { sid, dir: sandboxDir(ctx.root, sid) };
+}
+
+export async function runDebugConsole(sid: string, dir: string): Promise<number> {
+  let agent: AgentClient;
+  try {
+    agent = await connectAgent(socketPath(dir, "monitor.sock"), { name: `debug-console ${sid}` });
+  } catch (e) {
+    throw asHuskError(e, "E_MONITOR", `cannot reach the monitor of sandbox ${sid}`);
+  }
+  const terminal = isatty(0);
+  const io = await setupHostIo(terminal, undefined);
+  const execId = `console-${process.pid}-${Date.now().toString(36)}`;
+  const ref = { containerId: GUEST_CONSOLE_ID, execId };
+  let streams;
+  try {
+    const opened = agent.openStdio({
+      terminal,
+      stdin: true,
+      stdout: true,
+      stderr: !terminal,
+      ...(io.size ? { rows: io.size.rows, cols: io.size.cols } : {}),
+    });
+    streams = opened.streams;
+    const env = process.env.TERM ? [`TERM=${process.env.TERM}`] : [];
+    const { pid } = await agent.call("debugConsole", { execId, stdio: opened.stdio, env });
+    log.debug(`sandbox ${sid}: debug console ${execId}, guest pid ${pid}`);
+  } catch (e) {
+    io.restore();
+    await agent.close();
+    throw e;
+  }
+
+  const uninstall = installSignalHandlers({
+    forward(signal) {
+      agent.call("signalProcess", { ...ref, signal }).catch((e) => log.debug(`cannot forward signal ${signal}`, e));
+    },
+    resize() {
+      const size = io.sizeFd !== undefined ? getWinsize(io.sizeFd) : undefined;
+      if (size) agent.call("resizeTty", { ...ref, ...size }).catch((e) => log.debug("resize failed", e));
+    },
+  });
+  const stopInput = new AbortController();
+  const pumps: Promise<void>[] = [];
+  if (streams.stdin) void pumpFdToStream(io.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
+  if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, io.output).catch((e) => log.debug("stdout relay", e)));
+  if (streams.stderr && io.error !== undefined) pumps.push(pumpStreamToFd(streams.stderr, io.error).catch((e) => log.debug("stderr relay", e)));
+
+  const vmGone = new Promise<number>((resolve) => agent.onClose(() => resolve(VM_GONE_STATUS)));
+  const status = await Promise.race([
+    agent.call("waitProcess", ref).then(exitStatus, (e) => {
+      log.warn(`waiting for the debug console failed: ${e instanceof Error ? e.message : String(e)}`);
+      return VM_GONE_STATUS;
+    }),
+    vmGone,
+  ]);
+  stopInput.abort();
+  await Promise.race([Promise.all(pumps), Bun.sleep(DRAIN_MS)]);
+  uninstall();
+  io.restore();
+  await Promise.race([agent.close(), Bun.sleep(1000)]);
+  return status;
+}
