@@ -4,7 +4,7 @@ import { connectAgent, type AgentClient } from "../../agent/client.ts";
 import { GUEST_CONSOLE_ID } from "../../agent/protocol.ts";
 import { sandboxOfContainer, statusSandbox } from "../../api.ts";
 import type { RuntimeContext } from "../../context.ts";
-import { asHuskError, InvalidStateError, NotFoundError } from "../../errors.ts";
+import { asHuskError, InvalidStateError, isHuskError, NotFoundError, UnsupportedError } from "../../errors.ts";
 import { getWinsize } from "../../ffi/pty.ts";
 import { validateId } from "../../ids.ts";
 import { logger } from "../../log.ts";
@@ -79,6 +79,13 @@ export async function runDebugConsole(sid: string, dir: string): Promise<number>
   } catch (e) {
     io.restore();
     await agent.close();
+    if (isHuskError(e) && e.code === "E_UNSUPPORTED" && /unknown method/.test(e.message)) {
+      // The guest runs the agent of the image it booted, which may predate the debug console.
+      throw new UnsupportedError(
+        `the guest agent of sandbox ${sid} has no debug console: its image was made by an older husk (see \`husk check\`); rebuild or import an image made by this husk and start the sandbox again`,
+        { cause: e },
+      );
+    }
     throw e;
   }
 
