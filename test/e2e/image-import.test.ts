@@ -47,6 +47,9 @@ describe.skipIf(!ready)("image built, exported, imported on a fresh host, and bo
         `initrd = ${q(join(imported, m.initrd.path))}`,
         `machine = ${q(m.machine)}`,
         "boot_timeout_ms = 180000",
+        // Cold boots: a VM template of this temporary image would outlive it in /dev/shm.
+        "[factory]",
+        "template = false",
         "[runtime]",
         `root = ${q(env.root)}`,
         "",
