@@ -9,7 +9,8 @@ import { alive, canRun, HUSK, husk, makeBundle, makeEnv, waitFor, type E2eEnv } 
  * `husk debug-console` at a terminal (a pty this test holds the master of):
  * a root shell in the guest, outside the container (crun is there, the
  * container's busybox rootfs has none), resized with the terminal, ended by
- * exit or by a forwarded signal with the shell's status. Refusals as JSON
+ * exit or by a forwarded signal with the shell's status; by a pod
+ * container's id, the pod's guest. Refusals as JSON
  * error codes: console disabled, unknown id, stopped sandbox.
  */
 
@@ -96,6 +97,19 @@ describe.skipIf(!canRun)("debug console into the guest", () => {
     expect(r.stdout).toBe("piped-5\n");
     expect(r.stderr).toBe("err\n");
     expect(r.code).toBe(6);
+  });
+
+  test("by a pod container's id: the pod's guest, every container's processes in view", { timeout: 300_000 }, async () => {
+    const cri = (type: string) => ({ "io.kubernetes.cri.container-type": type, "io.kubernetes.cri.sandbox-id": "pod1" });
+    const pause = makeBundle(env, "pause", ["sleep", "1001"], { annotations: cri("sandbox") });
+    const app = makeBundle(env, "app", ["sleep", "1002"], { annotations: cri("container") });
+    expect((await husk(env, ["run", "-d", "--bundle", pause, "pod1"])).code).toBe(0);
+    expect((await husk(env, ["run", "-d", "--bundle", app, "app1"])).code).toBe(0);
+    const r = await husk(env, ["debug-console", "app1"], { stdin: "ps | grep -c '[s]leep 100[12]'\n" });
+    expect(r.stdout).toBe("2\n");
+    expect(r.code).toBe(0);
+    expect((await husk(env, ["delete", "--force", "app1"])).code).toBe(0);
+    expect((await husk(env, ["delete", "--force", "pod1"])).code).toBe(0);
   });
 
   test("refusals as JSON error codes: disabled, unknown id, stopped sandbox", { timeout: 300_000 }, async () => {
