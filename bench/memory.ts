@@ -42,6 +42,27 @@ function pssKiB(pid: number): number {
   return Number(m[1]);
 }
 
+/**
+ * PSS of QEMU's TCG translation cache: the anonymous mapping of the
+ * configured tb-size (MiB). KVM hosts have no such cache.
+ */
+function tcgCacheKiB(pid: number, tbMiB: number): number {
+  let total = 0;
+  let size = 0;
+  let anon = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(\S*)/.exec(line);
+    if (head) {
+      size = (Number.parseInt(head[2]!, 16) - Number.parseInt(head[1]!, 16)) / (1024 * 1024);
+      anon = head[3] === "";
+      continue;
+    }
+    const pss = /^Pss:\s+(\d+) kB/.exec(line);
+    if (pss && anon && size >= tbMiB - 2 && size <= tbMiB + 1) total += Number(pss[1]);
+  }
+  return total;
+}
+
 /** Pids whose command line contains every needle. */
 function findPids(...needles: string[]): number[] {
   const out: number[] = [];
@@ -59,11 +80,13 @@ const work = mkdtempSync(join(tmpdir(), "husk-bench-mem-"));
 const root = join(work, "r");
 const fc = factoryConfigs(work, values.config ? resolve(values.config) : undefined);
 const started: { config: string; id: string }[] = [];
+const tbMiB = loadConfig({ path: values.config }).hypervisor.tcg_cache_mib;
 let raw: ReturnType<typeof Bun.spawn> | undefined;
 
 interface Measure {
   n: number;
-  perSandboxMiB: { total: number; qemu: number; monitor: number; shim: number };
+  /** qemuTcgCache is part of qemu: TCG's translation cache, which a KVM host does not have. */
+  perSandboxMiB: { total: number; qemu: number; qemuTcgCache: number; monitor: number; shim: number; totalWithoutTcgCache: number };
   templateFileMiB?: number;
   bootModes: string[];
 }
@@ -78,6 +101,7 @@ async function measure(label: string, config: string, n: number, bundle: string)
   }
   await sleep(Number(values.settle) * 1000);
   let qemu = 0;
+  let tcg = 0;
   let monitor = 0;
   let shim = 0;
   const bootModes: string[] = [];
@@ -87,6 +111,7 @@ async function measure(label: string, config: string, n: number, bundle: string)
     if (!qemuPid) throw new Error(`no qemu.pid for ${id}`);
     bootModes.push(JSON.parse(readFileSync(join(dir, "vm-state.json"), "utf8")).boot?.mode ?? "?");
     qemu += pssKiB(qemuPid);
+    tcg += tcgCacheKiB(qemuPid, tbMiB);
     monitor += findPids(husk, "monitor", id).reduce((a, p) => a + pssKiB(p), 0);
     shim += pssKiB(JSON.parse(await huskOut([husk, "--config", config, "--root", root, "state", id])).pid);
   }
@@ -97,7 +122,14 @@ async function measure(label: string, config: string, n: number, bundle: string)
   }
   const m: Measure = {
     n,
-    perSandboxMiB: { total: MiB((qemu + monitor + shim) / n), qemu: MiB(qemu / n), monitor: MiB(monitor / n), shim: MiB(shim / n) },
+    perSandboxMiB: {
+      total: MiB((qemu + monitor + shim) / n),
+      qemu: MiB(qemu / n),
+      qemuTcgCache: MiB(tcg / n),
+      monitor: MiB(monitor / n),
+      shim: MiB(shim / n),
+      totalWithoutTcgCache: MiB((qemu - tcg + monitor + shim) / n),
+    },
     ...(templateFileMiB !== undefined ? { templateFileMiB } : {}),
     bootModes: [...new Set(bootModes)],
   };

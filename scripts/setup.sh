@@ -3,7 +3,8 @@
 # Debian packages, npm dependencies (Bun comes from npm), dist/husk, and the
 # guest image (minimal kernel built once per machine, cached).
 # Idempotent: every step is skipped when already done.
-#   HUSK_SETUP_SKIP_IMAGE=1   do not build the guest image
+#   HUSK_SETUP_SKIP_IMAGE=1   do not build the guest image (nor the VM template)
+#   HUSK_SETUP_SKIP_TEMPLATE=1  do not make the first VM template
 #   HUSK_SETUP_CLIENTS=1      also install containerd and podman (client tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,5 +53,12 @@ bun run build.ts
 if [[ "${HUSK_SETUP_SKIP_IMAGE:-0}" != 1 ]]; then
   log "building the guest image (the first build compiles a kernel: about 8-15 minutes on 2 cores)"
   ./dist/husk image build
+  # The first VM template (src/factory/), so that sandboxes start as clones
+  # from the first one on: a few seconds; /dev/shm is emptied at reboot and
+  # the next create makes it again in the background.
+  if [[ "${HUSK_SETUP_SKIP_TEMPLATE:-0}" != 1 ]]; then
+    log "making the VM template sandboxes are cloned from"
+    ./dist/husk factory init >/dev/null || log "no template made (sandboxes boot cold until one is)"
+  fi
 fi
 log "done: $(./dist/husk --version)"

@@ -68,7 +68,7 @@ const init = defineCommand(
           spec = buildVmSpec(config, "template", dir, { vcpus, memoryMiB });
           if (nics) spec.network = { netns: "/proc/self/ns/net", nics: Array.from({ length: nics }, (_, i) => ({ tap: `tpl${i}` })) };
         }
-        const result = await buildTemplate(spec, { factoryDir: dir, waitMs: args.request ? 0 : 600_000 });
+        const result = await buildTemplate(spec, { factoryDir: dir, waitMs: args.request ? 0 : 600_000, maxTemplates: cliConfig().factory.max_templates });
         if (result.status === "busy") {
           printJson({ status: "busy", message: "another process is building this template" });
           return;
@@ -109,6 +109,6 @@ const destroy = defineCommand(
 );
 
 export default defineCommand({
-  meta: { name: "factory", description: "VM templates: sandboxes start as clones of a booted, agent-ready VM" },
+  meta: { name: "factory", description: "VM templates: new sandboxes start as clones of a booted, ready VM" },
   subCommands: { init, status, destroy },
 });

@@ -25,6 +25,8 @@ export const HypervisorConfigSchema = v.strictObject({
   memory_mib: v.optional(v.pipe(v.number(), v.integer(), v.minValue(64), v.maxValue(1024 * 1024)), 512),
   accelerator: v.optional(v.picklist(["auto", "kvm", "tcg"]), "auto"),
   kernel_params: v.optional(v.array(v.string()), []),
+  /** TCG (no KVM): QEMU's translation cache per VM, in MiB; host memory every VM pays. */
+  tcg_cache_mib: v.optional(posInt(4096), 64),
   boot_timeout_ms: v.optional(posInt(3_600_000), 60_000),
   stop_timeout_ms: v.optional(posInt(600_000), 10_000),
 });
@@ -48,6 +50,8 @@ export const FactoryConfigSchema = v.strictObject({
   template: v.optional(v.boolean(), true),
   /** Templates' directory; must be on a tmpfs (each holds a guest-RAM-sized file). */
   dir: v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path")), DEFAULT_FACTORY_DIR),
+  /** Templates kept (each holds its guest's touched RAM in the tmpfs); a new one evicts the least recently used. */
+  max_templates: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 4),
 });
 
 export const PluginConfigSchema = v.strictObject({

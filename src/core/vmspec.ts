@@ -70,6 +70,7 @@ export function buildVmSpec(
     accelerator: hv.accelerator,
     vcpus: sizing.vcpus ?? hv.vcpus,
     memoryMiB: sizing.memoryMiB ?? hv.memory_mib,
+    ...(hv.tcg_cache_mib !== 64 ? { tcgCacheMiB: hv.tcg_cache_mib } : {}),
     kernelParams: [...hv.kernel_params],
     bootTimeoutMs: hv.boot_timeout_ms,
     consoleLog: join(dir, "console.log"),

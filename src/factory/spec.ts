@@ -29,6 +29,7 @@ export function templateSpec(spec: VmSpec, dir: string, bootTimeoutMs = spec.boo
     accelerator: spec.accelerator,
     vcpus: spec.vcpus,
     memoryMiB: spec.memoryMiB,
+    ...(spec.tcgCacheMiB !== undefined ? { tcgCacheMiB: spec.tcgCacheMiB } : {}),
     kernelParams: [...spec.kernelParams.filter((p) => p !== TEMPLATE_KERNEL_PARAM), TEMPLATE_KERNEL_PARAM],
     bootTimeoutMs,
     consoleLog: join(dir, "console.log"),

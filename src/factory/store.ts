@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
@@ -184,6 +184,40 @@ export async function sweepAbandonedBuilds(factoryDir: string): Promise<string[]
     removed.push(dir);
   }
   return removed;
+}
+
+/** A clone used this template: its directory's mtime orders eviction. */
+export function markUsed(dir: string): void {
+  try {
+    const now = new Date();
+    utimesSync(dir, now, now);
+  } catch {
+    // removed meanwhile: nothing to order
+  }
+}
+
+/** Keep at most `max` templates (before one more is made): the least recently used go. */
+export function evictTemplates(factoryDir: string, max: number): string[] {
+  const all = listTemplates(factoryDir)
+    .filter((t) => !isLockHeld(lockFile(factoryDir, t.key)))
+    .map((t) => ({ dir: t.dir, used: mtimeOf(t.dir) }))
+    .sort((a, b) => a.used - b.used);
+  const removed: string[] = [];
+  while (all.length > Math.max(0, max)) {
+    const t = all.shift()!;
+    rmSync(t.dir, { recursive: true, force: true });
+    log.info(`evicted template ${t.dir} (least recently used; [factory] max_templates)`);
+    removed.push(t.dir);
+  }
+  return removed;
+}
+
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 /** Remove templates that can never be used again: stale inputs, or broken files. */

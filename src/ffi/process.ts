@@ -191,6 +191,11 @@ export function reseedKernelRng(entropy: Uint8Array): void {
   }
 }
 
+/** sync(2). */
+export function syncFilesystems(): void {
+  c.sync();
+}
+
 /** clock_settime(CLOCK_REALTIME) to the given Unix time in milliseconds. */
 export function setRealtimeClock(unixMs: number): void {
   const ts = new BigInt64Array([BigInt(Math.floor(unixMs / 1000)), BigInt(Math.floor(unixMs % 1000) * 1_000_000)]);

@@ -29,6 +29,8 @@ export interface VmSpec {
   accelerator: Accelerator;
   vcpus: number;
   memoryMiB: number;
+  /** TCG only: the translation cache's size (MiB), per VM; every VM pays it in host memory. Default 64. */
+  tcgCacheMiB?: number;
   kernelParams: string[];
   bootTimeoutMs: number;
   /** Files under dir the driver uses; fixed names so tools can find them. */

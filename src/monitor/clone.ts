@@ -6,7 +6,7 @@ import { bootVm, type BootResult } from "./boot.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
 import { templateKey } from "../factory/key.ts";
 import { cloneSpec } from "../factory/spec.ts";
-import { findTemplate } from "../factory/store.ts";
+import { findTemplate, markUsed } from "../factory/store.ts";
 
 /**
  * Starting a sandbox VM as a clone of its template: QEMU maps the
@@ -46,6 +46,7 @@ export async function bootClone(spec: VmSpec, factoryDir: string, hv: Hypervisor
         );
       },
     });
+    markUsed(found.template.dir);
     log.info(`sandbox ${spec.sandboxId}: cloned from template ${key} in ${result.bootMs} ms`);
     return { kind: "cloned", result, key };
   } catch (err) {

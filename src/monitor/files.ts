@@ -38,6 +38,7 @@ export const VmSpecSchema = v.strictObject({
   accelerator: v.picklist(["auto", "kvm", "tcg"]),
   vcpus: v.pipe(posInt, v.maxValue(256)),
   memoryMiB: v.pipe(posInt, v.minValue(64)),
+  tcgCacheMiB: v.optional(v.pipe(posInt, v.maxValue(4096))),
   kernelParams: v.array(v.pipe(v.string(), v.maxLength(4096))),
   bootTimeoutMs: posInt,
   consoleLog: abs,

@@ -165,7 +165,7 @@ export class SandboxMonitor {
       case "monitor.stop":
         await this.stop((request as { timeoutMs?: number }).timeoutMs);
         // Exit once the reply had a moment to leave; the caller waits for our exit anyway.
-        setTimeout(() => void this.shutdown(0), 100);
+        setTimeout(() => void this.shutdown(0), 20);
         return {};
       default:
         throw new HuskError("E_UNSUPPORTED", `unknown monitor method ${method}`);
@@ -195,10 +195,11 @@ export class SandboxMonitor {
           },
         );
         const first = await Promise.race([shutdown, exited]);
-        // The agent has synced: a guest that powers off or reboots ends QEMU now (-no-reboot).
-        // Without ACPI "power off" only halts the CPU and QEMU stays up, so do not wait
-        // long for it: QMP quit below loses nothing once the agent answered.
-        if (first !== true) await Promise.race([exited, Bun.sleep(first === "answered" ? 500 : 250)]);
+        // An agent that answered has synced every filesystem (9p writes are
+        // on the host): QMP quit below loses nothing, and is far quicker
+        // than the guest's own reboot under TCG. One that did not answer
+        // gets a moment to go down by itself.
+        if (first === "failed") await Promise.race([exited, Bun.sleep(250)]);
       }
       try {
         await this.hv.stop({ timeoutMs: Math.max(1000, deadline - Date.now()) });

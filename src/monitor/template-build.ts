@@ -16,6 +16,7 @@ import { templateSpec } from "../factory/spec.ts";
 import {
   buildDir,
   ensureFactoryDir,
+  evictTemplates,
   findTemplate,
   lockFile,
   pruneTemplates,
@@ -39,6 +40,8 @@ export interface BuildOptions {
   factoryDir: string;
   /** Wait this long for another builder of the same key; 0: give up at once (background builds). */
   waitMs?: number;
+  /** `[factory] max_templates`: the least recently used beyond it are evicted first. */
+  maxTemplates?: number;
 }
 
 export type BuildResult = { status: "built" | "exists"; template: Template } | { status: "busy" };
@@ -55,6 +58,7 @@ export async function buildTemplate(spec: VmSpec, options: BuildOptions): Promis
     if (found.template) return { status: "exists", template: found.template };
     await sweepAbandonedBuilds(factoryDir);
     pruneTemplates(factoryDir);
+    evictTemplates(factoryDir, (options.maxTemplates ?? 4) - 1);
     if (found.problem) {
       log.warn(`template ${key} is broken (${found.problem}): making it again`);
       rmSync(templateDir(factoryDir, key), { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AgentError } from "../../errors.ts";
-import { getPid, powerOff, setChildSubreaper } from "../../ffi/process.ts";
+import { getPid, powerOff, setChildSubreaper, syncFilesystems } from "../../ffi/process.ts";
 import { logger } from "../../log.ts";
 import { VERSION } from "../../version.ts";
 import { EVENTS, METHODS } from "../protocol.ts";
@@ -81,6 +81,7 @@ async function runCommand(argv: string[]): Promise<void> {
 const realSystem = (sharedDir: string): GuestSystem => ({
   run: runCommand,
   cloneInit: (req) => cloneInit(req, sharedMount(sharedDir)),
+  sync: async () => syncFilesystems(),
   async powerOff() {
     try {
       powerOff();

@@ -23,6 +23,8 @@ export interface GuestSystem {
   run(argv: string[]): Promise<void>;
   /** Sync and power the VM off (returns before the power goes, so the reply can be sent). */
   powerOff(): Promise<void>;
+  /** Flush every filesystem to its backing store (the host, for 9p). */
+  sync?(): Promise<void>;
   /** Make a VM cloned from a template its own (see cloneInit in ../protocol.ts); rejects if any step fails. */
   cloneInit(request: MethodRequest<"cloneInit">): Promise<void>;
 }
@@ -329,7 +331,9 @@ export class AgentService {
     },
 
     shutdown: async () => {
-      // Reply first, then power off: the host waits for QEMU to exit anyway.
+      // Synced before the reply: once it has the answer, the host may end
+      // QEMU at once instead of waiting for the guest's own reboot.
+      await this.opts.system.sync?.();
       setTimeout(() => void this.opts.system.powerOff().catch((e) => log.error(`power off failed: ${e instanceof Error ? e.message : String(e)}`)), 50);
       return {};
     },

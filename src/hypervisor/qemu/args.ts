@@ -134,7 +134,7 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
     ...(accelerator === "kvm"
       ? ["-accel", "kvm", "-cpu", "host"]
       : // -cpu max: the guest runs Bun, whose x64 build needs AVX2; tb-size bounds the translation cache.
-        ["-accel", "tcg,tb-size=64", "-cpu", "max"]),
+        ["-accel", `tcg,tb-size=${spec.tcgCacheMiB ?? 64}`, "-cpu", "max"]),
     "-smp", String(spec.vcpus),
     "-m", `${spec.memoryMiB}M`,
     "-kernel", spec.kernel,

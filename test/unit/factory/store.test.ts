@@ -181,3 +181,16 @@ test("space: a factory dir that is not a tmpfs, or too small, is refused with E_
   expect((err as Error).message).toMatch(/MiB free/);
   expect(() => checkSpace("/dev/shm", 1)).not.toThrow();
 });
+
+test("eviction keeps the most recently used templates", async () => {
+  const f = join(dir, "factory");
+  const keys = ["000000000000000000000001", "000000000000000000000002", "000000000000000000000003"];
+  for (const [i, k] of keys.entries()) {
+    const t = fakeTemplate(k);
+    utimesSync(t, new Date(1000 * (i + 1)), new Date(1000 * (i + 1)));
+  }
+  const { markUsed, evictTemplates } = await import("../../../src/factory/store.ts");
+  markUsed(join(f, keys[0]!)); // the oldest was just used
+  expect(evictTemplates(f, 2)).toEqual([join(f, keys[1]!)]);
+  expect(listTemplates(f).map((t) => t.key).sort()).toEqual([keys[0]!, keys[2]!]);
+});
