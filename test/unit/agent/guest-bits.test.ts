@@ -176,6 +176,22 @@ describe("oom watcher", () => {
     expect(seen).toEqual(["c1"]);
     w.remove("c1");
   });
+  test("a change of memory.events is seen at once (inotify), without waiting for the poll; reported once", async () => {
+    const { OomWatcher } = await import("../../../src/agent/server/oom.ts");
+    const dir = mkdtempSync(join(tmpdir(), "husk-oom-"));
+    writeFileSync(join(dir, "memory.events"), "oom 0\noom_kill 0\n");
+    const seen: string[] = [];
+    const w = new OomWatcher((id) => seen.push(id), 60_000);
+    await w.add("c1", dir);
+    const t0 = performance.now();
+    writeFileSync(join(dir, "memory.events"), "oom 1\noom_kill 1\n");
+    while (seen.length === 0 && performance.now() - t0 < 5000) await sleep(10);
+    expect(seen).toEqual(["c1"]);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await w.poll();
+    expect(seen).toEqual(["c1"]);
+    w.remove("c1");
+  });
   test("an OOM kill that ends the container is reported by the last look at exit", async () => {
     const { OomWatcher } = await import("../../../src/agent/server/oom.ts");
     const dir = mkdtempSync(join(tmpdir(), "husk-oom-"));
