@@ -125,6 +125,7 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
       // Exit codes of a failed exec: 255, as runc.
       const missing = await husk(env, ["exec", "c1", "/no/such/binary"]);
       expect(missing.code).toBe(255);
+      expect(missing.stderr).toContain("executable file `/no/such/binary` not found"); // crun's reason, as runc gives its own
       const badPid = await husk(env, ["exec", "--pid-file", join(env.dir, "no-dir", "e.pid"), "c1", "true"]);
       expect(badPid.code).toBe(255);
       expect(badPid.stderr).toContain(`cannot write pid file ${join(env.dir, "no-dir", "e.pid")}: directory ${join(env.dir, "no-dir")} does not exist`);

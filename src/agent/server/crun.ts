@@ -107,8 +107,11 @@ export class CrunRuntime implements ContainerRuntime {
     // Foreground: crun waits for the process and exits with its status (128+signal when killed).
     const proc = trackSpawn(Bun.spawn([...this.base(logFile), ...args], { stdio: this.stdio(io) }));
     let done = false;
+    let failed: HuskError | undefined;
     const exited = proc.exited.then((code): WaitResult => {
       done = true;
+      // crun's reason for a failed start (no such executable...) is in its log: read it before the log goes.
+      if (!existsSync(pidFile)) failed = this.failure("exec", logFile, code);
       rmSync(processFile, { force: true });
       rmSync(logFile, { force: true });
       // crun itself killed (should not happen): report it like a signalled process
@@ -127,7 +130,7 @@ export class CrunRuntime implements ContainerRuntime {
       if (done) {
         const code = proc.exitCode;
         if (existsSync(pidFile)) continue; // written just before exiting
-        throw this.failure("exec", logFile, code);
+        throw failed ?? this.failure("exec", logFile, code);
       }
       await Bun.sleep(5);
     }
