@@ -74,7 +74,9 @@ describe("MockAgent", () => {
     agent.on("processExit", (e) => exits.push(e));
     const { pid } = await agent.call("createContainer", { containerId: "c", spec, stdio });
     await expect(agent.call("createContainer", { containerId: "c", spec, stdio })).rejects.toMatchObject({ code: "E_AGENT" });
-    await expect(agent.call("exec", { containerId: "c", execId: "e", process: spec.process!, stdio })).rejects.toMatchObject({ code: "E_AGENT" });
+    // As crun: a created container can be exec'd into.
+    await agent.call("exec", { containerId: "c", execId: "e0", process: { ...spec.process!, args: ["true"] }, stdio });
+    agent.exitProcess("c", "e0", 0);
     await agent.call("startContainer", { containerId: "c" });
     await agent.call("exec", { containerId: "c", execId: "e", process: { ...spec.process!, args: ["ps"] }, stdio });
     expect((await agent.call("listProcesses", { containerId: "c" })).processes.map((p) => [p.pid === pid, p.command])).toEqual([
@@ -87,9 +89,11 @@ describe("MockAgent", () => {
     await expect(agent.call("removeContainer", { containerId: "c" })).rejects.toMatchObject({ code: "E_AGENT" });
     agent.exitProcess("c", undefined, 0);
     expect(await agent.call("waitProcess", { containerId: "c" })).toEqual({ exitCode: 0 });
+    await expect(agent.call("exec", { containerId: "c", execId: "e2", process: spec.process!, stdio })).rejects.toMatchObject({ code: "E_AGENT" });
     await agent.call("removeContainer", { containerId: "c" });
     await Bun.sleep(0);
     expect(exits).toEqual([
+      { containerId: "c", execId: "e0", exitCode: 0 },
       { containerId: "c", execId: "e", exitCode: 143, signal: 15 },
       { containerId: "c", exitCode: 0 },
     ]);
