@@ -31,6 +31,7 @@ import { InvalidSpecError, NotFoundError } from "./errors.ts";
 import { ID_PATTERN, validateId } from "./ids.ts";
 import type { LaunchIo } from "./launcher.ts";
 import { withNewSandboxLock, withSandboxLock, type LockMode } from "./lock.ts";
+import { logger } from "./log.ts";
 import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "./oci/spec.ts";
 import {
   closeQuietly,
@@ -56,6 +57,8 @@ import { withUndo } from "./undo.ts";
  * work → save. Locks are released on every path. Errors are HuskErrors:
  * E_INVALID_ID, E_NOT_FOUND, E_ALREADY_EXISTS, E_INVALID_STATE, ...
  */
+
+const log = logger("api");
 
 export type { ContainerConfig, ContainerStatus, SandboxConfig, SandboxStatus };
 export { sandboxIdOf as sandboxOfContainer } from "./container.ts";
@@ -318,8 +321,9 @@ export async function statusContainer(ctx: RuntimeContext, sid: string, cid: str
 /**
  * Send a signal (number; 0 probes) to the container's init process, or to
  * all its processes. State changes are seen by status. As runc 1.1, `all`
- * on a stopped container succeeds with nothing to signal (containerd's runc
- * shim sends `kill --all ID 9` after every stop); without `all` a stopped
+ * on a stopped container succeeds (containerd's runc shim sends `kill --all
+ * ID 9` after every stop): what is left in its guest cgroup is signalled
+ * when the VM is up, and nothing left is no error; without `all` a stopped
  * container is E_INVALID_STATE. A container whose shim has just gone is
  * repaired (stopped) first.
  */
@@ -329,7 +333,14 @@ export async function killContainer(ctx: RuntimeContext, sid: string, cid: strin
   await locked(ctx, sid, "exclusive", async (sb) => {
     await repairSandbox(ctx, sb);
     const c = findContainer(sb, cid);
-    if (all && c.state.state === "stopped") return;
+    if (all && c.state.state === "stopped") {
+      if (sb.state.state === "ready" || sb.state.state === "running") {
+        await withVm(ctx, sb, (vm) => vm.agent.call("signalProcess", { containerId: cid, signal, all: true })).catch((e: unknown) =>
+          log.debug(`kill --all ${cid} (stopped): ${(e as Error).message}`),
+        );
+      }
+      return;
+    }
     assertGuestReachable(sb, "signal a container in");
     assertState("container", cid, c.state.state, ["ready", "running", "paused"], "kill");
     await withVm(ctx, sb, (vm) => killContainerIn(sb, vm, c, signal, all));

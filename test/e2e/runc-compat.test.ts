@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../src/ffi/scm.ts";
 import { alive, canRun, HUSK, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eEnv, type Ran } from "./env.ts";
@@ -182,6 +182,32 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
     } finally {
       console_.close();
     }
+    expect(leftovers(env)).toEqual([]);
+  });
+
+  test("a container without its own pid namespace: after its init exits, kill --all stops what it left behind, as runc's", { timeout: T }, async () => {
+    const bundle = makeBundle(env, "b3", ["sh", "-c", "(while :; do date +%s%N > /tmp/hb; sleep 0.2; done) </dev/null >/dev/null 2>&1 & exit 0"]);
+    const file = join(bundle, "config.json");
+    const spec = JSON.parse(readFileSync(file, "utf8"));
+    spec.root.readonly = false;
+    spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== "pid");
+    writeFileSync(file, JSON.stringify(spec));
+    const hb = join(bundle, "rootfs", "tmp", "hb");
+    const beat = () => (existsSync(hb) ? readFileSync(hb, "utf8") : "");
+    const pidFile = join(env.dir, "c3.pid");
+    expect((await husk(env, ["run", "-d", "--bundle", bundle, "--pid-file", pidFile, "c3"])).code).toBe(0);
+    const shim = Number(readFileSync(pidFile, "utf8"));
+    await waitFor(() => !alive(shim) || undefined, 60_000, "c3's init exits");
+    // The loop its init left behind still runs in the guest.
+    const first = await waitFor(() => beat() || undefined, 30_000, "a heartbeat");
+    await waitFor(() => (beat() !== first ? true : undefined), 30_000, "the heartbeat going on");
+    expect((await husk(env, ["kill", "--all", "c3", "9"])).code).toBe(0);
+    expect(JSON.parse((await husk(env, ["state", "c3"])).stdout).status).toBe("stopped");
+    await Bun.sleep(500);
+    const after = beat();
+    await Bun.sleep(2000);
+    expect(beat()).toBe(after);
+    expect((await husk(env, ["delete", "c3"])).code).toBe(0);
     expect(leftovers(env)).toEqual([]);
   });
 });

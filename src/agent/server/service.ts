@@ -224,7 +224,10 @@ export class AgentService {
 
     signalProcess: async (req) => {
       const p = this.proc(req.containerId, req.execId);
-      if (p.exit) throw new InvalidStateError(`process ${req.execId ?? req.containerId} has already exited`);
+      // As runc: --all signals what is left in the container's cgroup after its init exited
+      // (a container without a pid namespace of its own leaves its children behind).
+      const leftovers = p.exit !== undefined && req.execId === undefined && req.all === true;
+      if (p.exit && !leftovers) throw new InvalidStateError(`process ${req.execId ?? req.containerId} has already exited`);
       if (req.execId === undefined) await this.opts.runtime.kill(req.containerId, req.signal, req.all ?? false);
       else killPid(p.pid, req.signal);
       return {};

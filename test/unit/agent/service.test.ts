@@ -102,6 +102,9 @@ describe("guest agent service (fake runtime)", () => {
     expect(runtime.calls).toContain("kill c2 15");
     const again = await agent.call("signalProcess", { containerId: "c2", signal: 9 }).catch((e) => e);
     expect(again.code).toBe("E_INVALID_STATE");
+    // --all after the init exited reaches what is left in the container's cgroup, as runc's kill --all.
+    await agent.call("signalProcess", { containerId: "c2", signal: 9, all: true });
+    expect(runtime.calls).toContain("kill c2 9 all");
   });
 
   test("a terminal: the pty comes over the console socket, gets its size, and resizes", async () => {
