@@ -1,5 +1,6 @@
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { resolveBinary } from "../hypervisor/qemu/probe.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
 import { logger } from "../log.ts";
 import { ensureFactoryDir } from "./store.ts";
@@ -18,9 +19,12 @@ export function spawnTemplateBuild(command: string[], factoryDir: string, spec: 
     ensureFactoryDir(factoryDir);
     const request = join(factoryDir, `.request-${key}-${process.pid}.json`);
     writeFileSync(request, JSON.stringify(spec), { mode: 0o600 });
-    const fd = openSync(join(factoryDir, "build.log"), "a", 0o600);
+    const logPath = join(factoryDir, "build.log");
+    // Appended to by every background build: started afresh past 1 MiB.
+    const fd = openSync(logPath, existsSync(logPath) && statSync(logPath).size > 1024 * 1024 ? "w" : "a", 0o600);
     try {
-      const argv = ["nice", "-n", "19", ...command, "factory", "init", "--request", request, "--factory-dir", factoryDir];
+      const nice = resolveBinary("nice");
+      const argv = [...(nice ? [nice, "-n", "19"] : []), ...command, "factory", "init", "--request", request, "--factory-dir", factoryDir];
       const child = Bun.spawn(argv, { cwd: "/", detached: true, stdio: ["ignore", fd, fd] });
       child.unref();
       log.info(`no template ${key} yet: building one in the background (pid ${child.pid}, log ${join(factoryDir, "build.log")})`);

@@ -129,6 +129,8 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
     inputs,
     origin: { kind: "built", host: hostname(), at: new Date().toISOString() },
   };
+  // Nothing changed (every step skipped): the image is the one made before, origin included.
+  if (previous?.origin && Bun.deepEquals({ ...previous, origin: undefined }, { ...manifest, origin: undefined })) manifest.origin = previous.origin;
   await writeImageManifest(out, manifest);
   progress({ step: "manifest", message: `image ready in ${out} (kernel: ${kernel.kind} ${kernel.version})` });
   return manifest;
