@@ -15,7 +15,7 @@ import type { ContainerPhaseContext } from "./lifecycle.ts";
 import { logger } from "./log.ts";
 import type { VmHandle } from "./monitor/types.ts";
 import { rootfsOf } from "./oci/bundle.ts";
-import { issuePath, SpecSchema, type OciSpec, type OciState } from "./oci/spec.ts";
+import { AnnotationsSchema, issuePath, SpecSchema, type OciSpec, type OciState } from "./oci/spec.ts";
 import {
   findContainer,
   moveContainer,
@@ -162,6 +162,10 @@ export function validateContainerConfig(config: ContainerConfig): ContainerConfi
   if (!spec.success) {
     const at = issuePath(spec.issues[0]) || "(top level)";
     throw new InvalidSpecError(`container ${config.id}: config.json: ${at}: ${spec.issues[0].message}`, { details: { path: at } });
+  }
+  if (config.annotations !== undefined) {
+    const a = v.safeParse(AnnotationsSchema, config.annotations);
+    if (!a.success) throw new InvalidSpecError(`container ${config.id}: annotations: ${a.issues[0].message}`, { details: { path: "annotations" } });
   }
   const io = v.safeParse(LaunchIoSchema, config.io);
   if (!io.success) {

@@ -1,13 +1,16 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { BundleError, InvalidSpecError } from "../errors.ts";
+import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "./limits.ts";
 import { issuePath, SpecSchema, type OciSpec } from "./spec.ts";
 
 /**
  * Load a bundle: <bundle>/config.json validated against the OCI schema (bad
  * field → E_INVALID_SPEC naming its JSON path), root.path present and the
- * rootfs an existing directory (E_BUNDLE otherwise).
+ * rootfs an existing directory (E_BUNDLE otherwise). Sizes are bounded here,
+ * at the door (./limits.ts): a file over the limit is refused from its size,
+ * before it is read; nesting before it is parsed; the rest by the schema.
  */
 
 export interface LoadedBundle {
@@ -23,8 +26,8 @@ export function parseSpec(json: unknown, source: string): OciSpec {
   const result = v.safeParse(SpecSchema, json);
   if (!result.success) {
     const issue = result.issues[0];
-    const path = issuePath(issue) || "(top level)";
-    throw new InvalidSpecError(`${source}: ${path}: ${issue.message}`, { details: { file: source, path } });
+    const path = issuePath(issue);
+    throw new InvalidSpecError(`${source}: ${path ? `${path}: ` : ""}${issue.message}`, { details: { file: source, path: path || "(top level)" } });
   }
   return result.output;
 }
@@ -45,12 +48,20 @@ export function loadBundle(bundleDir: string): LoadedBundle {
   }
   if (!st.isDirectory()) throw new BundleError(`bundle ${bundle} is not a directory`, { details: { bundle } });
   const file = `${bundle}/config.json`;
-  let text: string;
+  let read: ReturnType<typeof readBounded>;
   try {
-    text = readFileSync(file, "utf8");
+    read = readBounded(file, LIMITS.configFileBytes);
   } catch (e) {
     throw new BundleError(`cannot read ${file}: ${(e as Error).message}`, { cause: e, details: { bundle } });
   }
+  if (!read.ok) {
+    throw new InvalidSpecError(`${file} ${describeSize(read)}, ${overLimit(LIMITS.configFileBytes)}`, {
+      details: { file, limit: LIMITS.configFileBytes, bytes: read.bytes },
+    });
+  }
+  const text = read.text;
+  const deep = jsonTextDepthProblem(text, file);
+  if (deep) throw new InvalidSpecError(deep, { details: { file, limit: LIMITS.jsonDepth } });
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -2,6 +2,7 @@ import { execa } from "execa";
 import type { ConsolaInstance } from "consola";
 import { HookError, HookTimeoutError } from "../errors.ts";
 import { logger } from "../log.ts";
+import { formatLimit, LIMITS, overLimit, utf8Bytes } from "./limits.ts";
 import { OCI_VERSION, type Hook, type HookPhase, type OciState } from "./spec.ts";
 
 /**
@@ -12,6 +13,10 @@ import { OCI_VERSION, type Hook, type HookPhase, type OciState } from "./spec.ts
  * Callers decide whether a phase aborts (before start) or warns (after):
  * `keepGoing` runs every hook and returns the failures instead of throwing,
  * because the spec says remaining poststart/poststop hooks still run.
+ * Bounded (docs/limits.md): the state on stdin (it carries the annotations),
+ * and what is kept of a hook's stdout and stderr: past the limit the pipe is
+ * closed and the hook fails, so a hook that floods its output cannot grow
+ * husk's memory.
  */
 
 const log = logger("hooks");
@@ -88,6 +93,15 @@ export async function runHooks(
 ): Promise<Error[]> {
   const failures: Error[] = [];
   const input = JSON.stringify(hookState(phase, state));
+  const inputBytes = utf8Bytes(input);
+  if (inputBytes > LIMITS.hookStdinBytes && (hooks ?? []).length > 0) {
+    const e = new HookError(`${phase} hooks: the state for their stdin is ${inputBytes} bytes, ${overLimit(LIMITS.hookStdinBytes)}`, {
+      details: { phase, limit: LIMITS.hookStdinBytes, bytes: inputBytes },
+    });
+    if (!options.keepGoing) throw e;
+    (options.log ?? log).warn(e.message);
+    return [e];
+  }
   const netns = NETNS_PHASES.has(phase) ? options.netnsPath : undefined;
   for (const [index, hook] of (hooks ?? []).entries()) {
     try {
@@ -123,6 +137,8 @@ async function runHook(
     extendEnv: false,
     input,
     reject: false,
+    // Past this the pipe is closed (the hook gets EPIPE) and the hook fails below.
+    maxBuffer: LIMITS.hookOutputBytes,
     // Own process group, so a timeout kills the hook's children too (a shell's `sleep`).
     detached: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
@@ -144,6 +160,12 @@ async function runHook(
   if (timedOut) {
     throw new HookTimeoutError(`${what} timed out after ${hook.timeout}s and was killed`, {
       details: { ...details, timeout: hook.timeout },
+    });
+  }
+  if (result.isMaxBuffer) {
+    const which = stdout.length >= LIMITS.hookOutputBytes ? "stdout" : "stderr";
+    throw new HookError(`${what} wrote more than ${formatLimit(LIMITS.hookOutputBytes)} to ${which}, over the limit: its ${which} was closed`, {
+      details: { ...details, stream: which, limit: LIMITS.hookOutputBytes },
     });
   }
   if (result.exitCode !== 0) {

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { jsonShapeProblem, LIMITS, overLimit, utf8Bytes } from "./limits.ts";
 
 /**
  * OCI runtime-spec config.json (v1.x), validated at the boundary. Objects are
@@ -9,6 +10,63 @@ import * as v from "valibot";
 const uint = v.pipe(v.number(), v.integer(), v.minValue(0));
 const int = v.pipe(v.number(), v.integer());
 const strs = v.array(v.string());
+
+/*
+ * Bounds (./limits.ts, docs/limits.md) live in the schemas, so every door that
+ * validates a spec or a process gets them: config.json, the API, a plugin's
+ * amended spec, `exec --process`, the shim and agent protocols.
+ */
+
+/** One argument or one variable: execve refuses one longer than MAX_ARG_STRLEN. */
+const argString = (what: string) =>
+  v.pipe(
+    v.string(),
+    v.check(
+      (s) => s.length * 3 <= LIMITS.argBytes || utf8Bytes(s) <= LIMITS.argBytes,
+      (issue) => `the ${what} is ${utf8Bytes(issue.input as string)} bytes, ${overLimit(LIMITS.argBytes)} of one ${what} (MAX_ARG_STRLEN)`,
+    ),
+  );
+
+/** Bytes execve counts for an environment: each "KEY=VALUE" and its NUL. */
+export function envBytes(env: readonly string[]): number {
+  let n = 0;
+  for (const e of env) n += utf8Bytes(e) + 1;
+  return n;
+}
+
+const envList = v.pipe(
+  v.array(argString("variable")),
+  v.check(
+    (env) => envBytes(env) <= LIMITS.envBytes,
+    (issue) => `the environment is ${envBytes(issue.input as string[])} bytes, ${overLimit(LIMITS.envBytes)}`,
+  ),
+);
+
+/** Keys and values, as Kubernetes counts a pod's annotations. */
+export function annotationBytes(annotations: Readonly<Record<string, string>>): number {
+  let n = 0;
+  for (const [k, val] of Object.entries(annotations)) n += utf8Bytes(k) + utf8Bytes(val);
+  return n;
+}
+
+export const AnnotationsSchema = v.pipe(
+  v.record(v.string(), v.string()),
+  v.check(
+    (a) => annotationBytes(a) <= LIMITS.annotationsBytes,
+    (issue) => {
+      const a = issue.input as Record<string, string>;
+      return `${Object.keys(a).length} annotations of ${annotationBytes(a)} bytes (keys and values), ${overLimit(LIMITS.annotationsBytes)}`;
+    },
+  ),
+);
+
+/** Not deeper than LIMITS.jsonDepth, not longer than maxBytes as compact JSON. */
+function boundedJson<T>(what: string, maxBytes: number) {
+  return v.check<T, v.ErrorMessage<v.CheckIssue<T>>>(
+    (value) => jsonShapeProblem(value, maxBytes, what) === undefined,
+    (issue) => jsonShapeProblem(issue.input, maxBytes, what) ?? `${what} is out of bounds`,
+  );
+}
 
 export const HookSchema = v.looseObject({
   path: v.pipe(v.string(), v.startsWith("/", "hook path must be absolute")),
@@ -80,13 +138,13 @@ export const UserSchema = v.looseObject({
 
 export const ConsoleSizeSchema = v.looseObject({ height: uint, width: uint });
 
-export const ProcessSchema = v.looseObject({
+const ProcessObject = v.looseObject({
   terminal: v.optional(v.boolean()),
   consoleSize: v.optional(ConsoleSizeSchema),
   user: UserSchema,
-  args: v.optional(v.pipe(strs, v.minLength(1, "process.args must not be empty"))),
+  args: v.optional(v.pipe(v.array(argString("argument")), v.minLength(1, "process.args must not be empty"))),
   commandLine: v.optional(v.string()),
-  env: v.optional(strs),
+  env: v.optional(envList),
   cwd: v.pipe(v.string(), v.startsWith("/", "process.cwd must be absolute")),
   capabilities: v.optional(CapabilitiesSchema),
   rlimits: v.optional(v.array(RlimitSchema)),
@@ -95,6 +153,7 @@ export const ProcessSchema = v.looseObject({
   oomScoreAdj: v.optional(int),
   selinuxLabel: v.optional(v.string()),
 });
+export const ProcessSchema = v.pipe(ProcessObject, boundedJson<v.InferOutput<typeof ProcessObject>>("the process", LIMITS.specJsonBytes));
 export type OciProcess = v.InferOutput<typeof ProcessSchema>;
 
 export const RootSchema = v.looseObject({
@@ -186,17 +245,23 @@ export const LinuxSchema = v.looseObject({
   timeOffsets: v.optional(v.record(v.string(), v.unknown())),
 });
 
-export const SpecSchema = v.looseObject({
+const SpecObject = v.looseObject({
   ociVersion: v.pipe(v.string(), v.minLength(1, "ociVersion must not be empty")),
   process: v.optional(ProcessSchema),
   root: v.optional(RootSchema),
   hostname: v.optional(v.string()),
   domainname: v.optional(v.string()),
-  mounts: v.optional(v.array(MountSchema)),
+  mounts: v.optional(
+    v.pipe(
+      v.array(MountSchema),
+      v.maxLength(LIMITS.mounts, (issue) => `${(issue.input as unknown[]).length} mounts, over the limit of ${LIMITS.mounts}`),
+    ),
+  ),
   hooks: v.optional(HooksSchema),
-  annotations: v.optional(v.record(v.string(), v.string())),
+  annotations: v.optional(AnnotationsSchema),
   linux: v.optional(LinuxSchema),
 });
+export const SpecSchema = v.pipe(SpecObject, boundedJson<v.InferOutput<typeof SpecObject>>("the spec", LIMITS.specJsonBytes));
 export type OciSpec = v.InferOutput<typeof SpecSchema>;
 
 /** The OCI state, as `husk state` prints it and hooks receive it on stdin. */

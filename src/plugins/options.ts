@@ -1,11 +1,22 @@
 import * as v from "valibot";
 import { PluginError } from "../errors.ts";
+import { jsonShapeProblem, LIMITS } from "../oci/limits.ts";
 import { issuePath } from "../oci/spec.ts";
 import type { AnyPlugin } from "./types.ts";
 
-/** Validate `[plugins.<name>].options` with the plugin's own schema; the error names the plugin and the key. */
+/**
+ * Validate `[plugins.<name>].options` with the plugin's own schema; the error
+ * names the plugin and the key. Bounded first (docs/limits.md): a plugin's
+ * schema never sees options deeper or larger than the limits.
+ */
 export function validateOptions(plugin: AnyPlugin, raw: Record<string, unknown> | undefined): unknown {
   const input = raw ?? {};
+  const problem = jsonShapeProblem(input, LIMITS.pluginOptionsBytes, `[plugins.${plugin.name}].options`);
+  if (problem) {
+    throw new PluginError(`plugin "${plugin.name}": ${problem}`, {
+      details: { plugin: plugin.name, limit: LIMITS.pluginOptionsBytes, depthLimit: LIMITS.jsonDepth },
+    });
+  }
   if (!plugin.options) {
     const keys = Object.keys(input);
     if (keys.length) {

@@ -6,6 +6,7 @@ import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError 
 import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../launcher.ts";
 import { logger } from "../log.ts";
 import type { VmHandle } from "../monitor/types.ts";
+import { LIMITS, utf8Bytes } from "../oci/limits.ts";
 import { listenHandshake } from "./handshake.ts";
 import { ShimReportSchema } from "./protocol.ts";
 
@@ -41,6 +42,14 @@ export function selfCommand(): string[] {
 
 /** runc fails before creating anything when --console-socket is not a socket. */
 export function assertConsoleSocket(path: string): void {
+  const bytes = utf8Bytes(path);
+  if (bytes > LIMITS.consoleSocketPathBytes) {
+    // sun_path holds 108 bytes: a longer path cannot be connected to at all.
+    throw new UsageError(
+      `console socket ${path} is ${bytes} bytes long, over the ${LIMITS.consoleSocketPathBytes}-byte limit of a unix socket address`,
+      { details: { path, limit: LIMITS.consoleSocketPathBytes, bytes } },
+    );
+  }
   let st;
   try {
     st = lstatSync(path);
@@ -55,7 +64,20 @@ export function assertConsoleSocket(path: string): void {
  * after starting the process, then kills it): its directory must exist.
  */
 export function assertPidFileDir(path: string): void {
-  const dir = dirname(resolve(path));
+  const abs = resolve(path);
+  const bytes = utf8Bytes(abs);
+  if (bytes > LIMITS.pidFilePathBytes) {
+    throw new UsageError(`cannot write pid file: its path is ${bytes} bytes long, over the ${LIMITS.pidFilePathBytes}-byte limit (PATH_MAX)`, {
+      details: { limit: LIMITS.pidFilePathBytes, bytes },
+    });
+  }
+  const nameBytes = utf8Bytes(basename(abs));
+  if (nameBytes > LIMITS.pidFileNameBytes) {
+    throw new UsageError(`cannot write pid file ${path}: its name is ${nameBytes} bytes long, over the ${LIMITS.pidFileNameBytes}-byte limit (NAME_MAX)`, {
+      details: { path, limit: LIMITS.pidFileNameBytes, bytes: nameBytes },
+    });
+  }
+  const dir = dirname(abs);
   let st;
   try {
     st = statSync(dir);
@@ -68,7 +90,8 @@ export function assertPidFileDir(path: string): void {
 /** Written like runc: the bare number, replaced atomically so a reader never sees half of it. */
 export function writePidFile(path: string, pid: number): void {
   const abs = resolve(path);
-  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.tmp`);
+  // Not named after the pid file: a name at NAME_MAX must not make the temporary one too long.
+  const tmp = join(dirname(abs), `.husk-pid.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, String(pid), { mode: 0o644 });
     renameSync(tmp, abs);

@@ -3,7 +3,7 @@ import { ERROR_CODES, type ErrorCode, HuskError, ProtocolError, TimeoutError, is
 import { logger } from "../../log.ts";
 import { AgentErrorSchema, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol.ts";
 import { FrameDecoder } from "./decoder.ts";
-import { decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, type Frame, FrameType, frameTypeName } from "./frame.ts";
+import { decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, type Frame, FrameType, frameTypeName, HEADER_BYTES } from "./frame.ts";
 import { DEFAULT_WINDOW_BYTES, DataStream, type StreamDirections, StreamResetError } from "./stream.ts";
 import type { EventTable, Ev, MethodTable, Req, Res } from "./table.ts";
 import type { Transport } from "./transport.ts";
@@ -188,6 +188,15 @@ export class Channel<R extends MethodTable = MethodTable, L extends MethodTable 
     if (!checked.success) {
       throw new ProtocolError(`invalid ${method} request: ${describeIssues(checked.issues)}`, { details: { method } });
     }
+    // Encoded before anything is registered: a request too large for one frame
+    // is the caller's error (E_PROTOCOL naming the size), not a pending call.
+    const payload = encodeJson({ method, params: checked.output });
+    const maxFrame = this.opts.maxFrameBytes ?? MAX_FRAME_BYTES;
+    if (HEADER_BYTES + payload.length > maxFrame) {
+      throw new ProtocolError(`${method} request is ${HEADER_BYTES + payload.length} bytes, over the ${maxFrame}-byte frame limit`, {
+        details: { method, bytes: HEADER_BYTES + payload.length, limit: maxFrame },
+      });
+    }
     const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs : this.timeoutFor(method);
     const ctl = new AbortController();
     const timer =
@@ -213,7 +222,7 @@ export class Channel<R extends MethodTable = MethodTable, L extends MethodTable 
           { once: true },
         );
       });
-      void this.send(FrameType.REQUEST, id, encodeJson({ method, params: checked.output })).catch((e) => {
+      void this.send(FrameType.REQUEST, id, payload).catch((e) => {
         const p = this.pending.get(id);
         if (p) {
           this.pending.delete(id);
@@ -375,7 +384,14 @@ export class Channel<R extends MethodTable = MethodTable, L extends MethodTable 
       this.resetSession(err);
       return Promise.reject(err);
     }
-    return t.write(encodeFrame(type, id, payload));
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(type, id, payload);
+    } catch (e) {
+      // Over the frame limit: the caller's error, never a throw out of a `void send(...)`.
+      return Promise.reject(new ProtocolError(`${this.name}: ${frameTypeName(type)} not sent: ${errMessage(e)}`, { cause: e }));
+    }
+    return t.write(frame);
   }
 
   private violation(message: string): void {

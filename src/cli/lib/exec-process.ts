@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { InvalidSpecError, UnsupportedError, UsageError } from "../../errors.ts";
+import { InvalidSpecError, NotFoundError, UnsupportedError, UsageError } from "../../errors.ts";
+import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
 import { issuePath, ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
 
 /**
@@ -20,19 +20,30 @@ export interface ExecFlags {
   noNewPrivs: boolean;
 }
 
+/** `--process FILE` ("-": stdin), bounded before it is parsed (docs/limits.md). */
 export function readProcessFile(path: string): OciProcess {
+  const what = path === "-" ? "process file (stdin)" : `process file ${path}`;
   let json: unknown;
   try {
-    json = JSON.parse(path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8"));
+    const read = readBounded(path, LIMITS.processFileBytes);
+    if (!read.ok) {
+      throw new InvalidSpecError(`${what} ${describeSize(read)}, ${overLimit(LIMITS.processFileBytes)}`, {
+        details: { file: path, limit: LIMITS.processFileBytes, bytes: read.bytes },
+      });
+    }
+    const deep = jsonTextDepthProblem(read.text, what);
+    if (deep) throw new InvalidSpecError(deep, { details: { file: path, limit: LIMITS.jsonDepth } });
+    json = JSON.parse(read.text);
   } catch (e) {
-    throw new InvalidSpecError(`process file ${path}: ${(e as Error).message}`, { cause: e, details: { file: path } });
+    if (e instanceof InvalidSpecError) throw e;
+    throw new InvalidSpecError(`${what}: ${(e as Error).message}`, { cause: e, details: { file: path } });
   }
   const r = v.safeParse(ProcessSchema, json);
   if (!r.success) {
-    const at = issuePath(r.issues[0]) || "(top level)";
-    throw new InvalidSpecError(`process file ${path}: ${at}: ${r.issues[0].message}`, { details: { file: path, path: at } });
+    const at = issuePath(r.issues[0]);
+    throw new InvalidSpecError(`${what}: ${at ? `${at}: ` : ""}${r.issues[0].message}`, { details: { file: path, path: at || "(top level)" } });
   }
-  if (!r.output.args || r.output.args.length === 0) throw new InvalidSpecError(`process file ${path}: args: must not be empty`);
+  if (!r.output.args || r.output.args.length === 0) throw new InvalidSpecError(`${what}: args: must not be empty`);
   return r.output;
 }
 
@@ -86,8 +97,9 @@ export function execProcess(spec: OciSpec, flags: ExecFlags): OciProcess {
  * runc's `exec --cgroup [CONTROLLERS:]PATH` (repeatable) puts the process in
  * a sub-cgroup of the container's. In a VM the exec'd process joins the
  * container's own cgroup in the guest, so only a path naming that cgroup
- * ("/", "." or empty) is accepted; a path leaving it ("..") is a bad value,
- * any other sub-cgroup is refused rather than silently ignored.
+ * ("/", "." or empty) is accepted; a path leaving it ("..") names no
+ * sub-cgroup (runc: "is not a sub cgroup path"), any other sub-cgroup is
+ * refused rather than silently ignored. Both fail the exec (exit 255, as runc).
  */
 export function checkExecCgroups(values: string[]): void {
   for (const value of values) {
@@ -98,7 +110,9 @@ export function checkExecCgroups(values: string[]): void {
     let depth = 0;
     for (const p of parts) {
       depth += p === ".." ? -1 : 1;
-      if (depth < 0) throw new UsageError(`exec --cgroup ${value}: the path leaves the container's cgroup`, { details: { cgroup: value } });
+      if (depth < 0) {
+        throw new NotFoundError(`exec --cgroup ${value}: not a sub-cgroup of the container's cgroup (the path leaves it)`, { details: { cgroup: value } });
+      }
     }
     throw new UnsupportedError(
       `exec --cgroup ${value}: placing the process in a sub-cgroup is not supported (it joins the container's cgroup in the guest)`,

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { InvalidSpecError, UnsupportedError, UsageError } from "../../errors.ts";
+import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
 import { issuePath, ResourcesSchema, type OciResources } from "../../oci/spec.ts";
 
 /**
@@ -48,8 +48,17 @@ function int(flag: string, s: string): number {
 function fromFile(path: string): OciResources {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path === "-" ? 0 : path, "utf8"));
+    const read = readBounded(path, LIMITS.processFileBytes);
+    if (!read.ok) {
+      throw new InvalidSpecError(`resources file ${path} ${describeSize(read)}, ${overLimit(LIMITS.processFileBytes)}`, {
+        details: { file: path, limit: LIMITS.processFileBytes, bytes: read.bytes },
+      });
+    }
+    const deep = jsonTextDepthProblem(read.text, `resources file ${path}`);
+    if (deep) throw new InvalidSpecError(deep, { details: { file: path, limit: LIMITS.jsonDepth } });
+    json = JSON.parse(read.text);
   } catch (e) {
+    if (e instanceof InvalidSpecError) throw e;
     throw new InvalidSpecError(`resources file ${path}: ${(e as Error).message}`, { cause: e });
   }
   const r = v.safeParse(ResourcesSchema, json);
