@@ -19,6 +19,8 @@ export interface PsColumn {
   header: string;
   /** Right-aligned as ps aligns numbers. */
   right: boolean;
+  /** procps' minimum width, so the table lines up as ps's does. */
+  width: number;
   value(p: ProcessInfo, ctx: PsContext): string;
 }
 
@@ -32,21 +34,22 @@ export interface PsContext {
 const UNIX_SELECTION = new Set(["e", "A", "a", "d", "x", "N"]);
 const BSD_SELECTION = new Set(["a", "x", "g", "r"]);
 
-const KEYWORDS: Record<string, Omit<PsColumn, "header"> & { header: string }> = {
-  uid: { header: "UID", right: true, value: (p) => p.user ?? "?" },
-  user: { header: "USER", right: false, value: (p, c) => userName(p, c) },
-  pid: { header: "PID", right: true, value: (p) => String(p.pid) },
-  ppid: { header: "PPID", right: true, value: (p) => (p.ppid === undefined ? "?" : String(p.ppid)) },
-  c: { header: "C", right: true, value: (p, c) => cpuPercent(p, c, true) },
-  pcpu: { header: "%CPU", right: true, value: (p, c) => cpuPercent(p, c, false) },
-  stime: { header: "STIME", right: false, value: (p, c) => startText(p, c) },
-  tty: { header: "TT", right: false, value: (p) => p.tty ?? "?" },
-  time: { header: "TIME", right: true, value: (p) => cpuTimeText(p) },
-  etime: { header: "ELAPSED", right: true, value: (p, c) => elapsedText(p, c) },
-  stat: { header: "STAT", right: false, value: (p) => p.state ?? "?" },
-  s: { header: "S", right: false, value: (p) => (p.state ?? "?").slice(0, 1) },
-  comm: { header: "COMMAND", right: false, value: (p) => commandName(p) },
-  args: { header: "COMMAND", right: false, value: (p) => p.command },
+const KEYWORDS: Record<string, PsColumn> = {
+  uid: { header: "UID", right: true, width: 5, value: (p) => p.user ?? "?" },
+  user: { header: "USER", right: false, width: 8, value: (p, c) => userName(p, c) },
+  pid: { header: "PID", right: true, width: 5, value: (p) => String(p.pid) },
+  ppid: { header: "PPID", right: true, width: 5, value: (p) => (p.ppid === undefined ? "?" : String(p.ppid)) },
+  c: { header: "C", right: true, width: 2, value: (p, c) => cpuPercent(p, c, true) },
+  pcpu: { header: "%CPU", right: true, width: 4, value: (p, c) => cpuPercent(p, c, false) },
+  stime: { header: "STIME", right: false, width: 5, value: (p, c) => startText(p, c) },
+  tty: { header: "TT", right: false, width: 8, value: (p) => p.tty ?? "?" },
+  time: { header: "TIME", right: true, width: 8, value: (p) => cpuTimeText(p) },
+  bsdtime: { header: "TIME", right: true, width: 6, value: (p) => bsdTimeText(p) },
+  etime: { header: "ELAPSED", right: true, width: 11, value: (p, c) => elapsedText(p, c) },
+  stat: { header: "STAT", right: false, width: 4, value: (p) => p.state ?? "?" },
+  s: { header: "S", right: false, width: 1, value: (p) => (p.state ?? "?").slice(0, 1) },
+  comm: { header: "COMMAND", right: false, width: 15, value: (p) => commandName(p) },
+  args: { header: "COMMAND", right: false, width: 7, value: (p) => p.command },
 };
 const ALIASES: Record<string, string> = {
   euid: "uid",
@@ -90,8 +93,8 @@ const FULL: PsColumn[] = [
 ];
 /** ps with no format option: PID TTY TIME CMD. */
 const SHORT: PsColumn[] = [KEYWORDS.pid!, { ...KEYWORDS.tty!, header: "TTY" }, KEYWORDS.time!, { ...KEYWORDS.comm!, header: "CMD" }];
-/** BSD-style (x, a) with no format option: PID TTY STAT TIME COMMAND. */
-const BSD: PsColumn[] = [KEYWORDS.pid!, { ...KEYWORDS.tty!, header: "TTY" }, KEYWORDS.stat!, KEYWORDS.time!, KEYWORDS.args!];
+/** BSD-style (x, a) with no format option: PID TTY STAT TIME COMMAND (TIME as M:SS). */
+const BSD: PsColumn[] = [KEYWORDS.pid!, { ...KEYWORDS.tty!, header: "TTY" }, KEYWORDS.stat!, KEYWORDS.bsdtime!, KEYWORDS.args!];
 
 /** The columns ps would print for these arguments (runc's default: -ef). */
 export function psColumns(args: readonly string[]): PsColumn[] {
@@ -158,7 +161,7 @@ function unsupported(option: string): HuskError {
 /** The table ps would print: a header line and one line per process, columns padded as ps pads them. */
 export function formatPs(columns: PsColumn[], procs: ProcessInfo[], ctx: PsContext): string {
   const rows = [...procs].sort((a, b) => a.pid - b.pid).map((p) => columns.map((c) => c.value(p, ctx)));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
+  const widths = columns.map((c, i) => Math.max(c.width, c.header.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => {
@@ -203,6 +206,13 @@ function startText(p: ProcessInfo, ctx: PsContext): string {
 /** [DD-]HH:MM:SS, as ps's TIME. */
 function cpuTimeText(p: ProcessInfo): string {
   return p.cpuSeconds === undefined ? "-" : clock(Math.floor(p.cpuSeconds), true);
+}
+
+/** M:SS, as ps's BSD TIME (bsdtime). */
+function bsdTimeText(p: ProcessInfo): string {
+  if (p.cpuSeconds === undefined) return "-";
+  const t = Math.floor(p.cpuSeconds);
+  return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
 }
 
 /** [[DD-]HH:]MM:SS, as ps's ELAPSED. */

@@ -67,7 +67,7 @@ const cases: [string, string[], RegExp, number][] = [
     1,
   ],
   ["exec in a missing container exits 255, as runc", ["exec", "nope", "true"], /container nope not found/, 255],
-  ["exec --cgroup leaving the container's cgroup", ["exec", "--cgroup", "..", "nope", "true"], /exec --cgroup \.\.: the path leaves the container's cgroup/, 2],
+  ["exec --cgroup leaving the container's cgroup (255, as runc)", ["exec", "--cgroup", "..", "nope", "true"], /exec --cgroup \.\.: not a sub-cgroup of the container's cgroup/, 255],
   ["exec --cgroup naming a sub-cgroup (255, as runc's failed exec)", ["exec", "--cgroup", "nonexistent", "nope", "true"], /sub-cgroup is not supported/, 255],
   ["ps with an option a VM cannot answer", ["ps", "nope", "-l"], /ps: option -l is not supported/, 1],
   ["ps of a missing container", ["ps", "nope", "-e", "-x"], /container nope not found/, 1],

@@ -25,6 +25,15 @@ describe("ps columns", () => {
     expect(psColumns(["-ef"]).map((c) => c.header)).toEqual(out[0]!);
     expect(psColumns(["-e", "-f"]).map((c) => c.header)).toEqual(out[0]!);
   });
+  test("columns line up as procps' do (widths taken from ps -ef and ps x on Debian 12)", () => {
+    const full = formatPs(psColumns([]), procs, ctx).split("\n");
+    expect(full[0]).toBe("UID        PID  PPID  C STIME TTY          TIME CMD");
+    expect(full[1]).toBe("root         1     0  1 Dec01 ?        01:02:05 /bin/sh -c sleep 1000");
+    const bsd = formatPs(psColumns(["x"]), procs, ctx).split("\n");
+    expect(bsd[0]).toBe("  PID TTY      STAT   TIME COMMAND");
+    expect(bsd[1]).toBe("    1 ?        S     62:05 /bin/sh -c sleep 1000");
+    expect(formatPs(psColumns(["-e"]), procs, ctx).split("\n")[0]).toBe("  PID TTY          TIME CMD");
+  });
   test("selection options are accepted (the list is the container's); the default format follows ps", () => {
     expect(psColumns(["-e"]).map((c) => c.header)).toEqual(["PID", "TTY", "TIME", "CMD"]);
     expect(psColumns(["-e", "-x"]).map((c) => c.header)).toEqual(["PID", "TTY", "STAT", "TIME", "COMMAND"]);
