@@ -149,3 +149,9 @@ export function leftovers(env: E2eEnv): string[] {
     return [];
   }
 }
+
+/** Make sure the VM template for this env's sandbox shape exists (`husk factory init`: at once when it does). */
+export function ensureTemplate(env: E2eEnv): void {
+  const r = Bun.spawnSync([HUSK, "--config", env.config, "factory", "init"], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`husk factory init failed: ${r.stderr.toString()}`);
+}

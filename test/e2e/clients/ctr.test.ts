@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
-import { canRun, makeEnv, type E2eEnv } from "../env.ts";
+import { canRun, ensureTemplate, makeEnv, type E2eEnv } from "../env.ts";
 import { buildBusyboxImage } from "./oci-image.ts";
 
 /**
@@ -21,6 +21,7 @@ let dir: string;
 describe.skipIf(!canRun || !haveCtr)("ctr with husk as the runc binary", () => {
   beforeAll(() => {
     env = makeEnv("ctr");
+    ensureTemplate(env);
     dir = mkdtempSync(join(tmpdir(), "husk-ctr-"));
   });
   afterAll(async () => {
@@ -48,6 +49,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as the runc binary", () => {
     expect(code).toBe(0);
     expect(out).toContain("hello from ctr\nexit=3");
     expect(out).toContain("exec-ok");
+    expect(out).toContain("boot=clone"); // the template made in beforeAll
     expect(out).toMatch(/pids=[1-9]/);
     expect(out).toContain("t2=STOPPED");
     expect(out).toContain("left=0");

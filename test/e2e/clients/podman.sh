@@ -17,6 +17,10 @@ set -e
 echo "== run -d + exec + stop + rm"
 "${P[@]}" run -d --name w --network none localhost/bb:husk sleep 1000 >/dev/null
 "${P[@]}" exec w sh -c 'echo exec-ok'
+# How the sandbox's VM came up (a clone of the VM template, or a cold boot).
+# conmon runs husk without --root: its root is the config's (runtime.root).
+root=$(sed -n 's/^root = "\(.*\)"$/\1/p' "$HUSK_CONFIG")
+echo "boot=$(find "${root:-/run/husk}" -path '*/sandboxes/*/vm-state.json' -exec grep -o '"mode":"[a-z]*"' {} + | head -1 | cut -d'"' -f4)"
 "${P[@]}" stop -t 2 w >/dev/null
 echo "w=$("${P[@]}" inspect --format '{{.State.Status}}' w)"
 "${P[@]}" rm w >/dev/null

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { openpty } from "../../../src/ffi/pty.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { canRun, makeEnv, type E2eEnv } from "../env.ts";
+import { canRun, ensureTemplate, makeEnv, type E2eEnv } from "../env.ts";
 import { buildBusyboxImage } from "./oci-image.ts";
 
 /**
@@ -23,6 +23,7 @@ let dir: string;
 describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () => {
   beforeAll(() => {
     env = makeEnv("podman");
+    ensureTemplate(env);
     dir = mkdtempSync(join(tmpdir(), "husk-podman-"));
   });
   afterAll(async () => {
@@ -47,6 +48,7 @@ describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () =>
     expect(code).toBe(0);
     expect(out).toContain("hello from podman\nexit=4");
     expect(out).toContain("exec-ok");
+    expect(out).toContain("boot=clone"); // the template made in beforeAll
     expect(out).toMatch(/w=(exited|stopped)/);
     expect(out).toContain("containers=0");
     expect(out).toContain("guest-has-address\nhello over the pod network");
