@@ -21,6 +21,7 @@ import { OCI_VERSION, type Hook, type HookPhase, type OciState } from "./spec.ts
 
 const log = logger("hooks");
 const STDERR_TAIL = 2048;
+const LOG_TAIL = 8192;
 
 /**
  * Status a hook sees on stdin, per phase. Matches crun (and runc): "created"
@@ -155,8 +156,8 @@ async function runHook(
   if (timer) clearTimeout(timer);
   const stdout = String(result.stdout ?? "");
   const stderr = String(result.stderr ?? "");
-  if (stdout) l.info(`${what} stdout: ${stdout}`);
-  if (stderr) l.info(`${what} stderr: ${stderr}`);
+  if (stdout) l.info(`${what} stdout: ${logTail(stdout)}`);
+  if (stderr) l.info(`${what} stderr: ${logTail(stderr)}`);
   if (timedOut) {
     throw new HookTimeoutError(`${what} timed out after ${hook.timeout}s and was killed`, {
       details: { ...details, timeout: hook.timeout },
@@ -181,6 +182,11 @@ async function runHook(
       ...(result.exitCode === undefined && result.cause ? { cause: result.cause } : {}),
     });
   }
+}
+
+/** What of a hook's output goes to the log: its end, at most LOG_TAIL characters, saying when it was cut. */
+function logTail(text: string): string {
+  return text.length <= LOG_TAIL ? text : `(last ${LOG_TAIL} of ${text.length} characters) ${text.slice(-LOG_TAIL)}`;
 }
 
 function splitEnv(entry: string): [string, string] {
