@@ -25,15 +25,17 @@ export type CloneOutcome =
   /** No template yet for this key: the caller boots cold and may have one made. */
   | { kind: "missing"; key: string }
   /** A template was there and failed: the caller boots cold and warns. */
-  | { kind: "failed"; key: string; warning: string };
+  | { kind: "failed"; key: string; warning: string }
+  /** This hypervisor driver cannot restore templates: boot cold, make none. */
+  | { kind: "unsupported" };
 
 export async function bootClone(spec: VmSpec, factoryDir: string, hv: Hypervisor): Promise<CloneOutcome> {
+  if (!hv.restoreTemplate) return { kind: "unsupported" };
   const { key } = await templateKey(spec, probeHost());
   const found = findTemplate(factoryDir, key);
   if (!found.template) {
     return found.problem ? { kind: "failed", key, warning: `template ${key} is unusable (${found.problem})` } : { kind: "missing", key };
   }
-  if (!hv.restoreTemplate) return { kind: "failed", key, warning: `hypervisor ${hv.name} cannot restore templates` };
   const clone = { ...cloneSpec(spec, found.template.dir), bootTimeoutMs: Math.min(spec.bootTimeoutMs, CLONE_TIMEOUT_MS) };
   try {
     const result = await bootVm(hv, clone, connectGuest, {

@@ -110,7 +110,7 @@ export class SandboxMonitor {
         this.boot = { mode: "clone", ms: Date.now() - t0, template: outcome.key };
         return outcome.result;
       }
-      key = outcome.key;
+      key = outcome.kind === "unsupported" ? undefined : outcome.key;
       if (outcome.kind === "failed") {
         warning = outcome.warning;
         log.warn(`sandbox ${this.spec.sandboxId}: ${warning}`);
