@@ -151,7 +151,7 @@ export function leftovers(env: E2eEnv): string[] {
 }
 
 /** Make sure the VM template for this env's sandbox shape exists (`husk factory init`: at once when it does). */
-export function ensureTemplate(env: E2eEnv): void {
-  const r = Bun.spawnSync([HUSK, "--config", env.config, "factory", "init"], { stdout: "pipe", stderr: "pipe" });
+export function ensureTemplate(env: E2eEnv, nics = 0): void {
+  const r = Bun.spawnSync([HUSK, "--config", env.config, "factory", "init", "--nics", String(nics)], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`husk factory init failed: ${r.stderr.toString()}`);
 }

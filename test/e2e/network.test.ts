@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { canRun, husk, makeBundle, makeEnv, type E2eEnv } from "./env.ts";
+import { canRun, ensureTemplate, husk, makeBundle, makeEnv, type E2eEnv } from "./env.ts";
 
 /**
  * Container networking through the VM: a network namespace set up as CNI or
@@ -24,6 +24,7 @@ let server: ReturnType<typeof Bun.serve> | undefined;
 describe.skipIf(!canRun || !haveTools)("container networking (veth in a netns → tap → virtio-net)", () => {
   beforeAll(() => {
     env = makeEnv("net");
+    ensureTemplate(env, 1); // one NIC: the VM is a clone, its NIC gets the netns interface's MAC
     const setup = sh(
       [
         `ip netns add ${NS}`,
@@ -71,6 +72,7 @@ describe.skipIf(!canRun || !haveTools)("container networking (veth in a netns �
         .catch(() => "");
     }
     expect(fromGuest).toBe("hello from the guest\n");
+    expect(JSON.parse(readFileSync(join(env.root, "sandboxes", "n1", "vm-state.json"), "utf8")).boot.mode).toBe("clone");
     expect(sh(`tc -n ${NS} filter show dev eth0 ingress`).stdout.toString()).toMatch(/Redirect to device hk[0-9a-f]{8}t0/);
 
     expect((await husk(env, ["kill", "n1", "KILL"])).code).toBe(0);
