@@ -29,6 +29,8 @@ export const LIMITS = {
   envBytes: 512 * KiB,
   /** One argument or one variable: the kernel's MAX_ARG_STRLEN (32 pages) less its NUL; execve refuses longer ones. */
   argBytes: 128 * KiB - 1,
+  /** A path in the spec (root.path, mount source/destination, cwd, hook path, cgroupsPath...): PATH_MAX less the NUL. */
+  pathBytes: 4095,
   /** Entries in the spec's mounts (each may be a host bind mount shared into the VM). */
   mounts: 1024,
   /** A `exec --process` file (or stdin), and an `update --resources` file. */
@@ -59,6 +61,11 @@ export function formatLimit(n: number): string {
 /** "over the 4 MiB limit" / "over the 107-byte limit". */
 export function overLimit(limit: number): string {
   return `over the ${formatLimit(limit)} limit`;
+}
+
+/** A string as an error message may quote it: JSON, at most 64 characters, and its length when cut. */
+export function quote(s: string, max = 64): string {
+  return s.length <= max ? JSON.stringify(s) : `${JSON.stringify(s.slice(0, max))}… (${s.length} characters)`;
 }
 
 export function utf8Bytes(s: string): number {

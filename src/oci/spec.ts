@@ -1,11 +1,24 @@
 import * as v from "valibot";
-import { jsonShapeProblem, LIMITS, overLimit, utf8Bytes } from "./limits.ts";
+import { jsonShapeProblem, LIMITS, overLimit, quote, utf8Bytes } from "./limits.ts";
 
 /**
  * OCI runtime-spec config.json (v1.x), validated at the boundary. Objects are
  * loose: the spec says unknown properties must be ignored, and we pass them
  * through to crun in the guest unchanged.
  */
+
+/**
+ * No error message echoes a whole input: valibot's default messages quote a
+ * string it received in full ("Expected Object but received "…""), so a
+ * 3 MB string of the wrong type made a 3 MB error. Process-wide (valibot's
+ * global message), so every schema of husk gets it: the first 64 characters
+ * and the length.
+ */
+v.setGlobalMessage((issue) => {
+  const { message, received, input } = issue;
+  if (typeof input !== "string" || received.length <= 66) return message;
+  return message.replace(received, quote(input));
+});
 
 const uint = v.pipe(v.number(), v.integer(), v.minValue(0));
 const int = v.pipe(v.number(), v.integer());
@@ -26,6 +39,16 @@ const argString = (what: string) =>
       (issue) => `the ${what} is ${utf8Bytes(issue.input as string)} bytes, ${overLimit(LIMITS.argBytes)} of one ${what} (MAX_ARG_STRLEN)`,
     ),
   );
+
+/** A path: never longer than PATH_MAX, so no message quotes more and no syscall is handed one it must refuse. */
+const pathString = v.pipe(
+  v.string(),
+  v.check(
+    (s) => s.length * 3 <= LIMITS.pathBytes || utf8Bytes(s) <= LIMITS.pathBytes,
+    (issue) => `the path is ${utf8Bytes(issue.input as string)} bytes, ${overLimit(LIMITS.pathBytes)} (PATH_MAX)`,
+  ),
+);
+const paths = v.array(pathString);
 
 /** Bytes execve counts for an environment: each "KEY=VALUE" and its NUL. */
 export function envBytes(env: readonly string[]): number {
@@ -69,7 +92,7 @@ function boundedJson<T>(what: string, maxBytes: number) {
 }
 
 export const HookSchema = v.looseObject({
-  path: v.pipe(v.string(), v.startsWith("/", "hook path must be absolute")),
+  path: v.pipe(pathString, v.startsWith("/", "hook path must be absolute")),
   args: v.optional(strs),
   env: v.optional(strs),
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1, "hook timeout must be positive"))),
@@ -116,7 +139,7 @@ const KNOWN_CAPS: ReadonlySet<string> = new Set(CAPABILITIES);
 const caps = v.array(
   v.pipe(
     v.string(),
-    v.check((c) => KNOWN_CAPS.has(c), (issue) => `unknown capability ${JSON.stringify(issue.input)}`),
+    v.check((c) => KNOWN_CAPS.has(c), (issue) => `unknown capability ${quote(issue.input as string)}`),
   ),
 );
 
@@ -145,7 +168,7 @@ const ProcessObject = v.looseObject({
   args: v.optional(v.pipe(v.array(argString("argument")), v.minLength(1, "process.args must not be empty"))),
   commandLine: v.optional(v.string()),
   env: v.optional(envList),
-  cwd: v.pipe(v.string(), v.startsWith("/", "process.cwd must be absolute")),
+  cwd: v.pipe(pathString, v.startsWith("/", "process.cwd must be absolute")),
   capabilities: v.optional(CapabilitiesSchema),
   rlimits: v.optional(v.array(RlimitSchema)),
   noNewPrivileges: v.optional(v.boolean()),
@@ -157,13 +180,13 @@ export const ProcessSchema = v.pipe(ProcessObject, boundedJson<v.InferOutput<typ
 export type OciProcess = v.InferOutput<typeof ProcessSchema>;
 
 export const RootSchema = v.looseObject({
-  path: v.pipe(v.string(), v.minLength(1, "root.path must not be empty")),
+  path: v.pipe(pathString, v.minLength(1, "root.path must not be empty")),
   readonly: v.optional(v.boolean()),
 });
 
 export const MountSchema = v.looseObject({
-  destination: v.pipe(v.string(), v.minLength(1)),
-  source: v.optional(v.string()),
+  destination: v.pipe(pathString, v.minLength(1)),
+  source: v.optional(pathString),
   options: v.optional(strs),
   type: v.optional(v.string()),
   uidMappings: v.optional(v.array(v.unknown())),
@@ -174,7 +197,7 @@ export type OciMount = v.InferOutput<typeof MountSchema>;
 export const NAMESPACE_TYPES = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"] as const;
 export const NamespaceSchema = v.looseObject({
   type: v.picklist(NAMESPACE_TYPES, "unknown namespace type"),
-  path: v.optional(v.string()),
+  path: v.optional(pathString),
 });
 
 export const IdMappingSchema = v.looseObject({ containerID: uint, hostID: uint, size: uint });
@@ -231,14 +254,14 @@ export const LinuxSchema = v.looseObject({
   namespaces: v.optional(v.array(NamespaceSchema)),
   uidMappings: v.optional(v.array(IdMappingSchema)),
   gidMappings: v.optional(v.array(IdMappingSchema)),
-  devices: v.optional(v.array(v.looseObject({ path: v.string(), type: v.string() }))),
-  cgroupsPath: v.optional(v.string()),
+  devices: v.optional(v.array(v.looseObject({ path: pathString, type: v.string() }))),
+  cgroupsPath: v.optional(pathString),
   resources: v.optional(ResourcesSchema),
   sysctl: v.optional(v.record(v.string(), v.string())),
   seccomp: v.optional(v.looseObject({})),
   rootfsPropagation: v.optional(v.string()),
-  maskedPaths: v.optional(strs),
-  readonlyPaths: v.optional(strs),
+  maskedPaths: v.optional(paths),
+  readonlyPaths: v.optional(paths),
   mountLabel: v.optional(v.string()),
   personality: v.optional(v.looseObject({})),
   intelRdt: v.optional(v.looseObject({})),
