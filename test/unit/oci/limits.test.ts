@@ -187,6 +187,19 @@ describe("config.json at the door (loadBundle)", () => {
     expect(e.message).toMatch(/config\.json: the spec is \d+ bytes as compact JSON, over the 768 KiB limit$/);
   });
 
+  test("paths are bounded at PATH_MAX; a refused huge string is quoted only in part", () => {
+    const e = errorOf(() => loadBundle(bundleWith("longroot", specWith({ root: { path: "r".repeat(300_000) } }))));
+    expect(e.code).toBe("E_INVALID_SPEC");
+    expect(e.message).toContain("root.path: the path is 300000 bytes, over the 4095-byte limit (PATH_MAX)");
+    expect(e.message.length).toBeLessThan(300);
+    const mount = errorOf(() => loadBundle(bundleWith("longmount", specWith({ mounts: [{ destination: `/${"d".repeat(5000)}` }] }))));
+    expect(mount.message).toContain("mounts[0].destination: the path is 5001 bytes, over the 4095-byte limit");
+    const wrongType = errorOf(() => loadBundle(bundleWith("wrongtype", specWith({ process: "p".repeat(300_000) }))));
+    expect(wrongType.message).toMatch(/process: Invalid type: Expected Object but received "p{64}"… \(300000 characters\)$/);
+    const cap = errorOf(() => loadBundle(bundleWith("longcap", specWith({ process: { ...minimalSpec().process, capabilities: { bounding: ["C".repeat(10_000)] } } }))));
+    expect(cap.message).toMatch(/unknown capability "C{64}"… \(10000 characters\)$/);
+  });
+
   test("the API door: annotations passed beside the spec are bounded too", () => {
     const b = makeBundle(dir, "api");
     const config = { ...containerConfig("c1", b), annotations: annotationsOf(LIMITS.annotationsBytes + 10) };
