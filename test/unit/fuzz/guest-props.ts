@@ -49,9 +49,11 @@ function json(value: unknown): Bytes {
 
 const eventName = fc.constantFrom(...(Object.keys(SAMPLE_EVENTS) as (keyof typeof SAMPLE_EVENTS)[]));
 
+const validEvent = eventName.map((e) => ({ bytes: frame(FrameType.EVENT, 0, encodeJson({ event: e, payload: SAMPLE_EVENTS[e] })), valid: true }));
+
 /** Frames (as bytes) a guest may send at any time; `valid` says whether a correct host keeps the session. */
 const guestNoise: fc.Arbitrary<{ bytes: Bytes; valid: boolean }> = fc.oneof(
-  eventName.map((e) => ({ bytes: frame(FrameType.EVENT, 0, encodeJson({ event: e, payload: SAMPLE_EVENTS[e] })), valid: true })),
+  validEvent,
   fc.tuple(eventName, mutationsOf(MESSAGE_KEYS, 2)).map(([e, m]) => ({
     bytes: frame(FrameType.EVENT, 0, json({ event: e, payload: applyMutations(SAMPLE_EVENTS[e], m) })),
     valid: false,
@@ -121,7 +123,11 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc.constantFrom(...METHOD_NAM
   fc.record({
     method: fc.constant(method),
     hello: helloArb,
-    before: fc.array(guestNoise, { maxLength: 4 }),
+    before: fc.oneof(
+      { arbitrary: fc.constant<{ bytes: Bytes; valid: boolean }[]>([]), weight: 3 },
+      { arbitrary: fc.array(validEvent, { minLength: 1, maxLength: 3 }), weight: 2 },
+      { arbitrary: fc.array(guestNoise, { minLength: 1, maxLength: 4 }), weight: 3 },
+    ),
     reply: replyArb(method),
   }),
 );
