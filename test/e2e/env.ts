@@ -155,3 +155,16 @@ export function ensureTemplate(env: E2eEnv, nics = 0): void {
   const r = Bun.spawnSync([HUSK, "--config", env.config, "factory", "init", "--nics", String(nics)], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`husk factory init failed: ${r.stderr.toString()}`);
 }
+
+/** Processes whose command line mentions this test's root (monitor, qemu, shim). */
+export function processesOf(root: string): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
+      if (cmd.includes(root)) out.push(`${d} ${cmd.slice(0, 120)}`);
+    } catch {}
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { canRun, ensureTemplate, HUSK, husk, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
+import { canRun, ensureTemplate, HUSK, husk, makeBundle, makeEnv, processesOf, waitFor, type E2eEnv } from "./env.ts";
 
 /**
  * kill -9 at awkward moments, on real VMs: `husk create` killed at each
@@ -13,19 +13,6 @@ import { canRun, ensureTemplate, HUSK, husk, makeBundle, makeEnv, waitFor, type 
 let env: E2eEnv;
 let bundle: string;
 const T = 300_000;
-
-/** Processes whose command line mentions this test's root (monitor, qemu, shim). */
-function processesOf(root: string): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
-      if (cmd.includes(root)) out.push(`${d} ${cmd.slice(0, 120)}`);
-    } catch {}
-  }
-  return out;
-}
 
 async function expectNothingLeft(id: string): Promise<void> {
   const del = await husk(env, ["delete", "--force", id]);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hostCgroupDirs, parseCgroupMounts } from "../../src/core/host-cgroup.ts";
-import { canRun, HUSK, husk, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
+import { canRun, HUSK, husk, makeBundle, makeEnv, processesOf, waitFor, type E2eEnv } from "./env.ts";
 
 /**
  * kill -9 at an awkward moment: `husk create` dies after its sandbox's
@@ -15,19 +15,6 @@ let env: E2eEnv;
 const T = 300_000;
 const CGROUP_PARENT = `husk-e2e-int-${process.pid}`;
 const cgroupMounts = parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8"));
-
-/** Processes whose command line mentions this test's root (monitor, qemu, shim). */
-function processesOf(root: string): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
-      if (cmd.includes(root)) out.push(`${d} ${cmd.slice(0, 120)}`);
-    } catch {}
-  }
-  return out;
-}
 
 describe.skipIf(!canRun)("create killed with SIGKILL mid-way", () => {
   beforeAll(() => {
