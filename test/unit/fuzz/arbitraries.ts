@@ -98,7 +98,9 @@ function slots(value: unknown): Slot[] {
 /** Apply mutations to a deep copy of `sample`; pure and deterministic for a given list. */
 export function applyMutations(sample: unknown, mutations: readonly Mutation[]): unknown {
   let doc: unknown = structuredClone(sample);
-  for (const m of mutations) {
+  for (const original of mutations) {
+    // A copy: constant values are shared between runs and must not be mutated (nor inserted into themselves).
+    const m = { ...original, value: structuredClone(original.value) };
     const all = slots(doc);
     const slot = all[m.at % all.length]!;
     const get = () => ("root" in slot ? doc : (slot.parent as Record<string | number, unknown>)[slot.key]);

@@ -3,6 +3,7 @@ import { join, normalize } from "node:path";
 import fc from "fast-check";
 import * as v from "valibot";
 import { METHODS } from "../../../src/agent/protocol.ts";
+import { readProcessFile } from "../../../src/cli/lib/exec-process.ts";
 import { createFromBundle, deleteById } from "../../../src/cli/lib/runtime.ts";
 import { validateContainerConfig } from "../../../src/container.ts";
 import type { RuntimeContext } from "../../../src/context.ts";
@@ -121,6 +122,25 @@ function writeBundle(env: ConfigFuzzEnv, c: ConfigText): string {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function configProperties(env: ConfigFuzzEnv): Record<string, fc.IProperty<any>> {
   return {
+    "a mutated exec --process file: a bounded process the exec request accepts, or E_INVALID_SPEC": fc.property(
+      mutationsOf(CONFIG_KEYS).map((m) => applyMutations(baseConfig().process, m)),
+      (doc) => {
+        const f = join(env.dir, `p${counter++}.json`);
+        writeFileSync(f, String(JSON.stringify(doc)));
+        let problem: string | undefined;
+        try {
+          const process = readProcessFile(f);
+          const req = v.safeParse(METHODS.exec.request, { containerId: "c1", execId: "e1", process, stdio: { terminal: false } });
+          if (!req.success) problem = `the process breaks the exec schema: ${req.issues[0].message}`;
+        } catch (e) {
+          problem = errorProblem(e, ["E_INVALID_SPEC"]);
+        }
+        rmSync(f, { force: true });
+        if (problem) throw new Error(problem);
+        return true;
+      },
+    ),
+
     "loading a mutated config.json: a bounded spec that create can use, or E_INVALID_SPEC/E_BUNDLE, in bounded time": fc.property(configTextArb, (c) => {
       const b = writeBundle(env, c);
       const t = performance.now();
