@@ -441,3 +441,35 @@ export async function resumeContainer(ctx: RuntimeContext, sid: string, cid: str
     return containerStatusOf(sb, c);
   });
 }
+
+/**
+ * Signal one exec'd process of a container (by its exec id), as the shim v2's
+ * Kill with an exec id asks; the init process goes through killContainer.
+ */
+export async function signalExecProcess(ctx: RuntimeContext, sid: string, cid: string, execId: string, signal: number): Promise<void> {
+  ids(sid, cid);
+  validateId(execId, "exec id");
+  checkSignal(signal);
+  await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "signal a process in");
+    await withVm(ctx, sb, (vm) => vm.agent.call("signalProcess", { containerId: cid, execId, signal }));
+  });
+}
+
+/** Resize the terminal of a container's init process (no execId) or of one exec'd process. */
+export async function resizeProcessTty(
+  ctx: RuntimeContext,
+  sid: string,
+  cid: string,
+  execId: string | undefined,
+  size: { rows: number; cols: number },
+): Promise<void> {
+  ids(sid, cid);
+  if (execId !== undefined) validateId(execId, "exec id");
+  await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "resize a terminal in");
+    await withVm(ctx, sb, (vm) => vm.agent.call("resizeTty", { containerId: cid, ...(execId ? { execId } : {}), rows: size.rows, cols: size.cols }));
+  });
+}

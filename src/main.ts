@@ -17,8 +17,11 @@ import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
 import { configureLogging, logErrorToFile } from "./cli/logging.ts";
 
 /** These run until their work ends and exit by themselves. */
-const LONG_RUNNING = new Set(["monitor", "shim", "agent"]);
-const argv = process.argv.slice(2);
+const LONG_RUNNING = new Set(["monitor", "shim", "agent", "shim-v2"]);
+// Invoked as containerd-shim-husk-v2 (a symlink; in a compiled Bun binary the
+// invoked name is argv0): containerd's shim v2 command line, Go-style flags.
+const SHIM_V2_NAME = "containerd-shim-husk-v2";
+const argv = (process.argv0.split("/").pop() === SHIM_V2_NAME ? ["shim-v2"] : []).concat(process.argv.slice(2));
 let g: GlobalOptions | undefined;
 let command: string | undefined;
 

@@ -3,7 +3,7 @@ import { PluginError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { MonitorBackend } from "../monitor/backend.ts";
 import { createLifecycle } from "../plugins/index.ts";
-import { ShimLauncher } from "../shim/launcher.ts";
+import { ShimLauncher, type ShimLauncherOptions } from "../shim/launcher.ts";
 import { globals, globalsToArgv } from "./globals.ts";
 import { cliConfig } from "./lib/config.ts";
 
@@ -28,6 +28,8 @@ export interface CliRuntimeOptions {
    * external plugins (bundled ones and the bundle's OCI hooks still run).
    */
   tolerateBrokenPlugins?: boolean;
+  /** The shim v2: each launched process's stdio (containerd's fifos) instead of this process's. */
+  stdioFor?: ShimLauncherOptions["stdioFor"];
 }
 
 export function cliRuntime(options: CliRuntimeOptions = {}): Promise<CliRuntime> {
@@ -38,7 +40,7 @@ export function cliRuntime(options: CliRuntimeOptions = {}): Promise<CliRuntime>
 async function build(options: CliRuntimeOptions): Promise<CliRuntime> {
   const g = globals();
   const config = cliConfig();
-  const launcher = new ShimLauncher({ globalArgs: globalsToArgv(g) });
+  const launcher = new ShimLauncher({ globalArgs: globalsToArgv(g), ...(options.stdioFor ? { stdioFor: options.stdioFor } : {}) });
   const lifecycle = await createLifecycle({ config, extraPluginPaths: g.plugins }).catch(async (e: unknown) => {
     if (!options.tolerateBrokenPlugins || !(e instanceof PluginError)) throw e;
     log.warn(`${e.message}; going on without external plugins`);

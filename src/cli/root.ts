@@ -45,6 +45,7 @@ export const rootCommand = defineCommand({
     plugins: () => import("./plugins.ts").then((m) => m.default),
     monitor: () => import("./monitor.ts").then((m) => m.default),
     shim: () => import("./shim.ts").then((m) => m.default),
+    "shim-v2": () => import("./shimv2.ts").then((m) => m.default),
     agent: () => import("./agent.ts").then((m) => m.default),
   },
 });

@@ -33,6 +33,11 @@ export interface ShimLauncherOptions {
   globalArgs?: string[];
   /** Give up on a shim that has not reported after this long. */
   reportTimeoutMs?: number;
+  /**
+   * The shim's stdin/stdout/stderr for a request (fds of this process, e.g.
+   * containerd's fifos opened by the shim v2); default: this process's own.
+   */
+  stdioFor?: (request: LaunchRequest) => [number, number, number] | undefined;
 }
 
 export function selfCommand(): string[] {
@@ -121,7 +126,11 @@ export class ShimLauncher implements ProcessLauncher {
     const ownStdio = !(request.io.terminal && request.io.consoleSocket);
     const proc = Bun.spawn({
       cmd,
-      stdio: ownStdio ? ["inherit", "inherit", "inherit"] : ["ignore", "ignore", "ignore"],
+      stdio: (ownStdio ? (this.options.stdioFor?.(request) ?? ["inherit", "inherit", "inherit"]) : ["ignore", "ignore", "ignore"]) as [
+        "inherit" | "ignore" | number,
+        "inherit" | "ignore" | number,
+        "inherit" | "ignore" | number,
+      ],
       detached: true,
       cwd: "/", // hold no bundle directory busy
       env: process.env,

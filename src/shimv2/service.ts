@@ -1,0 +1,518 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { EmptySchema, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
+import { execa } from "execa";
+import * as v from "valibot";
+import {
+  enterContainer,
+  killContainer,
+  pauseContainer,
+  processListContainer,
+  resizeProcessTty,
+  resumeContainer,
+  signalExecProcess,
+  startContainer,
+  statsContainer,
+  statusContainer,
+  updateContainer,
+  watchContainerOom,
+} from "../api.ts";
+import { createFromBundle, deleteById } from "../cli/lib/runtime.ts";
+import type { RuntimeContext } from "../context.ts";
+import { AlreadyExistsError, InvalidSpecError, InvalidStateError, IoError, NotFoundError, UnsupportedError, asHuskError } from "../errors.ts";
+import { validateId } from "../ids.ts";
+import type { LaunchRequest } from "../launcher.ts";
+import { logger } from "../log.ts";
+import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess } from "../oci/spec.ts";
+import { mountsUnder, unmountAll } from "../core/rootfs.ts";
+import { VERSION } from "../version.ts";
+import {
+  TaskCreateSchema,
+  TaskDeleteSchema,
+  TaskExecAddedSchema,
+  TaskExecStartedSchema,
+  TaskExitSchema,
+  TaskOOMSchema,
+  TaskPausedSchema,
+  TaskResumedSchema,
+  TaskStartSchema,
+} from "./gen/containerd/events/task_pb.ts";
+import type { Mount } from "./gen/containerd/types/mount_pb.ts";
+import { ProcessInfoSchema, Status } from "./gen/containerd/types/task_pb.ts";
+import * as T from "./gen/containerd/task/v2/shim_pb.ts";
+import type { EventSink } from "./events.ts";
+import { closeFds, openProcessStdio } from "./fifo.ts";
+import { statsToMetrics } from "./metrics.ts";
+import { Code, RpcStatus, type Handler } from "./ttrpc.ts";
+
+/**
+ * containerd.task.v2.Task over husk's lifecycle core: every container of the
+ * pod this shim serves is created, started, signalled and deleted through
+ * src/api.ts (and the runc CLI's create/delete rules in cli/lib/runtime.ts),
+ * so a task is a husk container like any other: `husk list` shows it, its
+ * process on the host is a `husk shim` (stdio relay, exit status), whose
+ * stdio here is containerd's fifos.
+ */
+
+const log = logger("shimv2");
+
+export const TASK_SERVICE = "containerd.task.v2.Task";
+/** How long Delete waits for a killed process's shim to go. */
+const EXIT_WAIT_MS = 15_000;
+/** Mounts containerd may hand one task (a snapshot is one or two). */
+const MAX_ROOTFS_MOUNTS = 16;
+
+interface Stdio {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+interface Proc {
+  /** "" for the init process. */
+  execId: string;
+  stdio: Stdio;
+  /** exec'd processes: their OCI process until started. */
+  process?: OciProcess;
+  pid: number;
+  state: "created" | "running" | "stopped";
+  exit?: { status: number; at: Date };
+  exited: Promise<void>;
+  markExited: () => void;
+  /** Our write end of the stdin fifo until CloseIO or the exit. */
+  stdinKeeper?: number;
+}
+
+interface Task {
+  id: string;
+  sandboxId: string;
+  bundle: string;
+  /** The rootfs we mounted from containerd's mounts (unmounted at Delete). */
+  mountedRootfs?: string;
+  init: Proc;
+  execs: Map<string, Proc>;
+  stopOomWatch?: () => Promise<void>;
+  deleting: boolean;
+}
+
+export interface TaskServiceDeps {
+  ctx: RuntimeContext;
+  events: EventSink;
+  /** The exit status of a launched process by its host pid (ShimLauncher.exited). */
+  exitedOf: (pid: number) => Promise<number> | undefined;
+  /** Called when Shutdown finds nothing left to serve. */
+  onShutdown: () => void;
+}
+
+function newProc(execId: string, stdio: Stdio, process?: OciProcess): Proc {
+  let markExited!: () => void;
+  const exited = new Promise<void>((r) => (markExited = r));
+  return { execId, stdio, ...(process ? { process } : {}), pid: 0, state: "created", exited, markExited };
+}
+
+export class TaskService {
+  private readonly tasks = new Map<string, Task>();
+  /** Per-launch stdio fds, looked up by the ShimLauncher while it spawns the process's shim. */
+  private readonly pendingStdio = new Map<string, [number, number, number]>();
+
+  constructor(private readonly deps: TaskServiceDeps) {}
+
+  /** For the ShimLauncher's stdioFor option. */
+  stdioFor = (request: LaunchRequest): [number, number, number] | undefined =>
+    this.pendingStdio.get(stdioKey(request.containerId, request.kind === "exec" ? request.execId : ""));
+
+  get size(): number {
+    return this.tasks.size;
+  }
+
+  handlers(): Map<string, Handler> {
+    const h = new Map<string, Handler>();
+    const add = <I extends DescMessage, O extends DescMessage>(
+      name: string,
+      input: I,
+      output: O,
+      fn: (req: MessageShape<I>) => Promise<MessageShape<O>>,
+    ) => {
+      h.set(`${TASK_SERVICE}/${name}`, async (payload) => {
+        let req: MessageShape<I>;
+        try {
+          req = fromBinary(input, payload);
+        } catch (e) {
+          throw new RpcStatus(Code.InvalidArgument, `malformed ${input.typeName}: ${(e as Error).message}`);
+        }
+        return toBinary(output, await fn(req));
+      });
+    };
+    const empty = () => create(EmptySchema);
+    add("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, async (r) => create(T.CreateTaskResponseSchema, { pid: await this.create(r) }));
+    add("Start", T.StartRequestSchema, T.StartResponseSchema, async (r) => create(T.StartResponseSchema, { pid: await this.start(r.id, r.execId) }));
+    add("State", T.StateRequestSchema, T.StateResponseSchema, (r) => this.state(r.id, r.execId));
+    add("Delete", T.DeleteRequestSchema, T.DeleteResponseSchema, (r) => this.delete(r.id, r.execId));
+    add("Pids", T.PidsRequestSchema, T.PidsResponseSchema, (r) => this.pids(r.id));
+    add("Pause", T.PauseRequestSchema, EmptySchema, async (r) => (await this.pause(r.id, true), empty()));
+    add("Resume", T.ResumeRequestSchema, EmptySchema, async (r) => (await this.pause(r.id, false), empty()));
+    add("Checkpoint", T.CheckpointTaskRequestSchema, EmptySchema, async () => {
+      throw new RpcStatus(Code.Unimplemented, "checkpoint is not supported by husk (a VM's container cannot be checkpointed yet)");
+    });
+    add("Kill", T.KillRequestSchema, EmptySchema, async (r) => (await this.kill(r), empty()));
+    add("Exec", T.ExecProcessRequestSchema, EmptySchema, async (r) => (await this.exec(r), empty()));
+    add("ResizePty", T.ResizePtyRequestSchema, EmptySchema, async (r) => (await this.resize(r), empty()));
+    add("CloseIO", T.CloseIORequestSchema, EmptySchema, async (r) => (this.closeIo(r), empty()));
+    add("Update", T.UpdateTaskRequestSchema, EmptySchema, async (r) => (await this.update(r), empty()));
+    add("Wait", T.WaitRequestSchema, T.WaitResponseSchema, (r) => this.wait(r.id, r.execId));
+    add("Stats", T.StatsRequestSchema, T.StatsResponseSchema, (r) => this.stats(r.id));
+    add("Connect", T.ConnectRequestSchema, T.ConnectResponseSchema, async (r) => this.connect(r.id));
+    add("Shutdown", T.ShutdownRequestSchema, EmptySchema, async (r) => (this.shutdown(r.now), empty()));
+    return h;
+  }
+
+  // ---- lookups ----
+
+  private task(id: string): Task {
+    const t = this.tasks.get(id);
+    if (!t) throw new NotFoundError(`task ${id} not found in this shim`, { details: { id } });
+    return t;
+  }
+
+  private proc(t: Task, execId: string): Proc {
+    if (execId === "") return t.init;
+    const p = t.execs.get(execId);
+    if (!p) throw new NotFoundError(`process ${execId} of task ${t.id} not found`, { details: { id: t.id, execId } });
+    return p;
+  }
+
+  // ---- Create / Start ----
+
+  private async create(r: T.CreateTaskRequest): Promise<number> {
+    validateId(r.id, "container id");
+    if (this.tasks.has(r.id)) throw new AlreadyExistsError(`task ${r.id} already exists`);
+    if (r.checkpoint || r.parentCheckpoint) throw new UnsupportedError("restoring from a checkpoint is not supported by husk");
+    if (!r.bundle.startsWith("/")) throw new InvalidSpecError(`bundle ${JSON.stringify(r.bundle)} is not an absolute path`);
+    const stdio: Stdio = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
+    const task: Task = { id: r.id, sandboxId: "", bundle: r.bundle, init: newProc("", stdio), execs: new Map(), deleting: false };
+    // Reserve the id while the VM boots: a second Create for it is refused, not raced.
+    this.tasks.set(r.id, task);
+    try {
+      if (r.rootfs.length > 0) task.mountedRootfs = await mountRootfs(r.bundle, r.rootfs);
+      const io = await openProcessStdio(stdio);
+      const key = stdioKey(r.id, "");
+      this.pendingStdio.set(key, io.fds);
+      let status;
+      try {
+        status = await createFromBundle(this.deps.ctx, { id: r.id, bundle: r.bundle, io: { detach: false } });
+      } catch (e) {
+        if (io.stdinKeeper !== undefined) closeFds([io.stdinKeeper]);
+        throw e;
+      } finally {
+        this.pendingStdio.delete(key);
+        closeFds(io.fds);
+      }
+      if (io.stdinKeeper !== undefined) task.init.stdinKeeper = io.stdinKeeper;
+      task.sandboxId = status.sandboxId;
+      task.init.pid = status.pid;
+      this.watchExit(task, task.init);
+    } catch (e) {
+      this.tasks.delete(r.id);
+      if (task.mountedRootfs) await unmountAll(task.mountedRootfs).catch((u: unknown) => log.warn(`cannot unmount ${task.mountedRootfs}`, u));
+      throw e;
+    }
+    await this.deps.events.publish(
+      TaskCreateSchema,
+      create(TaskCreateSchema, {
+        containerId: r.id,
+        bundle: r.bundle,
+        rootfs: r.rootfs,
+        io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal },
+        pid: task.init.pid,
+      }),
+    );
+    return task.init.pid;
+  }
+
+  private watchExit(task: Task, proc: Proc): void {
+    const exited = this.deps.exitedOf(proc.pid);
+    if (!exited) {
+      log.warn(`no exit status will be known for ${task.id}${proc.execId ? `/${proc.execId}` : ""} (pid ${proc.pid})`);
+      return;
+    }
+    void exited.then(async (status) => {
+      closeStdinKeeper(proc);
+      proc.exit = { status, at: new Date() };
+      proc.state = "stopped";
+      if (proc.execId === "") void task.stopOomWatch?.().catch(() => {});
+      if (!task.deleting) {
+        await this.deps.events.publish(
+          TaskExitSchema,
+          create(TaskExitSchema, {
+            containerId: task.id,
+            id: proc.execId || task.id,
+            pid: proc.pid,
+            exitStatus: status,
+            exitedAt: timestampFromDate(proc.exit.at),
+          }),
+        );
+      }
+      proc.markExited();
+    });
+  }
+
+  private async start(id: string, execId: string): Promise<number> {
+    const t = this.task(id);
+    const p = this.proc(t, execId);
+    if (p.state !== "created") throw new InvalidStateError(`${describe(t, p)} is ${p.state}, not created`);
+    if (execId === "") {
+      await startContainer(this.deps.ctx, t.sandboxId, id);
+      p.state = "running";
+      await this.deps.events.publish(TaskStartSchema, create(TaskStartSchema, { containerId: id, pid: p.pid }));
+      try {
+        t.stopOomWatch = await watchContainerOom(this.deps.ctx, t.sandboxId, id, () => {
+          void this.deps.events.publish(TaskOOMSchema, create(TaskOOMSchema, { containerId: id }));
+        });
+      } catch (e) {
+        log.warn(`cannot watch ${id} for OOM kills`, e);
+      }
+      return p.pid;
+    }
+    const io = await openProcessStdio(p.stdio);
+    const key = stdioKey(id, execId);
+    this.pendingStdio.set(key, io.fds);
+    let r;
+    try {
+      r = await enterContainer(this.deps.ctx, t.sandboxId, id, {
+        process: p.process!,
+        execId,
+        io: { terminal: p.stdio.terminal, detach: false },
+      });
+    } catch (e) {
+      if (io.stdinKeeper !== undefined) closeFds([io.stdinKeeper]);
+      throw e;
+    } finally {
+      this.pendingStdio.delete(key);
+      closeFds(io.fds);
+    }
+    if (io.stdinKeeper !== undefined) p.stdinKeeper = io.stdinKeeper;
+    p.pid = r.pid;
+    p.state = "running";
+    this.watchExit(t, p);
+    await this.deps.events.publish(TaskExecStartedSchema, create(TaskExecStartedSchema, { containerId: id, execId, pid: p.pid }));
+    return p.pid;
+  }
+
+  private async exec(r: T.ExecProcessRequest): Promise<void> {
+    const t = this.task(r.id);
+    validateId(r.execId, "exec id");
+    if (t.execs.has(r.execId)) throw new AlreadyExistsError(`process ${r.execId} of task ${r.id} already exists`);
+    if (t.init.state === "stopped") throw new InvalidStateError(`task ${r.id} has stopped: cannot exec in it`);
+    const raw = anyJson(r.spec, "exec spec");
+    const parsed = v.safeParse(ProcessSchema, raw);
+    if (!parsed.success) throw new InvalidSpecError(`exec spec: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
+    const process = { ...parsed.output, terminal: r.terminal };
+    t.execs.set(r.execId, newProc(r.execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal }, process));
+    await this.deps.events.publish(TaskExecAddedSchema, create(TaskExecAddedSchema, { containerId: r.id, execId: r.execId }));
+  }
+
+  // ---- queries ----
+
+  private async state(id: string, execId: string): Promise<T.StateResponse> {
+    const t = this.task(id);
+    const p = this.proc(t, execId);
+    let status: Status;
+    if (p.state === "stopped") status = Status.STOPPED;
+    else if (execId !== "") status = p.state === "created" ? Status.CREATED : Status.RUNNING;
+    else {
+      const s = await statusContainer(this.deps.ctx, t.sandboxId, id);
+      status = { ready: Status.CREATED, running: Status.RUNNING, paused: Status.PAUSED, stopped: Status.STOPPED }[s.state];
+    }
+    return create(T.StateResponseSchema, {
+      id,
+      execId,
+      bundle: t.bundle,
+      pid: p.pid,
+      status,
+      stdin: p.stdio.stdin,
+      stdout: p.stdio.stdout,
+      stderr: p.stdio.stderr,
+      terminal: p.stdio.terminal,
+      exitStatus: p.exit?.status ?? 0,
+      ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}),
+    });
+  }
+
+  private async wait(id: string, execId: string): Promise<T.WaitResponse> {
+    const t = this.task(id);
+    const p = this.proc(t, execId);
+    await p.exited;
+    return create(T.WaitResponseSchema, { exitStatus: p.exit?.status ?? 0, ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}) });
+  }
+
+  private async pids(id: string): Promise<T.PidsResponse> {
+    const t = this.task(id);
+    const list = await processListContainer(this.deps.ctx, t.sandboxId, id);
+    // Guest pids: the container's processes live in its VM.
+    return create(T.PidsResponseSchema, { processes: list.map((p) => create(ProcessInfoSchema, { pid: p.pid })) });
+  }
+
+  private async stats(id: string): Promise<T.StatsResponse> {
+    const t = this.task(id);
+    const s = await statsContainer(this.deps.ctx, t.sandboxId, id);
+    return create(T.StatsResponseSchema, { stats: statsToMetrics(s) });
+  }
+
+  private connect(id: string): T.ConnectResponse {
+    const t = this.task(id);
+    return create(T.ConnectResponseSchema, { shimPid: process.pid, taskPid: t.init.pid, version: VERSION });
+  }
+
+  // ---- changes ----
+
+  private async kill(r: T.KillRequest): Promise<void> {
+    const t = this.task(r.id);
+    const p = this.proc(t, r.execId);
+    if (r.signal === 0 || r.signal > 64) throw new InvalidSpecError(`invalid signal ${r.signal}`);
+    if (r.execId === "") {
+      // containerd's errdefs: a finished process is NotFound ("process already finished"); kill --all still sweeps.
+      if (p.state === "stopped" && !r.all) throw new NotFoundError(`process already finished: task ${r.id}`);
+      await killContainer(this.deps.ctx, t.sandboxId, r.id, r.signal, r.all);
+      return;
+    }
+    if (p.state === "stopped") throw new NotFoundError(`process already finished: ${describe(t, p)}`);
+    if (p.state === "created") throw new InvalidStateError(`${describe(t, p)} has not started`);
+    await signalExecProcess(this.deps.ctx, t.sandboxId, r.id, r.execId, r.signal);
+  }
+
+  private async resize(r: T.ResizePtyRequest): Promise<void> {
+    const t = this.task(r.id);
+    const p = this.proc(t, r.execId);
+    if (!p.stdio.terminal) throw new InvalidStateError(`${describe(t, p)} has no terminal`);
+    if (r.width > 0xffff || r.height > 0xffff) throw new InvalidSpecError(`terminal size ${r.width}x${r.height} is too large`);
+    if (p.state !== "running") return;
+    await resizeProcessTty(this.deps.ctx, t.sandboxId, r.id, r.execId || undefined, { rows: r.height, cols: r.width });
+  }
+
+  /** The client is done with stdin: drop our write end, so the process sees EOF once the client's is closed too. */
+  private closeIo(r: T.CloseIORequest): void {
+    const p = this.proc(this.task(r.id), r.execId);
+    if (r.stdin) closeStdinKeeper(p);
+  }
+
+  private async pause(id: string, pause: boolean): Promise<void> {
+    const t = this.task(id);
+    if (pause) {
+      await pauseContainer(this.deps.ctx, t.sandboxId, id);
+      await this.deps.events.publish(TaskPausedSchema, create(TaskPausedSchema, { containerId: id }));
+    } else {
+      await resumeContainer(this.deps.ctx, t.sandboxId, id);
+      await this.deps.events.publish(TaskResumedSchema, create(TaskResumedSchema, { containerId: id }));
+    }
+  }
+
+  private async update(r: T.UpdateTaskRequest): Promise<void> {
+    const t = this.task(r.id);
+    const parsed = v.safeParse(ResourcesSchema, anyJson(r.resources, "resources"));
+    if (!parsed.success) throw new InvalidSpecError(`resources: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
+    await updateContainer(this.deps.ctx, t.sandboxId, r.id, parsed.output);
+  }
+
+  private async delete(id: string, execId: string): Promise<T.DeleteResponse> {
+    const t = this.task(id);
+    const p = this.proc(t, execId);
+    if (p.state === "running") throw new InvalidStateError(`${describe(t, p)} is running: kill it before deleting it`);
+    if (execId !== "") {
+      closeStdinKeeper(p);
+      t.execs.delete(execId);
+      return deleteResponse(p);
+    }
+    closeStdinKeeper(p);
+    t.deleting = true;
+    try {
+      await deleteById(this.deps.ctx, id, true);
+    } catch (e) {
+      t.deleting = false;
+      throw e;
+    }
+    // A created task's process is killed by the delete: let its shim go, so nothing is left.
+    if (p.state === "created") await Promise.race([p.exited, Bun.sleep(EXIT_WAIT_MS)]);
+    await t.stopOomWatch?.().catch(() => {});
+    if (t.mountedRootfs) {
+      try {
+        await unmountAll(t.mountedRootfs);
+      } catch (e) {
+        log.warn(`cannot unmount ${t.mountedRootfs}`, e);
+      }
+    }
+    this.tasks.delete(id);
+    const resp = deleteResponse(p);
+    await this.deps.events.publish(
+      TaskDeleteSchema,
+      create(TaskDeleteSchema, { containerId: id, pid: resp.pid, exitStatus: resp.exitStatus, ...(resp.exitedAt ? { exitedAt: resp.exitedAt } : {}) }),
+    );
+    return resp;
+  }
+
+  private shutdown(now: boolean): void {
+    if (this.tasks.size > 0 && !now) return;
+    log.debug(`shutdown (${this.tasks.size} tasks left, now=${now})`);
+    // Answer first, then go.
+    setTimeout(() => this.deps.onShutdown(), 50);
+  }
+}
+
+function closeStdinKeeper(p: Proc): void {
+  if (p.stdinKeeper === undefined) return;
+  closeFds([p.stdinKeeper]);
+  delete p.stdinKeeper;
+}
+
+function stdioKey(containerId: string, execId: string): string {
+  return `${containerId}/${execId}`;
+}
+
+function describe(t: Task, p: Proc): string {
+  return p.execId ? `process ${p.execId} of task ${t.id}` : `task ${t.id}`;
+}
+
+function deleteResponse(p: Proc): T.DeleteResponse {
+  return create(T.DeleteResponseSchema, {
+    pid: p.pid,
+    exitStatus: p.exit?.status ?? 0,
+    ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}),
+  });
+}
+
+/** containerd sends OCI JSON (a Process, LinuxResources) in an Any whose value is the JSON text. */
+function anyJson(any: Any | undefined, what: string): unknown {
+  if (!any) throw new InvalidSpecError(`${what} is missing`);
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(any.value));
+  } catch (e) {
+    throw new InvalidSpecError(`${what} (${any.typeUrl}) is not JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * containerd's rootfs mounts onto <bundle>/rootfs, as its runc shim does
+ * before `runc create`; husk then shares that directory with the guest.
+ */
+export async function mountRootfs(bundle: string, mounts: readonly Mount[]): Promise<string> {
+  if (mounts.length > MAX_ROOTFS_MOUNTS) throw new InvalidSpecError(`${mounts.length} rootfs mounts (at most ${MAX_ROOTFS_MOUNTS})`);
+  const target = join(bundle, "rootfs");
+  mkdirSync(target, { recursive: true, mode: 0o711 });
+  if (mountsUnder(target).includes(target)) throw new IoError(`${target} is already a mount point`);
+  try {
+    for (const m of mounts) {
+      if (!/^[a-z0-9_.-]{1,32}$/.test(m.type)) throw new InvalidSpecError(`rootfs mount type ${JSON.stringify(m.type)} is not valid`);
+      if (m.options.some((o) => o.includes(","))) throw new InvalidSpecError(`rootfs mount options must not contain commas`);
+      const opts = m.options.join(",");
+      const args = [...(m.type === "bind" ? [] : ["-t", m.type]), ...(opts ? ["-o", opts] : []), "--", m.source, target];
+      log.debug(`mount ${args.join(" ")}`);
+      const res = await execa("mount", args, { reject: false });
+      if (res.exitCode !== 0) throw new IoError(`cannot mount the rootfs (${m.type} ${m.source}) on ${target}: ${res.stderr.trim()}`);
+    }
+  } catch (e) {
+    await unmountAll(target).catch(() => {});
+    throw asHuskError(e, "E_IO", "rootfs mount");
+  }
+  return target;
+}

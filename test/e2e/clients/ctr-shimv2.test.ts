@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
+import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from "../env.ts";
+import { buildBusyboxImage } from "./oci-image.ts";
+
+/**
+ * containerd driving husk as its shim v2 (`ctr run --runtime
+ * io.containerd.husk.v2`): a private containerd (root, state, sockets in a
+ * temp dir) in a private mount namespace, `containerd-shim-husk-v2` a symlink
+ * to dist/husk on containerd's PATH, husk's root private too (HUSK_CONFIG).
+ */
+
+const haveCtr = Bun.which("containerd") !== null && Bun.which("ctr") !== null && Bun.which("unshare") !== null;
+if (!haveCtr) console.warn("SKIP ctr shim v2 test: containerd/ctr/unshare not installed");
+
+let env: E2eEnv;
+let dir: string;
+
+/** Processes whose command line mentions s (this test's own dirs). */
+function processesMentioning(s: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(s)) out.push(`${pid} ${cmd}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.husk.v2)", () => {
+  beforeAll(() => {
+    env = makeEnv("ctr-shimv2");
+    ensureTemplate(env);
+    dir = mkdtempSync(join(tmpdir(), "husk-ctr2-"));
+  });
+  afterAll(async () => {
+    await env.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+    for (const { dir: cg } of hostCgroupDirs("husk-test", parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8")))) {
+      try {
+        rmdirSync(cg);
+      } catch {
+        // absent, or busy with something else
+      }
+    }
+  });
+
+  test("run --rm (output, exit code), run -d + exec + ps + kill + delete, events decoded in order, nothing left", { timeout: 600_000 }, async () => {
+    const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
+    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar], {
+      env: { ...process.env, HUSK_CONFIG: env.config },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) console.error(out, err, await Bun.file(join(dir, "containerd.log")).text().catch(() => ""));
+    expect(code).toBe(0);
+    expect(out).toContain("hello from shim v2\nexit=3");
+    expect(out).toContain("exec-ok\nexec-exit=5");
+    expect(out).toMatch(/pids=[1-9]/);
+    expect(out).toContain("t2-before=RUNNING");
+    expect(out).toContain("t2=STOPPED");
+
+    // ctr events decodes every task event (type_url the bare name), in order.
+    const events = out.slice(out.indexOf("== events"));
+    const topics = (id: string) =>
+      events
+        .split("\n")
+        .filter((l) => l.includes("/tasks/") && l.includes(`"container_id":"${id}"`))
+        .map((l) => /\/tasks\/[a-z-]+/.exec(l)![0]);
+    expect(topics("t1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"]);
+    expect(events).toMatch(/\/tasks\/exit \{"container_id":"t1","id":"t1","pid":\d+,"exit_status":3,/);
+    expect(topics("t2")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
+    expect(events).toMatch(/"exec_id":"e1".*\n.*"id":"e1","pid":\d+,"exit_status":5/);
+    expect(events).toMatch(/\/tasks\/exit \{"container_id":"t2","id":"t2","pid":\d+,"exit_status":137,/);
+
+    // Nothing left behind: no shim server, no VM, no sandbox, no socket.
+    expect(processesMentioning(dir)).toEqual([]);
+    expect(processesOf(env.root)).toEqual([]);
+    expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
+    expect(existsSync(join(env.root, "s")) ? readdirSync(join(env.root, "s")) : []).toEqual([]);
+    expect(out).toContain("mounts=0"); // counted inside the test's mount namespace
+  });
+});
