@@ -11,7 +11,7 @@ import type {
   VmSpec,
   VmStatus,
 } from "../types.ts";
-import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, qmpFdSocket } from "./args.ts";
+import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
@@ -43,6 +43,11 @@ export interface QemuHypervisorOptions {
   vsockCid?: number;
   /** Default for stop(): powerdown/quit grace before SIGKILL. */
   stopTimeoutMs?: number;
+  /**
+   * Confine QEMU (seccomp -sandbox, no_new_privs, capabilities, rlimits;
+   * docs/security.md). On unless false: false exists for measurements only.
+   */
+  confine?: boolean;
 }
 
 export class QemuHypervisor implements Hypervisor {
@@ -53,6 +58,7 @@ export class QemuHypervisor implements Hypervisor {
   private binary: string | undefined;
   /** nsenter, resolved when the VM has NICs in a network namespace. */
   private nsenter: string | undefined;
+  private confinement: Confinement | undefined;
   private proc: QemuProcess | undefined;
   private qmp: QmpClient | undefined;
   private exit: Promise<VmExit> | undefined;
@@ -95,6 +101,7 @@ export class QemuHypervisor implements Hypervisor {
       this.nsenter = resolveBinary("nsenter");
       if (!this.nsenter) throw new HypervisorError("nsenter not found on PATH (install util-linux): QEMU must join the container's network namespace");
     }
+    if (this.options.confine !== false) this.confinement = resolveConfinement();
     for (const sock of [spec.qmpSocket, spec.agentSocket]) {
       if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
         throw new HypervisorError(`socket path ${sock} is longer than ${MAX_SOCKET_PATH} bytes (use a shorter --root or sandbox id)`);
@@ -112,7 +119,7 @@ export class QemuHypervisor implements Hypervisor {
       vsockCid = this.options.vsockCid;
       if (vsockCid === undefined) throw new HypervisorError("agent transport vsock needs a guest cid");
     }
-    this.args = buildQemuArgs(spec, host, { vsockCid });
+    this.args = buildQemuArgs(spec, host, { vsockCid, seccomp: this.options.confine !== false });
     this.binary = binary;
     this.spec = spec;
   }
@@ -123,7 +130,7 @@ export class QemuHypervisor implements Hypervisor {
     // Stale sockets from a crashed run would make QEMU fail to bind.
     for (const f of [spec.qmpSocket, spec.agentSocket, qmpFdSocket(spec)]) rmSync(f, { force: true });
     const logPath = join(spec.dir, QEMU_LOG_FILE);
-    const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter), { cwd: spec.dir, logPath });
+    const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter, this.confinement), { cwd: spec.dir, logPath });
     this.proc = proc;
     // Before the guest touches its memory: charges do not follow a process that moves later.
     placeInHostCgroup(spec.hostCgroup, [process.pid, proc.pid]);
@@ -282,6 +289,16 @@ export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<
   const deadline = Date.now() + timeoutMs;
   while (livePid(file) !== undefined && Date.now() < deadline) await Bun.sleep(20);
   return pid;
+}
+
+/** The confinement wrapper's programs (util-linux), or E_HYPERVISOR naming the missing one: QEMU never starts unconfined by accident. */
+export function resolveConfinement(path?: string): Confinement {
+  const found = (name: string) => {
+    const bin = resolveBinary(name, path);
+    if (!bin) throw new HypervisorError(`${name} not found on PATH (install util-linux): husk confines QEMU with it`, { details: { binary: name } });
+    return bin;
+  };
+  return { prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
 }
 
 function mustRead(path: string, what: string, key: string): void {
