@@ -55,6 +55,37 @@ done
 echo "t2=$st"
 "${C[@]}" task delete t2 >/dev/null
 "${C[@]}" container delete t2
+
+echo "== stdin"
+echo "piped-in" | "${C[@]}" run --rm "${R[@]}" "$REF" s1 sh -c 'read x; echo got=$x'
+
+echo "== tty"
+set +e
+script -qec "${C[*]} run --rm -t ${R[*]} $REF tt1 sh -c 'tty; exit 4'" /dev/null </dev/null | tr -d '\r\0'
+echo "tty-exit=${PIPESTATUS[0]}"
+set -e
+
+echo "== metrics, pause, resume"
+"${C[@]}" run -d "${R[@]}" "$REF" m1 sleep 1000 >/dev/null
+"${C[@]}" task metrics m1 | awk '$1=="pids.current"||$1=="memory.usage"||$1=="cpu.usage_usec"{print "metric " $1 "=" $2}'
+"${C[@]}" task pause m1
+"${C[@]}" task ls | awk '$1=="m1"{print "m1-paused="$3}'
+"${C[@]}" task resume m1
+"${C[@]}" task ls | awk '$1=="m1"{print "m1-resumed="$3}'
+"${C[@]}" task kill -s SIGKILL m1
+for _ in $(seq 100); do [[ "$("${C[@]}" task ls | awk '$1=="m1"{print $3}')" == STOPPED ]] && break; sleep 0.2; done
+"${C[@]}" task delete m1 >/dev/null
+"${C[@]}" container delete m1
+
+echo "== shim server killed"
+"${C[@]}" run -d "${R[@]}" "$REF" k1 sleep 1000 >/dev/null
+SHIM=$(pgrep -f -- "shim-v2 .*-id k1 .*serve" | head -1)
+kill -9 "$SHIM"
+for _ in $(seq 100); do [[ "$("${C[@]}" task ls | awk '$1=="k1"{print $3}')" != RUNNING ]] && break; sleep 0.2; done
+st=$("${C[@]}" task ls | awk '$1=="k1"{print $3}')
+echo "k1-after-kill=${st:-gone}"
+"${C[@]}" task delete k1 >/dev/null 2>&1 || true
+"${C[@]}" container delete k1
 sleep 1
 kill "$EPID" 2>/dev/null || true
 EPID=

@@ -51,7 +51,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     }
   });
 
-  test("run --rm (output, exit code), run -d + exec + ps + kill + delete, events decoded in order, nothing left", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, shim killed, events in order, nothing left", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
     const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar], {
       env: { ...process.env, HUSK_CONFIG: env.config },
@@ -66,6 +66,15 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(out).toMatch(/pids=[1-9]/);
     expect(out).toContain("t2-before=RUNNING");
     expect(out).toContain("t2=STOPPED");
+    expect(out).toContain("got=piped-in"); // stdin through the fifo, EOF after CloseIO
+    expect(out).toContain("/dev/pts/0"); // ctr run -t: a terminal in the guest
+    expect(out).toContain("tty-exit=4");
+    expect(out).toMatch(/metric pids.current=[1-9]/); // ctr task metrics: the guest's cgroup v2 numbers
+    expect(out).toMatch(/metric memory.usage=[1-9]\d*/);
+    expect(out).toContain("m1-paused=PAUSED");
+    expect(out).toContain("m1-resumed=RUNNING");
+    // The shim server SIGKILLed: containerd sees the task exit, its `delete` call removes the VM.
+    expect(out).toMatch(/k1-after-kill=(STOPPED|gone)/);
 
     // ctr events decodes every task event (type_url the bare name), in order.
     const events = out.slice(out.indexOf("== events"));
@@ -79,6 +88,8 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(topics("t2")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
     expect(events).toMatch(/"exec_id":"e1".*\n.*"id":"e1","pid":\d+,"exit_status":5/);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"t2","id":"t2","pid":\d+,"exit_status":137,/);
+    expect(topics("m1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"]);
+    expect(events).toMatch(/\/tasks\/exit \{"container_id":"k1","id":"k1",("pid":\d+,)?"exit_status":137/);
 
     // Nothing left behind: no shim server, no VM, no sandbox, no socket.
     expect(processesMentioning(dir)).toEqual([]);
