@@ -1,0 +1,123 @@
+import { describe, expect, test } from "bun:test";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync, constants } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { encodeForward } from "../../../src/shimv2/events.ts";
+import { openProcessStdio, openStdin, openStdio, closeFds } from "../../../src/shimv2/fifo.ts";
+import { parseShimArgs, shimSocketPath } from "../../../src/shimv2/flags.ts";
+import { ForwardRequestSchema } from "../../../src/shimv2/gen/containerd/services/events/v1/events_pb.ts";
+import { TaskExitSchema } from "../../../src/shimv2/gen/containerd/events/task_pb.ts";
+import { MetricsSchema } from "../../../src/shimv2/gen/containerd/cgroups/metrics_pb.ts";
+import { statsToMetrics } from "../../../src/shimv2/metrics.ts";
+
+describe("shim v2 command line", () => {
+  const base = ["-namespace", "k8s.io", "-address", "/run/containerd/containerd.sock", "-publish-binary", "/usr/bin/containerd", "-id", "abc"];
+
+  test("containerd's start and delete", () => {
+    expect(parseShimArgs([...base, "start"])).toMatchObject({ action: "start", namespace: "k8s.io", id: "abc", debug: false });
+    expect(parseShimArgs([...base, "-debug", "start"]).debug).toBe(true);
+    expect(parseShimArgs([...base, "-bundle", "/b", "delete"])).toMatchObject({ action: "delete", bundle: "/b" });
+    expect(parseShimArgs(["--namespace=default", "--address=/a", "--id=x", "start"])).toMatchObject({ namespace: "default", id: "x" });
+  });
+
+  test("refusals: unknown flag, bad id, bad namespace, no action, relative bundle", () => {
+    expect(() => parseShimArgs([...base, "-nope", "start"])).toThrow(/not defined: -nope/);
+    expect(() => parseShimArgs(["-namespace", "n", "-address", "/a", "-id", "../x", "start"])).toThrow(/invalid id/);
+    expect(() => parseShimArgs(["-namespace", "a/b", "-address", "/a", "-id", "x", "start"])).toThrow(/invalid namespace/);
+    expect(() => parseShimArgs(base)).toThrow(/expected one action/);
+    expect(() => parseShimArgs([...base, "run"])).toThrow();
+    expect(() => parseShimArgs([...base, "-bundle", "b", "delete"])).toThrow(/absolute/);
+    expect(() => parseShimArgs([...base, "-id"])).toThrow(/needs an argument/);
+  });
+
+  test("one socket per (namespace, pod), short enough for sun_path", () => {
+    const a = shimSocketPath("/run/husk", "k8s.io", "pod1");
+    expect(a).toBe(shimSocketPath("/run/husk", "k8s.io", "pod1"));
+    expect(a).not.toBe(shimSocketPath("/run/husk", "default", "pod1"));
+    expect(a.startsWith("/run/husk/s/")).toBe(true);
+    expect(shimSocketPath("/run/husk", "k8s.io", "f".repeat(64)).length).toBeLessThan(60);
+  });
+});
+
+describe("events", () => {
+  test("an envelope with the bare type name and the topic", () => {
+    const at = new Date("2026-12-04T10:00:00Z");
+    const bytes = encodeForward("k8s.io", TaskExitSchema, create(TaskExitSchema, { containerId: "c1", id: "c1", pid: 42, exitStatus: 3 }), at);
+    const req = fromBinary(ForwardRequestSchema, bytes);
+    expect(req.envelope?.namespace).toBe("k8s.io");
+    expect(req.envelope?.topic).toBe("/tasks/exit");
+    expect(req.envelope?.event?.typeUrl).toBe("containerd.events.TaskExit");
+    expect(Number(req.envelope?.timestamp?.seconds)).toBe(at.getTime() / 1000);
+    const exit = fromBinary(TaskExitSchema, req.envelope!.event!.value);
+    expect(exit).toMatchObject({ containerId: "c1", pid: 42, exitStatus: 3 });
+  });
+});
+
+describe("metrics", () => {
+  test("guest stats as io.containerd.cgroups.v2.Metrics", () => {
+    const any = statsToMetrics({
+      cpu: { usageUsec: 10, userUsec: 6, systemUsec: 4 },
+      memory: { usageBytes: 4096, limitBytes: 1 << 20 },
+      pids: { current: 2 },
+    });
+    expect(any.typeUrl).toBe("io.containerd.cgroups.v2.Metrics");
+    const m = fromBinary(MetricsSchema, any.value);
+    expect(m.cpu?.usageUsec).toBe(10n);
+    expect(m.memory?.usage).toBe(4096n);
+    expect(m.memory?.usageLimit).toBe(1048576n);
+    expect(m.pids?.current).toBe(2n);
+    expect(m.pids?.limit).toBe(0n);
+  });
+});
+
+describe("stdio fifos", () => {
+  const fifoDir = () => mkdtempSync(join(tmpdir(), "shimv2-fifo-"));
+  const mkfifo = (p: string) => expect(Bun.spawnSync(["mkfifo", p]).exitCode).toBe(0);
+
+  test("stdin opens before the client does; EOF only once the client and the keeper are closed", () => {
+    const d = fifoDir();
+    const p = join(d, "in");
+    mkfifo(p);
+    const s = openStdin(p)!;
+    const client = openSync(p, constants.O_WRONLY | constants.O_NONBLOCK); // the client comes later
+    writeSync(client, "hi");
+    closeSync(client);
+    const buf = Buffer.alloc(16);
+    expect(readSync(s.fd, buf)).toBe(2);
+    // The keeper still holds a write end: a non-blocking read finds no data rather than EOF.
+    const probe = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
+    expect(() => readSync(probe, buf)).toThrow(/EAGAIN/);
+    closeSync(s.keeper); // CloseIO
+    expect(readSync(probe, buf)).toBe(0);
+    closeFds([probe, s.fd]);
+    rmSync(d, { recursive: true });
+  });
+
+  test("an output fifo nobody reads is refused after the deadline, and the pending open released", async () => {
+    const d = fifoDir();
+    const p = join(d, "out");
+    mkfifo(p);
+    await expect(openStdio(p, "out", 100)).rejects.toThrow(/nobody opened its other end within 100 ms/);
+    rmSync(d, { recursive: true });
+  });
+
+  test("missing streams become /dev/null; unknown schemes are refused", async () => {
+    const io = await openProcessStdio({ stdin: "", stdout: "", stderr: "" });
+    expect(io.fds).toHaveLength(3);
+    expect(io.stdinKeeper).toBeUndefined();
+    closeFds(io.fds);
+    await expect(openStdio("binary:///usr/bin/logger", "out")).rejects.toThrow(/not supported/);
+    await expect(openStdio("tcp://x", "out")).rejects.toThrow(/unknown scheme/);
+    await expect(openStdio("relative/path", "out")).rejects.toThrow(/absolute/);
+  });
+
+  test("file:// appends to a file", async () => {
+    const d = fifoDir();
+    const fd = (await openStdio(`file://${join(d, "log")}`, "out"))!;
+    writeSync(fd, "line\n");
+    closeSync(fd);
+    expect(await Bun.file(join(d, "log")).text()).toBe("line\n");
+    rmSync(d, { recursive: true });
+  });
+});
