@@ -2,7 +2,11 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from "node:
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { HuskConfig } from "../../config/schema.ts";
+import { buildLaunchCommand, type Confinement, QEMU_SANDBOX } from "../../hypervisor/qemu/args.ts";
+import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../hypervisor/qemu/confine.ts";
 import { detectAccelerator } from "../../hypervisor/qemu/host.ts";
+import { resolveConfinement } from "../../hypervisor/qemu/index.ts";
+import { type ConfinementProbe, probeConfinedQemu } from "../../hypervisor/qemu/process.ts";
 import { probeHost, resolveBinary } from "../../hypervisor/qemu/probe.ts";
 import { type ImageOrigin, readImageManifest } from "../../image/manifest.ts";
 import { COMMIT, VERSION } from "../../version.ts";
@@ -58,6 +62,53 @@ export function describeOrigin(origin: ImageOrigin | undefined, here: string = h
   return `imported from ${origin.file} on ${origin.at} (archive sha256 ${origin.archiveSha256.slice(0, 12)}…${origin.built ? `; ${built(origin.built)}` : ""})`;
 }
 
+/**
+ * The confinement a QEMU started the way husk starts it actually got, read
+ * from its /proc status and limits (docs/security.md). Every measure must
+ * hold: husk starts no QEMU without them.
+ */
+export function judgeConfinement(probe: ConfinementProbe, want: Confinement): CheckResult {
+  const name = "qemu confinement";
+  if (!probe.status) {
+    const why = probe.stderr.trim().split("\n").slice(-3).join("; ") || (probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`);
+    return { name, ok: false, required: true, detail: `a QEMU confined as husk starts it did not come up: ${why}` };
+  }
+  const s = parseProcStatus(probe.status);
+  const wantCaps = capabilityMask(want.capabilities);
+  const nofile = parseProcLimit(probe.limits, "Max open files");
+  const nproc = parseProcLimit(probe.limits, "Max processes");
+  const problems: string[] = [];
+  if (s.seccomp !== 2) problems.push(`Seccomp ${s.seccomp ?? "not reported"} (want 2: QEMU's -sandbox filter)`);
+  if (!s.noNewPrivs) problems.push("NoNewPrivs 0");
+  if (s.capEff !== wantCaps || s.capBnd !== wantCaps || s.capInh !== 0n || s.capAmb !== 0n) {
+    problems.push(`capabilities ${capabilityNames(s.capEff).join(",") || "none"} (bounding ${capabilityNames(s.capBnd).join(",") || "none"}), want ${want.capabilities.join(",")}`);
+  }
+  if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile) problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
+  if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc) problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
+  if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
+  if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
+  return {
+    name,
+    ok: true,
+    required: true,
+    detail:
+      `seccomp filter (-sandbox ${QEMU_SANDBOX}), no_new_privs, capabilities ${want.capabilities.join(",")} (CapEff ${s.capEff.toString(16)}), ` +
+      `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, uid ${s.uid}; ` +
+      "not applied: own mount namespace, unprivileged user (docs/security.md)",
+  };
+}
+
+async function confinementCheck(qemu: string): Promise<CheckResult> {
+  let want: Confinement;
+  try {
+    want = resolveConfinement();
+  } catch (e) {
+    return { name: "qemu confinement", ok: false, required: true, detail: (e as Error).message };
+  }
+  const args = ["-machine", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", QEMU_SANDBOX, "-qmp", "stdio"];
+  return judgeConfinement(await probeConfinedQemu(buildLaunchCommand(qemu, args, {}, "nsenter", want)), want);
+}
+
 export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; checks: CheckResult[] }> {
   const hv = config.hypervisor;
   const checks: CheckResult[] = [];
@@ -68,6 +119,7 @@ export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; chec
     qemuVersion = out.stdout.toString().split("\n")[0] ?? "";
   }
   checks.push({ name: "qemu", ok: qemu !== undefined, required: true, detail: qemu ? `${qemu}: ${qemuVersion}` : `${hv.path} not found on PATH` });
+  if (qemu) checks.push(await confinementCheck(qemu));
   checks.push(fileCheck("kernel", hv.kernel, true));
   if (hv.initrd) checks.push(fileCheck("initrd", hv.initrd, true));
   if (hv.image) checks.push(fileCheck("disk image", hv.image, true));

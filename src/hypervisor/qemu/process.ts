@@ -1,4 +1,4 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { logger } from "../../log.ts";
 
 /** The only place QEMU is spawned. The caller owns the child: no -daemonize. */
@@ -43,4 +43,76 @@ export function spawnQemu(argv: string[], options: { cwd: string; logPath: strin
       if (!done) child.kill(signal);
     },
   };
+}
+
+export interface ConfinementProbe {
+  pid: number;
+  /** /proc/<pid>/status and /proc/<pid>/limits, read once QMP answered (QEMU up, its seccomp filter installed). */
+  status: string;
+  limits: string;
+  /** QEMU's exit after QMP `quit`. */
+  exit: ProcessExit;
+  /** QEMU's stderr (why it did not start). */
+  stderr: string;
+}
+
+/**
+ * `husk check`: start `argv` (the confined launch command of a QEMU with
+ * `-machine none -qmp stdio`), wait for the QMP greeting, negotiate, read
+ * its /proc status and limits, then `quit` it. Killed after timeoutMs.
+ */
+export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Promise<ConfinementProbe> {
+  log.debug(`probe ${argv.join(" ")}`);
+  const child = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const reader = child.stdout.getReader();
+  let buffer = "";
+  const readReply = async (want: (line: string) => boolean): Promise<boolean> => {
+    for (;;) {
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      if (lines.some(want)) return true;
+      if (buffer.length > 1 << 20) return false;
+      const { value, done } = await reader.read();
+      if (done) return false;
+      buffer += new TextDecoder().decode(value);
+    }
+  };
+  let status = "";
+  let limits = "";
+  try {
+    const send = async (command: string) => {
+      child.stdin.write(`${JSON.stringify({ execute: command })}\n`);
+      await child.stdin.flush();
+    };
+    if (await readReply((l) => l.includes('"QMP"'))) {
+      await send("qmp_capabilities");
+      if (await readReply((l) => l.includes('"return"'))) {
+        status = readProc(child.pid, "status");
+        limits = readProc(child.pid, "limits");
+        await send("quit");
+      }
+    }
+  } catch (err) {
+    log.debug(`probe: ${String(err)}`);
+  } finally {
+    try {
+      await child.stdin.end();
+    } catch {
+      /* closed */
+    }
+  }
+  const code = await child.exited;
+  clearTimeout(timer);
+  const stderr = await new Response(child.stderr).text();
+  const signal = child.signalCode == null ? null : String(child.signalCode);
+  return { pid: child.pid, status, limits, exit: { code: signal ? null : code, signal }, stderr };
+}
+
+function readProc(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
+  } catch {
+    return "";
+  }
 }

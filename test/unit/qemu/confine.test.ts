@@ -9,6 +9,7 @@ import {
   QEMU_RLIMITS,
   QEMU_SANDBOX,
 } from "../../../src/hypervisor/qemu/args.ts";
+import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../../src/hypervisor/qemu/confine.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 
@@ -111,5 +112,46 @@ describe("buildLaunchCommand with confinement", () => {
   });
   test("without confinement: QEMU as is (the old call shape still works)", () => {
     expect(buildLaunchCommand("qemu", args, spec())).toEqual(["qemu", ...args]);
+  });
+});
+
+describe("reading the confinement back from /proc", () => {
+  const status = [
+    "Name:\tqemu-system-x86",
+    "Uid:\t0\t0\t0\t0",
+    "CapInh:\t0000000000000000",
+    "CapPrm:\t000000000000001b",
+    "CapEff:\t000000000000001b",
+    "CapBnd:\t000000000000001b",
+    "CapAmb:\t0000000000000000",
+    "NoNewPrivs:\t1",
+    "Seccomp:\t2",
+    "Seccomp_filters:\t1",
+  ].join("\n");
+  test("parseProcStatus: seccomp mode, no_new_privs, capability sets, uid", () => {
+    expect(parseProcStatus(status)).toEqual({ seccomp: 2, noNewPrivs: true, capEff: 0x1bn, capPrm: 0x1bn, capBnd: 0x1bn, capInh: 0n, capAmb: 0n, uid: 0 });
+    const bare = parseProcStatus("Name:\tx\nCapEff:\tzz\n");
+    expect(bare.seccomp).toBeUndefined();
+    expect(bare.noNewPrivs).toBe(false);
+    expect(bare.capEff).toBe(0n);
+  });
+  test("capability masks and names: QEMU's four are 0x1b", () => {
+    expect(capabilityMask(QEMU_CAPABILITIES)).toBe(0x1bn);
+    expect(capabilityNames(0x1bn)).toEqual(["chown", "dac_override", "fowner", "fsetid"]);
+    expect(capabilityNames(capabilityMask(["mknod", "net_admin", "sys_admin"]))).toEqual(["net_admin", "sys_admin", "mknod"]);
+    expect(capabilityNames(1n << 50n)).toEqual(["cap_50"]);
+    expect(() => capabilityMask(["nope"])).toThrow();
+  });
+  test("parseProcLimit", () => {
+    const limits = [
+      "Limit                     Soft Limit           Hard Limit           Units     ",
+      "Max processes             512                  512                  processes ",
+      "Max open files            4096                 4096                 files     ",
+      "Max locked memory         unlimited            unlimited            bytes     ",
+    ].join("\n");
+    expect(parseProcLimit(limits, "Max open files")).toEqual({ soft: 4096, hard: 4096 });
+    expect(parseProcLimit(limits, "Max processes")).toEqual({ soft: 512, hard: 512 });
+    expect(parseProcLimit(limits, "Max locked memory")).toEqual({ soft: "unlimited", hard: "unlimited" });
+    expect(parseProcLimit(limits, "Max nice priority")).toBeUndefined();
   });
 });

@@ -1,0 +1,48 @@
+import { describe, expect, test } from "bun:test";
+import { judgeConfinement } from "../../../src/cli/lib/check.ts";
+import { type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS } from "../../../src/hypervisor/qemu/args.ts";
+import type { ConfinementProbe } from "../../../src/hypervisor/qemu/process.ts";
+
+/** husk check: the confinement a probe QEMU actually got, judged from its /proc status and limits. */
+
+const want: Confinement = { prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
+
+const status = (over: Record<string, string> = {}) =>
+  Object.entries({ Uid: "0\t0\t0\t0", CapInh: "0000000000000000", CapPrm: "000000000000001b", CapEff: "000000000000001b", CapBnd: "000000000000001b", CapAmb: "0000000000000000", NoNewPrivs: "1", Seccomp: "2", ...over })
+    .map(([k, v]) => `${k}:\t${v}`)
+    .join("\n");
+const limits = (nofile = 4096, nproc = 512) =>
+  `Limit  Soft Limit  Hard Limit  Units\nMax processes             ${nproc}                  ${nproc}                  processes\nMax open files            ${nofile}                 ${nofile}                 files\n`;
+const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), exit: { code: 0, signal: null }, stderr: "", ...over });
+
+describe("husk check: qemu confinement", () => {
+  test("everything in place: ok, required, names what is and is not applied", () => {
+    const r = judgeConfinement(probe(), want);
+    expect(r).toMatchObject({ name: "qemu confinement", ok: true, required: true });
+    expect(r.detail).toContain("seccomp filter (-sandbox on,obsolete=deny");
+    expect(r.detail).toContain("capabilities chown,dac_override,fowner,fsetid (CapEff 1b)");
+    expect(r.detail).toContain("not applied: own mount namespace, unprivileged user");
+  });
+  test("each missing measure fails the check, named", () => {
+    const cases: [Partial<ConfinementProbe>, string][] = [
+      [{ status: status({ Seccomp: "0" }) }, "Seccomp 0"],
+      [{ status: status({ NoNewPrivs: "0" }) }, "NoNewPrivs 0"],
+      [{ status: status({ CapEff: "000001ffffffffff" }) }, "capabilities chown,dac_override,dac_read_search"],
+      [{ status: status({ CapAmb: "0000000000000001" }) }, "want chown,dac_override,fowner,fsetid"],
+      [{ limits: limits(1024) }, "open files limit 1024/1024, want 4096"],
+      [{ limits: limits(4096, 100000) }, "processes limit 100000/100000"],
+      [{ exit: { code: null, signal: "SIGSYS" } }, "QMP quit did not end it cleanly (killed by SIGSYS)"],
+    ];
+    for (const [over, text] of cases) {
+      const r = judgeConfinement(probe(over), want);
+      expect(r.ok).toBe(false);
+      expect(r.required).toBe(true);
+      expect(r.detail).toContain(text);
+    }
+  });
+  test("a QEMU that did not come up: its stderr", () => {
+    const r = judgeConfinement(probe({ status: "", limits: "", exit: { code: 1, signal: null }, stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'\n" }), want);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toContain("There is no option group 'sandbox'");
+  });
+});
