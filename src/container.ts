@@ -64,6 +64,15 @@ function netnsOf(spec: OciSpec): string | undefined {
   return spec.linux?.namespaces?.find((n) => n.type === "network")?.path;
 }
 
+/** Host pid (shim) → guest pid of the sandbox's live containers: namespaces a pod's containers join (guestSpecOf). */
+function peersOf(sb: LoadedSandbox): Map<number, number> {
+  const peers = new Map<number, number>();
+  for (const c of sb.containers) {
+    if (c.state.pid > 0 && c.state.guestPid > 0 && (c.state.state === "ready" || c.state.state === "running")) peers.set(c.state.pid, c.state.guestPid);
+  }
+  return peers;
+}
+
 /** The VM has NICs: containers share the guest's network namespace (guestSpecOf). */
 function hasNics(sb: LoadedSandbox): boolean {
   return (sb.record.vm.network?.nics.length ?? 0) > 0;
@@ -240,7 +249,7 @@ export async function createContainerIn(
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(guestSpec, cid, { vmNetwork: hasNics(sb) }),
+    spec: guestSpecOf(guestSpec, cid, { vmNetwork: hasNics(sb), peers: peersOf(sb) }),
     io: config.io,
   });
   const pidStart = processStartTime(launched.pid);
@@ -296,7 +305,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id, { vmNetwork: hasNics(sb) }),
+    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id, { vmNetwork: hasNics(sb), peers: peersOf(sb) }),
     io: c.record.io,
   });
   const pidStart = processStartTime(launched.pid);

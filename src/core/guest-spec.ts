@@ -12,7 +12,12 @@ export const CRUN_MAX_OCI_VERSION = "1.1.0";
  *   (src/oci/hooks.ts); crun in the guest would try to exec host paths.
  * - namespaces: `path` entries name host namespaces (/proc/<pid>/ns/net,
  *   /var/run/netns/x), which mean nothing in the guest: the container gets
- *   new namespaces of those types inside the VM instead.
+ *   new namespaces of those types inside the VM instead — except a path
+ *   /proc/<pid>/ns/{net,ipc,uts,pid} whose <pid> is the host pid standing for
+ *   another container of the same sandbox (its shim): that is how CRI puts a
+ *   pod's containers into the pause container's network, IPC and UTS (and,
+ *   when the pod asks, PID) namespaces, so the container joins that
+ *   container's namespace in the guest (`peers`: host pid → guest pid).
  * - network namespace: when the VM has NICs (the network plugin connected
  *   the container's netns to it), the container stays in the guest's own
  *   network namespace, where those NICs are: the VM is the network boundary,
@@ -24,14 +29,30 @@ export const CRUN_MAX_OCI_VERSION = "1.1.0";
  *   cgroup v2 equivalent; the guest has cgroup v2 only, where crun refuses
  *   them and runc ignores them. husk ignores them, as runc does.
  */
-export function guestSpecOf(spec: OciSpec, containerId: string, opts: { vmNetwork?: boolean } = {}): OciSpec {
+/** Namespace types a pod's containers may share with another container of the sandbox, and their /proc file. */
+const JOINABLE: Record<string, string> = { network: "net", ipc: "ipc", uts: "uts", pid: "pid" };
+const PROC_NS = /^\/proc\/(\d+)\/ns\/(net|ipc|uts|pid)$/;
+
+export function guestSpecOf(
+  spec: OciSpec,
+  containerId: string,
+  opts: { vmNetwork?: boolean; peers?: ReadonlyMap<number, number> } = {},
+): OciSpec {
   const { hooks: _hostHooks, ...rest } = spec;
   const out: OciSpec = { ...rest, root: { ...spec.root, path: guestRootfs(containerId) } };
   const minor = /^1\.(\d+)\./.exec(spec.ociVersion)?.[1];
   if (minor !== undefined && Number(minor) > 1) out.ociVersion = CRUN_MAX_OCI_VERSION;
   if (spec.linux?.namespaces) {
     const kept = opts.vmNetwork ? spec.linux.namespaces.filter((ns) => ns.type !== "network") : spec.linux.namespaces;
-    out.linux = { ...spec.linux, namespaces: kept.map(({ path: _hostPath, ...ns }) => ns) };
+    out.linux = {
+      ...spec.linux,
+      namespaces: kept.map(({ path, ...ns }) => {
+        const m = path ? PROC_NS.exec(path) : null;
+        const guestPid = m ? opts.peers?.get(Number(m[1])) : undefined;
+        if (m && guestPid && JOINABLE[ns.type] === m[2]) return { ...ns, path: `/proc/${guestPid}/ns/${m[2]}` };
+        return ns;
+      }),
+    };
   }
   const memory = spec.linux?.resources?.memory;
   if (memory && ("kernel" in memory || "kernelTCP" in memory)) {

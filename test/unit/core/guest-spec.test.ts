@@ -53,3 +53,43 @@ describe("guestSpecOf", () => {
     expect(host.linux?.namespaces?.[1]).toEqual({ type: "network", path: "/var/run/netns/cni-1" });
   });
 });
+
+describe("guestSpecOf: a pod's containers join the pause container's namespaces", () => {
+  const pod: OciSpec = {
+    ...host,
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        { type: "network", path: "/proc/4242/ns/net" },
+        { type: "ipc", path: "/proc/4242/ns/ipc" },
+        { type: "uts", path: "/proc/4242/ns/uts" },
+        { type: "mount" },
+      ],
+    },
+  };
+
+  test("paths naming another container's shim become that container's namespaces in the guest", () => {
+    const g = guestSpecOf(pod, "app", { peers: new Map([[4242, 57]]) });
+    expect(g.linux?.namespaces).toEqual([
+      { type: "pid" },
+      { type: "network", path: "/proc/57/ns/net" },
+      { type: "ipc", path: "/proc/57/ns/ipc" },
+      { type: "uts", path: "/proc/57/ns/uts" },
+      { type: "mount" },
+    ]);
+  });
+
+  test("PID is shared only when the pod asks (a pid path), and the guest netns stays when the VM has NICs", () => {
+    const shared: OciSpec = { ...pod, linux: { namespaces: [{ type: "pid", path: "/proc/4242/ns/pid" }, { type: "network", path: "/proc/4242/ns/net" }] } };
+    expect(guestSpecOf(shared, "app", { vmNetwork: true, peers: new Map([[4242, 57]]) }).linux?.namespaces).toEqual([
+      { type: "pid", path: "/proc/57/ns/pid" },
+    ]);
+  });
+
+  test("a pid that is no container of the sandbox, or a path of another type, gives a new namespace", () => {
+    const g = guestSpecOf(pod, "app", { peers: new Map([[1, 57]]) });
+    expect(g.linux?.namespaces?.every((n) => n.path === undefined)).toBe(true);
+    const wrong: OciSpec = { ...pod, linux: { namespaces: [{ type: "uts", path: "/proc/4242/ns/ipc" }] } };
+    expect(guestSpecOf(wrong, "app", { peers: new Map([[4242, 57]]) }).linux?.namespaces).toEqual([{ type: "uts" }]);
+  });
+});
