@@ -6,11 +6,18 @@ describe("socketPath", () => {
     expect(socketPath("/run/husk/sandboxes/abc", "monitor.sock")).toBe("/run/husk/sandboxes/abc/monitor.sock");
   });
 
-  test("containerd's root with a 64-character pod id moves to the short dir, within sun_path", () => {
+  test("containerd's root with a 64-character pod id: under the root's sockets/ dir, within sun_path", () => {
     const dir = `/run/containerd/runc/k8s.io/sandboxes/${"a".repeat(64)}`;
     const p = socketPath(dir, "monitor.sock");
-    expect(p.startsWith(`${SHORT_SOCKET_DIR}/`)).toBe(true);
+    expect(p.startsWith("/run/containerd/runc/k8s.io/sockets/")).toBe(true);
     expect(p.endsWith("-monitor.sock")).toBe(true);
+    expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
+  });
+
+  test("a root too long even for that: the fixed short dir", () => {
+    const dir = `/${"r".repeat(80)}/sandboxes/${"a".repeat(64)}`;
+    const p = socketPath(dir, "monitor.sock");
+    expect(p.startsWith(`${SHORT_SOCKET_DIR}/`)).toBe(true);
     expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
   });
 
