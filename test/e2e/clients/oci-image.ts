@@ -5,9 +5,9 @@ import { join } from "node:path";
 /**
  * An OCI image archive built from the host's busybox-static, so client
  * tests need no registry: one layer (busybox + its applet links), a config
- * with PATH and `sh`, index.json naming it `ref`.
+ * with PATH and `sh` (or `cmd`), index.json naming it `ref`.
  */
-export function buildBusyboxImage(dir: string, ref: string): string {
+export function buildBusyboxImage(dir: string, ref: string, cmd: string[] = ["sh"]): string {
   const rootfs = join(dir, "rootfs");
   mkdirSync(join(rootfs, "bin"), { recursive: true });
   for (const d of ["proc", "sys", "dev", "tmp", "etc", "root"]) mkdirSync(join(rootfs, d), { recursive: true });
@@ -36,7 +36,7 @@ export function buildBusyboxImage(dir: string, ref: string): string {
       JSON.stringify({
         architecture: "amd64",
         os: "linux",
-        config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["sh"] },
+        config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: cmd },
         rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
       }),
     ),

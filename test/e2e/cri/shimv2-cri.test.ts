@@ -1,0 +1,217 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
+import { buildBusyboxImage } from "../clients/oci-image.ts";
+import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from "../env.ts";
+import { C, CriClient } from "./client.ts";
+
+/**
+ * Kubernetes' way in: containerd's CRI plugin with a runtime handler `husk`
+ * whose runtime_type is io.containerd.husk.v2, driven by a CRI client as the
+ * kubelet would (a private containerd: root, state, socket in a temp dir, in
+ * its own mount namespace; images imported from busybox-static). One shim
+ * and one VM per pod.
+ */
+
+const haveContainerd = Bun.which("containerd") !== null && Bun.which("ctr") !== null && Bun.which("unshare") !== null;
+if (!haveContainerd) console.warn("SKIP CRI shim v2 test: containerd/ctr/unshare not installed");
+
+const IMAGE = "docker.io/library/busybox:husk";
+const PAUSE = "docker.io/library/busybox:husk-pause";
+const NS = "k8s.io";
+
+let env: E2eEnv;
+let dir: string;
+let containerd: Subprocess | undefined;
+let cri: CriClient;
+
+function processesMentioning(s: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(s) && !cmd.startsWith("containerd --config") && !cmd.startsWith("unshare ")) out.push(`${pid} ${cmd}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function ctr(...args: string[]): string {
+  const r = Bun.spawnSync(["ctr", "-a", join(dir, "c.sock"), "-n", NS, ...args], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`ctr ${args.join(" ")}: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await ok()) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as shim v2", () => {
+  beforeAll(async () => {
+    env = makeEnv("cri");
+    ensureTemplate(env);
+    dir = mkdtempSync(join(tmpdir(), "husk-cri-"));
+    mkdirSync(join(dir, "bin"));
+    symlinkSync(HUSK, join(dir, "bin", "containerd-shim-husk-v2"));
+    for (const d of ["croot", "cstate", "logs", "cni-bin", "cni-conf"]) mkdirSync(join(dir, d));
+    writeFileSync(
+      join(dir, "containerd.toml"),
+      [
+        "version = 2",
+        `root = "${dir}/croot"`,
+        `state = "${dir}/cstate"`,
+        "[grpc]",
+        `  address = "${dir}/c.sock"`,
+        "[ttrpc]",
+        `  address = "${dir}/c.sock.ttrpc"`,
+        `[plugins."io.containerd.grpc.v1.cri"]`,
+        `  sandbox_image = "${PAUSE}"`,
+        `  [plugins."io.containerd.grpc.v1.cri".cni]`,
+        `    bin_dir = "${dir}/cni-bin"`,
+        `    conf_dir = "${dir}/cni-conf"`,
+        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
+        `    runtime_type = "io.containerd.runc.v2"`,
+        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk]`,
+        `    runtime_type = "io.containerd.husk.v2"`,
+        "",
+      ].join("\n"),
+    );
+    containerd = Bun.spawn(["unshare", "-m", "--propagation", "private", "containerd", "--config", join(dir, "containerd.toml")], {
+      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}`, HUSK_CONFIG: env.config },
+      stdout: Bun.file(join(dir, "containerd.log")),
+      stderr: Bun.file(join(dir, "containerd.log")),
+    });
+    await waitFor("containerd's socket", () => existsSync(join(dir, "c.sock")), 30_000);
+    const clog = readFileSync(join(dir, "containerd.log"), "utf8");
+    if (clog.includes("failed to load plugin io.containerd.grpc.v1.cri")) throw new Error(`containerd's CRI plugin did not load: ${clog.slice(-2000)}`);
+    ctr("images", "import", buildBusyboxImage(join(dir, "img"), IMAGE));
+    ctr("images", "import", buildBusyboxImage(join(dir, "pause"), PAUSE, ["sleep", "2147483647"]));
+    cri = new CriClient(join(dir, "c.sock"));
+  });
+
+  afterAll(async () => {
+    cri?.close();
+    if (containerd) {
+      containerd.kill("SIGTERM");
+      await containerd.exited;
+    }
+    // Shims left by a failed test: their servers stop with SIGTERM, the VMs with env.cleanup.
+    for (const line of processesMentioning(dir)) process.kill(Number(line.split(" ")[0]), "SIGTERM");
+    await env.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const { dir: cg } of hostCgroupDirs("k8s.io", parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8")))) {
+      try {
+        rmdirSync(cg);
+      } catch {
+        // absent, or busy with something else
+      }
+    }
+  });
+
+  test("pod lifecycle: two containers in one VM, ExecSync, localhost, logs, stats, stop with the grace period, nothing left", { timeout: 900_000 }, async () => {
+    const v = await cri.version();
+    expect(v.runtimeApiVersion).toBe("v1");
+
+    const sandboxConfig = {
+      metadata: { name: "pod1", uid: "uid-pod1", namespace: "default", attempt: 0 },
+      logDirectory: join(dir, "logs"),
+      // The node's network: no CNI here (inside the VM the pod's containers share the guest's network).
+      linux: { securityContext: { namespaceOptions: { network: C.NamespaceMode.NODE, pid: C.NamespaceMode.CONTAINER } } },
+    };
+    // As the kubelet asks for a v1 pod: a PID namespace per container.
+    const linux = { securityContext: { namespaceOptions: { network: C.NamespaceMode.NODE, pid: C.NamespaceMode.CONTAINER } } };
+    const t0 = Date.now();
+    const { podSandboxId: pod } = await cri.runPodSandbox(sandboxConfig, "husk");
+    const podUp = Date.now() - t0;
+
+    const c1 = (
+      await cri.createContainer(
+        pod,
+        {
+          metadata: { name: "web" },
+          image: { image: IMAGE },
+          command: ["sh", "-c", "mkdir -p /www && echo pong-from-web > /www/index.html && echo web-up && exec httpd -f -p 8080 -h /www"],
+          logPath: "web.log",
+          linux,
+        },
+        sandboxConfig,
+      )
+    ).containerId;
+    const c2 = (
+      await cri.createContainer(
+        pod,
+        { metadata: { name: "idle" }, image: { image: IMAGE }, command: ["sh", "-c", "echo idle-up; echo idle-err >&2; exec sleep 2147483647"], logPath: "idle.log", linux },
+        sandboxConfig,
+      )
+    ).containerId;
+    await cri.startContainer(c1);
+    await cri.startContainer(c2);
+    const started = Date.now() - t0;
+    console.log(`RunPodSandbox ${podUp} ms; both containers started at ${started} ms`);
+
+    // One VM for the pod, one shim server for the pod.
+    const qemus = processesOf(env.root).filter((p) => p.includes("qemu-system"));
+    expect(qemus).toHaveLength(1);
+    const shims = processesMentioning(dir).filter((p) => p.includes("shim-v2") && p.includes(" serve"));
+    expect(shims).toHaveLength(1);
+
+    // ExecSync: output and exit code.
+    const ex = await cri.execSync(c2, ["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    expect(Buffer.from(ex.stdout).toString()).toBe("out\n");
+    expect(Buffer.from(ex.stderr).toString()).toBe("err\n");
+    expect(ex.exitCode).toBe(7);
+
+    // The pod's containers reach each other on localhost.
+    let body = "";
+    await waitFor("web on localhost:8080", async () => {
+      const r = await cri.execSync(c2, ["wget", "-q", "-O-", "http://127.0.0.1:8080/"]);
+      body = Buffer.from(r.stdout).toString();
+      return r.exitCode === 0;
+    });
+    expect(body).toBe("pong-from-web\n");
+
+    // ContainerStats from the guest's cgroup.
+    const st = await cri.containerStats(c2);
+    expect(st.stats?.attributes?.id).toBe(c2);
+    expect(st.stats?.memory?.workingSetBytes?.value ?? 0n).toBeGreaterThan(0n);
+
+    // CRI log files, in the CRI format.
+    await waitFor("the logs", () => existsSync(join(dir, "logs", "idle.log")) && readFileSync(join(dir, "logs", "idle.log"), "utf8").includes("idle-err"));
+    const idleLog = readFileSync(join(dir, "logs", "idle.log"), "utf8");
+    expect(idleLog).toMatch(/^\S+ stdout F idle-up$/m);
+    expect(idleLog).toMatch(/^\S+ stderr F idle-err$/m);
+    expect(readFileSync(join(dir, "logs", "web.log"), "utf8")).toMatch(/stdout F web-up/);
+
+    // StopContainer: SIGTERM, ignored by the sleeping pid 1, then SIGKILL after the 2 s grace period.
+    const s0 = Date.now();
+    await cri.stopContainer(c2, 2);
+    expect(Date.now() - s0).toBeGreaterThanOrEqual(1900);
+    const s2 = (await cri.containerStatus(c2)).status!;
+    expect(s2.state).toBe(C.ContainerState.CONTAINER_EXITED);
+    expect(s2.exitCode).toBe(137);
+    await cri.stopContainer(c1, 2);
+    expect((await cri.containerStatus(c1)).status!.state).toBe(C.ContainerState.CONTAINER_EXITED);
+
+    await cri.removeContainer(c1);
+    await cri.removeContainer(c2);
+    await cri.stopPodSandbox(pod);
+    await cri.removePodSandbox(pod);
+
+    // Nothing left: no shim, no VM, no sandbox, no socket.
+    await waitFor("the shim and the VM to go", () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0, 30_000);
+    expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
+    expect(existsSync(join(env.root, "s")) ? readdirSync(join(env.root, "s")) : []).toEqual([]);
+    const mounts = readFileSync(`/proc/${containerd!.pid}/mountinfo`, "utf8");
+    expect(mounts.split("\n").filter((l) => l.includes(env.root) || l.includes(`${dir}/cstate`))).toEqual([]);
+  });
+});
