@@ -9,11 +9,12 @@ import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from 
 import { C, CriClient } from "./client.ts";
 
 /**
- * Kubernetes' way in: containerd's CRI plugin with a runtime handler `husk`
+ * Kubernetes' ways in: containerd's CRI plugin with a runtime handler `husk`
  * whose runtime_type is io.containerd.husk.v2, driven by a CRI client as the
  * kubelet would (a private containerd: root, state, socket in a temp dir, in
  * its own mount namespace; images imported from busybox-static). One shim
- * and one VM per pod.
+ * and one VM per pod. The same scenario through `husk-runc`: containerd's
+ * runc shim with BinaryName = husk (one runc shim per container, one VM).
  */
 
 const haveContainerd = Bun.which("containerd") !== null && Bun.which("ctr") !== null && Bun.which("unshare") !== null;
@@ -56,7 +57,7 @@ async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as shim v2", () => {
+describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shim v2, and as the runc shim's binary", () => {
   beforeAll(async () => {
     env = makeEnv("cri");
     ensureTemplate(env);
@@ -83,6 +84,12 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as
         `    runtime_type = "io.containerd.runc.v2"`,
         `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk]`,
         `    runtime_type = "io.containerd.husk.v2"`,
+        // The other way in: containerd's runc shim with husk as its runc binary.
+        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk-runc]`,
+        `    runtime_type = "io.containerd.runc.v2"`,
+        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk-runc.options]`,
+        `    BinaryName = "${HUSK}"`,
+        `    Root = "${env.root}"`,
         "",
       ].join("\n"),
     );
@@ -118,7 +125,8 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as
     }
   });
 
-  test("pod lifecycle: two containers in one VM, ExecSync, localhost, logs, stats, stop with the grace period, nothing left", { timeout: 900_000 }, async () => {
+  // husk: one shim v2 server per pod. husk-runc: containerd's runc shim (one per container) running husk as runc.
+  test.each([["husk", 1], ["husk-runc", 0]] as const)("%s: pod lifecycle: two containers in one VM, ExecSync, localhost, logs, stats, stop with the grace period, nothing left", { timeout: 900_000 }, async (handler, shimServers) => {
     const v = await cri.version();
     expect(v.runtimeApiVersion).toBe("v1");
 
@@ -131,7 +139,7 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as
     // As the kubelet asks for a v1 pod: a PID namespace per container.
     const linux = { securityContext: { namespaceOptions: { network: C.NamespaceMode.NODE, pid: C.NamespaceMode.CONTAINER } } };
     const t0 = Date.now();
-    const { podSandboxId: pod } = await cri.runPodSandbox(sandboxConfig, "husk");
+    const { podSandboxId: pod } = await cri.runPodSandbox(sandboxConfig, handler);
     const podUp = Date.now() - t0;
 
     const c1 = (
@@ -157,13 +165,13 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as
     await cri.startContainer(c1);
     await cri.startContainer(c2);
     const started = Date.now() - t0;
-    console.log(`RunPodSandbox ${podUp} ms; both containers started at ${started} ms`);
+    console.log(`${handler}: RunPodSandbox ${podUp} ms; both containers started at ${started} ms`);
 
     // One VM for the pod, one shim server for the pod.
     const qemus = processesOf(env.root).filter((p) => p.includes("qemu-system"));
     expect(qemus).toHaveLength(1);
     const shims = processesMentioning(dir).filter((p) => p.includes("shim-v2") && p.includes(" serve"));
-    expect(shims).toHaveLength(1);
+    expect(shims).toHaveLength(shimServers);
 
     // ExecSync: output and exit code.
     const ex = await cri.execSync(c2, ["sh", "-c", "echo out; echo err >&2; exit 7"]);
@@ -208,7 +216,12 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd with husk as
     await cri.removePodSandbox(pod);
 
     // Nothing left: no shim, no VM, no sandbox, no socket.
-    await waitFor("the shim and the VM to go", () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0, 30_000);
+    await waitFor(
+      "the shims and the VM to go",
+      // processesMentioning(dir) also finds containerd's runc shims (-address <dir>/c.sock).
+      () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0,
+      30_000,
+    );
     expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
     expect(existsSync(join(env.root, "s")) ? readdirSync(join(env.root, "s")) : []).toEqual([]);
     const mounts = readFileSync(`/proc/${containerd!.pid}/mountinfo`, "utf8");
