@@ -50,6 +50,13 @@ function expectConfined(pid: number): void {
   expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain(QEMU_SANDBOX);
 }
 
+/** A VM without NICs: a network namespace of its own, not the host's. */
+function expectOwnNetns(pid: number): void {
+  expect(statSync(`/proc/${pid}/ns/net`).ino).not.toBe(statSync("/proc/self/ns/net").ino);
+  const dev = readFileSync(`/proc/${pid}/net/dev`, "utf8");
+  expect(dev.split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0])).toEqual(["lo"]);
+}
+
 /**
  * One QMP command on a clone's second QMP socket (the one the template's
  * state fd is handed over on; free once the clone runs — the first one is
@@ -105,6 +112,7 @@ describe.skipIf(!canRun)("QEMU confined", () => {
     expect(vmState("c1").boot?.mode).toBe("clone");
     const pid = qemuPid("c1");
     expectConfined(pid);
+    expectOwnNetns(pid);
 
     expect((await husk(env, ["start", "c1"])).code).toBe(0);
     expect((await husk(env, ["pause", "c1"])).code).toBe(0);
@@ -157,6 +165,7 @@ describe.skipIf(!canRun)("QEMU confined", () => {
       expect((await husk(env, ["create", "--bundle", bundle, "c4"])).code).toBe(0);
       expect(vmState("c4").boot?.mode).toBe("cold");
       expectConfined(qemuPid("c4"));
+      expectOwnNetns(qemuPid("c4"));
       expect((await husk(env, ["delete", "--force", "c4"])).code).toBe(0);
     } finally {
       writeFileSync(env.config, readFileSync(env.config, "utf8").replace("[factory]\ntemplate = false\n", ""));

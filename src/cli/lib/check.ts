@@ -85,6 +85,7 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
   }
   if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile) problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
   if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc) problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
+  if (!probe.ownNetns) problems.push("in the host's network namespace (want its own: unshare --net)");
   if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
   if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
   return {
@@ -93,7 +94,8 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
     required: true,
     detail:
       `seccomp filter (-sandbox ${QEMU_SANDBOX}), no_new_privs, capabilities ${want.capabilities.join(",")} (CapEff ${s.capEff.toString(16)}), ` +
-      `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, uid ${s.uid}; ` +
+      `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, uid ${s.uid}, ` +
+      "own network namespace (without NICs; the container's with them); " +
       "not applied: own mount namespace, unprivileged user (docs/security.md)",
   };
 }

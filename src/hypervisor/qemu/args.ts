@@ -49,8 +49,10 @@ export const QEMU_CAPABILITIES = ["chown", "dac_override", "fowner", "fsetid"] a
  */
 export const QEMU_RLIMITS = { nofile: 4096, nproc: 512 } as const;
 
-/** How QEMU is confined at launch: util-linux's prlimit and setpriv, resolved to paths. */
+/** How QEMU is confined at launch: util-linux's unshare, prlimit and setpriv, resolved to paths. */
 export interface Confinement {
+  /** A VM without NICs gets an empty network namespace of its own (only lo): no host sockets but unix paths. */
+  unshare: string;
   prlimit: string;
   setpriv: string;
   capabilities: readonly string[];
@@ -83,10 +85,11 @@ export function buildConfinementPrefix(c: Confinement): string[] {
 
 /**
  * argv that starts QEMU: through `nsenter --net=NETNS --` when the VM has
- * NICs, so that QEMU opens its taps in the container's network namespace
- * (nsenter needs CAP_SYS_ADMIN, so it comes before the capabilities are
- * dropped), then the confinement wrapper when given. Every wrapper execs
- * the next program: the pid is QEMU's.
+ * NICs, so that QEMU opens its taps in the container's network namespace;
+ * confined, a VM without NICs gets a new, empty one (`unshare --net`) —
+ * both need CAP_SYS_ADMIN, so they come before the capabilities are
+ * dropped — then the confinement wrapper. Every wrapper execs the next
+ * program: the pid is QEMU's.
  */
 export function buildLaunchCommand(
   binary: string,
@@ -97,7 +100,7 @@ export function buildLaunchCommand(
 ): string[] {
   const qemu = [...(confinement ? buildConfinementPrefix(confinement) : []), binary, ...args];
   // A template's NICs have no backend: nothing to open in a netns.
-  if (!spec.network?.nics.length || spec.template?.mode === "save") return qemu;
+  if (!spec.network?.nics.length || spec.template?.mode === "save") return confinement ? [confinement.unshare, "--net", "--", ...qemu] : qemu;
   return [nsenter, `--net=${spec.network.netns}`, "--", ...qemu];
 }
 

@@ -298,7 +298,7 @@ export function resolveConfinement(path?: string): Confinement {
     if (!bin) throw new HypervisorError(`${name} not found on PATH (install util-linux): husk confines QEMU with it`, { details: { binary: name } });
     return bin;
   };
-  return { prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
+  return { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
 }
 
 function mustRead(path: string, what: string, key: string): void {

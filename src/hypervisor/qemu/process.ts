@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readlinkSync } from "node:fs";
 import { logger } from "../../log.ts";
 
 /** The only place QEMU is spawned. The caller owns the child: no -daemonize. */
@@ -50,6 +50,8 @@ export interface ConfinementProbe {
   /** /proc/<pid>/status and /proc/<pid>/limits, read once QMP answered (QEMU up, its seccomp filter installed). */
   status: string;
   limits: string;
+  /** Its network namespace is not the caller's. */
+  ownNetns: boolean;
   /** QEMU's exit after QMP `quit`. */
   exit: ProcessExit;
   /** QEMU's stderr (why it did not start). */
@@ -80,6 +82,7 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
   };
   let status = "";
   let limits = "";
+  let ownNetns = false;
   try {
     const send = async (command: string) => {
       child.stdin.write(`${JSON.stringify({ execute: command })}\n`);
@@ -90,6 +93,7 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
       if (await readReply((l) => l.includes('"return"'))) {
         status = readProc(child.pid, "status");
         limits = readProc(child.pid, "limits");
+        ownNetns = netnsOf(child.pid) !== netnsOf("self");
         await send("quit");
       }
     }
@@ -106,7 +110,15 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
   clearTimeout(timer);
   const stderr = await new Response(child.stderr).text();
   const signal = child.signalCode == null ? null : String(child.signalCode);
-  return { pid: child.pid, status, limits, exit: { code: signal ? null : code, signal }, stderr };
+  return { pid: child.pid, status, limits, ownNetns, exit: { code: signal ? null : code, signal }, stderr };
+}
+
+function netnsOf(pid: number | "self"): string {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return "";
+  }
 }
 
 function readProc(pid: number, file: string): string {

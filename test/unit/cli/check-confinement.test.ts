@@ -5,7 +5,7 @@ import type { ConfinementProbe } from "../../../src/hypervisor/qemu/process.ts";
 
 /** husk check: the confinement a probe QEMU actually got, judged from its /proc status and limits. */
 
-const want: Confinement = { prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
+const want: Confinement = { unshare: "/usr/bin/unshare", prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
 
 const status = (over: Record<string, string> = {}) =>
   Object.entries({ Uid: "0\t0\t0\t0", CapInh: "0000000000000000", CapPrm: "000000000000001b", CapEff: "000000000000001b", CapBnd: "000000000000001b", CapAmb: "0000000000000000", NoNewPrivs: "1", Seccomp: "2", ...over })
@@ -13,7 +13,7 @@ const status = (over: Record<string, string> = {}) =>
     .join("\n");
 const limits = (nofile = 4096, nproc = 512) =>
   `Limit  Soft Limit  Hard Limit  Units\nMax processes             ${nproc}                  ${nproc}                  processes\nMax open files            ${nofile}                 ${nofile}                 files\n`;
-const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), exit: { code: 0, signal: null }, stderr: "", ...over });
+const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), ownNetns: true, exit: { code: 0, signal: null }, stderr: "", ...over });
 
 describe("husk check: qemu confinement", () => {
   test("everything in place: ok, required, names what is and is not applied", () => {
@@ -31,6 +31,7 @@ describe("husk check: qemu confinement", () => {
       [{ status: status({ CapAmb: "0000000000000001" }) }, "want chown,dac_override,fowner,fsetid"],
       [{ limits: limits(1024) }, "open files limit 1024/1024, want 4096"],
       [{ limits: limits(4096, 100000) }, "processes limit 100000/100000"],
+      [{ ownNetns: false }, "in the host's network namespace"],
       [{ exit: { code: null, signal: "SIGSYS" } }, "QMP quit did not end it cleanly (killed by SIGSYS)"],
     ];
     for (const [over, text] of cases) {

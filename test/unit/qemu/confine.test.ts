@@ -37,6 +37,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
 });
 
 const confinement: Confinement = {
+  unshare: "/usr/bin/unshare",
   prlimit: "/usr/bin/prlimit",
   setpriv: "/usr/bin/setpriv",
   capabilities: QEMU_CAPABILITIES,
@@ -97,8 +98,8 @@ describe("buildConfinementPrefix", () => {
 
 describe("buildLaunchCommand with confinement", () => {
   const args = ["-m", "1"];
-  test("no NICs: the wrapper, then QEMU (every wrapper execs: the pid is QEMU's)", () => {
-    expect(buildLaunchCommand("/usr/bin/qemu", args, spec(), "nsenter", confinement)).toEqual([...PREFIX, "/usr/bin/qemu", ...args]);
+  test("no NICs: an empty network namespace of its own, the wrapper, then QEMU (every wrapper execs: the pid is QEMU's)", () => {
+    expect(buildLaunchCommand("/usr/bin/qemu", args, spec(), "nsenter", confinement)).toEqual(["/usr/bin/unshare", "--net", "--", ...PREFIX, "/usr/bin/qemu", ...args]);
   });
   test("NICs: nsenter first (it needs CAP_SYS_ADMIN), the capabilities dropped after it", () => {
     const network = { netns: "/run/netns/x", nics: [{ tap: "tap0" }] };
@@ -108,7 +109,7 @@ describe("buildLaunchCommand with confinement", () => {
   test("a template being made has no netns to join, and is confined all the same", () => {
     const network = { netns: "/run/netns/x", nics: [{ tap: "tap0" }] };
     const argv = buildLaunchCommand("qemu", args, spec({ network, template: { mode: "save", dir: "/t" } } as Partial<VmSpec>), "nsenter", confinement);
-    expect(argv).toEqual([...PREFIX, "qemu", ...args]);
+    expect(argv).toEqual(["/usr/bin/unshare", "--net", "--", ...PREFIX, "qemu", ...args]);
   });
   test("without confinement: QEMU as is (the old call shape still works)", () => {
     expect(buildLaunchCommand("qemu", args, spec())).toEqual(["qemu", ...args]);
