@@ -380,11 +380,13 @@ export async function deleteContainerIn(
   vm: VmHandle | undefined,
   c: LoadedContainer,
   force: boolean,
+  /** The whole VM goes right after (sandbox delete): removing the container inside it first is wasted guest work. */
+  vmGoing = false,
 ): Promise<void> {
   const sid = sb.record.id;
   const cid = c.record.id;
   if (!force) assertState("container", cid, c.state.state, ["ready", "stopped"], "delete");
-  if (vm) {
+  if (vm && !vmGoing) {
     try {
       await vm.agent.call("removeContainer", { containerId: cid, force: true });
     } catch (e) {

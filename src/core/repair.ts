@@ -31,14 +31,22 @@ export function isStale(s: Staleness): boolean {
   return s.sandboxDead || s.deadContainers.length > 0;
 }
 
+function exitedWithOwnPidNamespace(ctx: RuntimeContext, sid: string, c: LoadedContainer): boolean {
+  const ownPidNs = (c.record.guestSpec ?? c.record.spec).linux?.namespaces?.some((n) => n.type === "pid" && !n.path) ?? false;
+  return ownPidNs && readJsonIfExists(containerExitFile(ctx.root, sid, c.record.id), ExitRecordSchema, `exit status of ${c.record.id}`) !== undefined;
+}
+
 export async function repairSandbox(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
   const stale = findStale(sb);
   if (!isStale(stale)) return;
   const sid = sb.record.id;
-  if (!stale.sandboxDead && stale.deadContainers.length > 0) {
-    // The shim is gone but the guest process may not be: make sure it is.
+  // The shim is gone but the guest process may not be: make sure it is —
+  // unless the shim saw it exit (exit.json) and it had a PID namespace of its
+  // own, whose processes the kernel killed with it.
+  const toKill = stale.deadContainers.filter((c) => !(exitedWithOwnPidNamespace(ctx, sid, c)));
+  if (!stale.sandboxDead && toKill.length > 0) {
     await withVm(ctx, sb, async (vm) => {
-      for (const c of stale.deadContainers) {
+      for (const c of toKill) {
         try {
           await vm.agent.call("signalProcess", { containerId: c.record.id, signal: 9, all: true }, { timeoutMs: 2000 });
         } catch (e) {

@@ -188,7 +188,7 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
     // A failure to stop the VM keeps the state: the sandbox can be deleted again.
     await withVm(ctx, sb, async (vm) => {
       if (sb.state.state === "paused") await vm.resume();
-      for (const c of [...sb.containers]) await deleteContainerIn(ctx, sb, vm, c, true);
+      for (const c of [...sb.containers]) await deleteContainerIn(ctx, sb, vm, c, true, true);
       await vm.stop();
     });
   }

@@ -36,16 +36,28 @@ describe("stale state repair", () => {
     await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
     const shim = standIns[0] as Bun.Subprocess;
     expect((await api.statusContainer(env.ctx, "sb", "c1")).pid).toBe(shim.pid);
+    // The shim saw its process exit (exit.json) and then died: the exit code is kept.
     writeFileSync(containerExitFile(env.root, "sb", "c1"), JSON.stringify({ exitCode: 7 }));
     shim.kill("SIGKILL");
     await shim.exited;
     const status = await api.statusContainer(env.ctx, "sb", "c1");
     expect(status).toMatchObject({ state: "stopped", exitCode: 7 });
     expect(readJsonFile(containerStateFile(env.root, "sb", "c1"))).toMatchObject({ state: "stopped", exitCode: 7 });
-    // The guest process was killed too; the other container is untouched.
-    expect(env.ctx.agents.at(-1)?.guest().containers.c1?.status).toBe("stopped");
     expect((await api.statusContainer(env.ctx, "sb", "c2")).state).toBe("running");
     expect((await api.statusSandbox(env.ctx, "sb")).state).toBe("running");
+  });
+
+  test("a shim killed before its process exited (no exit.json): the guest process is killed too", async () => {
+    env = envWithKillableShims();
+    await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    const shim = standIns[0] as Bun.Subprocess;
+    shim.kill("SIGKILL");
+    await shim.exited;
+    expect((await api.statusContainer(env.ctx, "sb", "c1")).state).toBe("stopped");
+    expect(env.ctx.agents.at(-1)?.guest().containers.c1?.status).toBe("stopped");
+    // The other container is untouched.
+    expect((await api.statusContainer(env.ctx, "sb", "c2")).state).toBe("running");
+    expect(env.ctx.agents.at(-1)?.guest().containers.c2?.status).toBe("running");
   });
 
   test("pid reuse: a live pid with another start time is not our shim", async () => {
