@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from "node:
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { HuskConfig } from "../../config/schema.ts";
-import { buildLaunchCommand, type Confinement, QEMU_SANDBOX } from "../../hypervisor/qemu/args.ts";
+import { buildLaunchCommand, type Confinement, QEMU_SANDBOX, QEMU_UID_BASE } from "../../hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../hypervisor/qemu/confine.ts";
 import { detectAccelerator } from "../../hypervisor/qemu/host.ts";
 import { resolveConfinement } from "../../hypervisor/qemu/index.ts";
@@ -80,11 +80,14 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
   const problems: string[] = [];
   if (s.seccomp !== 2) problems.push(`Seccomp ${s.seccomp ?? "not reported"} (want 2: QEMU's -sandbox filter)`);
   if (!s.noNewPrivs) problems.push("NoNewPrivs 0");
-  if (s.capEff !== wantCaps || s.capBnd !== wantCaps || s.capInh !== 0n || s.capAmb !== 0n) {
+  // A non-root QEMU keeps its capabilities as ambient (and so inheritable) ones; root's come from the bounding set alone.
+  const wantAmbient = want.uid === undefined ? 0n : wantCaps;
+  if (s.capEff !== wantCaps || s.capBnd !== wantCaps || s.capInh !== wantAmbient || s.capAmb !== wantAmbient) {
     problems.push(`capabilities ${capabilityNames(s.capEff).join(",") || "none"} (bounding ${capabilityNames(s.capBnd).join(",") || "none"}), want ${want.capabilities.join(",")}`);
   }
   if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile) problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
   if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc) problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
+  if (s.uid !== (want.uid ?? 0)) problems.push(`uid ${s.uid}, want ${want.uid ?? 0}`);
   if (!probe.ownNetns) problems.push("in the host's network namespace (want its own: unshare --net)");
   if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
   if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
@@ -94,9 +97,10 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
     required: true,
     detail:
       `seccomp filter (-sandbox ${QEMU_SANDBOX}), no_new_privs, capabilities ${want.capabilities.join(",")} (CapEff ${s.capEff.toString(16)}), ` +
-      `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, uid ${s.uid}, ` +
+      `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, ` +
+      `${s.uid === 0 ? "uid 0" : `a uid of its own (${QEMU_UID_BASE} + its owner's pid)`}, ` +
       "own network namespace (without NICs; the container's with them); " +
-      "not applied: own mount namespace, unprivileged user (docs/security.md)",
+      "not applied: own mount namespace (docs/security.md)",
   };
 }
 

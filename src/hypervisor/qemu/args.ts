@@ -26,28 +26,45 @@ export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 export const QEMU_SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
 /**
- * The capabilities QEMU keeps (bounding set = permitted = effective; all
- * others dropped before exec). Measured on containers that write, chown,
- * chmod and mknod in their rootfs over the 9p share (security_model=none,
- * QEMU runs as uid 0), docs/security.md:
+ * The capabilities QEMU keeps (bounding = permitted = effective = ambient;
+ * all others dropped before exec). Measured on containers that write, chown,
+ * chmod and mknod in their rootfs over the 9p share (security_model=none),
+ * docs/security.md:
  *  - chown: files the guest creates get the guest's uid/gid, and guest chown works;
  *  - dac_override: the guest writes files it may write but QEMU does not own (0444, other uids);
  *  - fowner: chmod, utimes, sticky-dir unlinks and hard links on files of other uids;
  *  - fsetid: set-gid bits survive chmod, set-uid bits survive writes.
  * Not kept: mknod (a guest that could create a block device node on the share
- * could open the host's disk through QEMU), net_admin (the network plugin
- * makes its taps owned by uid 0, so QEMU attaches without it), sys_admin,
- * setuid/setgid, setfcap, and the rest.
+ * could open the host's disk through QEMU), net_admin (the network plugin's
+ * taps are persistent and have no owner: anyone may attach), sys_admin,
+ * setuid/setgid, setfcap, kill, sys_ptrace, and the rest.
  */
 export const QEMU_CAPABILITIES = ["chown", "dac_override", "fowner", "fsetid"] as const;
 
 /**
  * Resource bounds for QEMU. nofile: the 9p server reclaims host fds above
  * (limit − 400), so this bounds what a guest can pin open. nproc: QEMU is
- * threads only (spawn=deny stops fork); the kernel does not apply
- * RLIMIT_NPROC to uid 0, so this bites only where QEMU runs as another user.
+ * threads only (spawn=deny stops fork), counted per uid: each QEMU has its
+ * own (qemuUid).
  */
 export const QEMU_RLIMITS = { nofile: 4096, nproc: 512 } as const;
+
+/**
+ * QEMU runs as a uid (and gid) of its own, not 0: QEMU_UID_BASE + the pid of
+ * the process that owns it (the sandbox's monitor, or a template builder),
+ * unique while that owner lives, which is as long as QEMU does. Keeping the
+ * four capabilities as ambient ones, it still serves the 9p share as root
+ * would; but two QEMUs no longer share a uid, so one cannot ptrace, read
+ * /proc/<pid>/mem of, or signal another (or any uid-0 process).
+ */
+export const QEMU_UID_BASE = 1_500_000_000;
+/** Linux's pid_max ceiling (2^22). */
+const PID_MAX = 4_194_304;
+
+export function qemuUid(ownerPid: number): number {
+  if (!Number.isInteger(ownerPid) || ownerPid < 1 || ownerPid > PID_MAX) throw new HypervisorError(`invalid owner pid ${ownerPid}`);
+  return QEMU_UID_BASE + ownerPid;
+}
 
 /** How QEMU is confined at launch: util-linux's unshare, prlimit and setpriv, resolved to paths. */
 export interface Confinement {
@@ -58,6 +75,8 @@ export interface Confinement {
   capabilities: readonly string[];
   nofile: number;
   nproc: number;
+  /** QEMU's uid and gid (qemuUid); absent: it stays uid 0. */
+  uid?: number;
 }
 
 const CAP_NAME = /^[a-z_]{2,32}$/;
@@ -65,9 +84,11 @@ const CAP_NAME = /^[a-z_]{2,32}$/;
 /**
  * The wrapper that confines QEMU, each program exec'ing the next (the pid
  * stays QEMU's): prlimit lowers the limits (hard = soft: QEMU cannot raise
- * them), then setpriv sets no_new_privs, empties the inheritable and ambient
- * sets, cuts the bounding set to `capabilities` (for uid 0 that is what
- * QEMU holds after exec) and clears the environment.
+ * them), then setpriv sets no_new_privs, switches to QEMU's own uid and gid
+ * with no supplementary groups, keeps `capabilities` as inheritable and
+ * ambient ones (how a non-root program keeps capabilities across exec), cuts
+ * the bounding set to them and clears the environment. Without a uid (uid
+ * 0), the bounding set alone is what QEMU holds after exec.
  */
 export function buildConfinementPrefix(c: Confinement): string[] {
   for (const cap of c.capabilities) {
@@ -77,9 +98,12 @@ export function buildConfinementPrefix(c: Confinement): string[] {
     if (!Number.isInteger(n) || n < 64) throw new HypervisorError(`invalid qemu ${name} limit ${n}: must be an integer ≥ 64`);
   }
   const keep = ["-all", ...c.capabilities.map((cap) => `+${cap}`)].join(",");
+  if (c.uid !== undefined && (!Number.isInteger(c.uid) || c.uid < 1 || c.uid > 0xffff_fffe)) throw new HypervisorError(`invalid qemu uid ${c.uid}`);
+  const user = c.uid === undefined ? [] : [`--reuid=${c.uid}`, `--regid=${c.uid}`, "--clear-groups"];
+  const inherit = c.uid === undefined ? "-all" : keep;
   return [
     c.prlimit, `--nofile=${c.nofile}:${c.nofile}`, `--nproc=${c.nproc}:${c.nproc}`, "--",
-    c.setpriv, "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", `--bounding-set=${keep}`, "--reset-env", "--",
+    c.setpriv, "--no-new-privs", ...user, `--inh-caps=${inherit}`, `--ambient-caps=${inherit}`, `--bounding-set=${keep}`, "--reset-env", "--",
   ];
 }
 

@@ -11,7 +11,7 @@ import type {
   VmSpec,
   VmStatus,
 } from "../types.ts";
-import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qmpFdSocket } from "./args.ts";
+import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
@@ -291,14 +291,18 @@ export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<
   return pid;
 }
 
-/** The confinement wrapper's programs (util-linux), or E_HYPERVISOR naming the missing one: QEMU never starts unconfined by accident. */
+/**
+ * The confinement wrapper's programs (util-linux), or E_HYPERVISOR naming the
+ * missing one: QEMU never starts unconfined by accident. QEMU's uid comes from
+ * the pid of this process, its owner (qemuUid).
+ */
 export function resolveConfinement(path?: string): Confinement {
   const found = (name: string) => {
     const bin = resolveBinary(name, path);
     if (!bin) throw new HypervisorError(`${name} not found on PATH (install util-linux): husk confines QEMU with it`, { details: { binary: name } });
     return bin;
   };
-  return { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
+  return { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid) };
 }
 
 function mustRead(path: string, what: string, key: string): void {

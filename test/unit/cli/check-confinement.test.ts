@@ -5,10 +5,10 @@ import type { ConfinementProbe } from "../../../src/hypervisor/qemu/process.ts";
 
 /** husk check: the confinement a probe QEMU actually got, judged from its /proc status and limits. */
 
-const want: Confinement = { unshare: "/usr/bin/unshare", prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS };
+const want: Confinement = { unshare: "/usr/bin/unshare", prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: 1_500_001_234 };
 
 const status = (over: Record<string, string> = {}) =>
-  Object.entries({ Uid: "0\t0\t0\t0", CapInh: "0000000000000000", CapPrm: "000000000000001b", CapEff: "000000000000001b", CapBnd: "000000000000001b", CapAmb: "0000000000000000", NoNewPrivs: "1", Seccomp: "2", ...over })
+  Object.entries({ Uid: "1500001234\t1500001234\t1500001234\t1500001234", CapInh: "000000000000001b", CapPrm: "000000000000001b", CapEff: "000000000000001b", CapBnd: "000000000000001b", CapAmb: "000000000000001b", NoNewPrivs: "1", Seccomp: "2", ...over })
     .map(([k, v]) => `${k}:\t${v}`)
     .join("\n");
 const limits = (nofile = 4096, nproc = 512) =>
@@ -21,7 +21,8 @@ describe("husk check: qemu confinement", () => {
     expect(r).toMatchObject({ name: "qemu confinement", ok: true, required: true });
     expect(r.detail).toContain("seccomp filter (-sandbox on,obsolete=deny");
     expect(r.detail).toContain("capabilities chown,dac_override,fowner,fsetid (CapEff 1b)");
-    expect(r.detail).toContain("not applied: own mount namespace, unprivileged user");
+    expect(r.detail).toContain("a uid of its own (1500000000 + its owner's pid)");
+    expect(r.detail).toContain("not applied: own mount namespace");
   });
   test("each missing measure fails the check, named", () => {
     const cases: [Partial<ConfinementProbe>, string][] = [
@@ -29,6 +30,7 @@ describe("husk check: qemu confinement", () => {
       [{ status: status({ NoNewPrivs: "0" }) }, "NoNewPrivs 0"],
       [{ status: status({ CapEff: "000001ffffffffff" }) }, "capabilities chown,dac_override,dac_read_search"],
       [{ status: status({ CapAmb: "0000000000000001" }) }, "want chown,dac_override,fowner,fsetid"],
+      [{ status: status({ Uid: "0\t0\t0\t0" }) }, "uid 0, want 1500001234"],
       [{ limits: limits(1024) }, "open files limit 1024/1024, want 4096"],
       [{ limits: limits(4096, 100000) }, "processes limit 100000/100000"],
       [{ ownNetns: false }, "in the host's network namespace"],

@@ -8,6 +8,8 @@ import {
   QEMU_CAPABILITIES,
   QEMU_RLIMITS,
   QEMU_SANDBOX,
+  QEMU_UID_BASE,
+  qemuUid,
 } from "../../../src/hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../../src/hypervisor/qemu/confine.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
@@ -93,6 +95,25 @@ describe("buildConfinementPrefix", () => {
       expect(() => buildConfinementPrefix({ ...confinement, nofile: n })).toThrow(HypervisorError);
       expect(() => buildConfinementPrefix({ ...confinement, nproc: n })).toThrow(HypervisorError);
     }
+  });
+});
+
+describe("QEMU's own uid", () => {
+  test("QEMU_UID_BASE + the owner's pid; every pid maps inside the uid range", () => {
+    expect(qemuUid(1234)).toBe(QEMU_UID_BASE + 1234);
+    expect(qemuUid(4_194_304)).toBeLessThan(0xffff_fffe);
+    for (const bad of [0, -1, 1.5, 4_194_305]) expect(() => qemuUid(bad)).toThrow(HypervisorError);
+  });
+  test("setpriv switches uid and gid, drops supplementary groups, keeps the four capabilities as inheritable and ambient", () => {
+    const argv = buildConfinementPrefix({ ...confinement, uid: 1_500_001_234 });
+    const caps = "-all,+chown,+dac_override,+fowner,+fsetid";
+    expect(argv.slice(4)).toEqual([
+      "/usr/bin/setpriv", "--no-new-privs", "--reuid=1500001234", "--regid=1500001234", "--clear-groups",
+      `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, "--reset-env", "--",
+    ]);
+  });
+  test("uid 0 or out of range is refused (absent means root)", () => {
+    for (const uid of [0, -5, 2 ** 32, 1.5]) expect(() => buildConfinementPrefix({ ...confinement, uid })).toThrow(HypervisorError);
   });
 });
 
