@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -10,11 +10,11 @@ import { NotFoundError, ShimError, TimeoutError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { mountsUnder, unmountAll } from "../core/rootfs.ts";
-import { DeleteResponseSchema } from "./gen/containerd/task/v2/shim_pb.ts";
+import { DeleteResponseSchema, ShutdownRequestSchema } from "./gen/containerd/task/v2/shim_pb.ts";
 import { Publisher } from "./events.ts";
 import type { ShimArgs } from "./flags.ts";
 import { shimSocketPath } from "./flags.ts";
-import { TaskService } from "./service.ts";
+import { TASK_SERVICE, TaskService } from "./service.ts";
 import { serveTtrpc, TtrpcClient } from "./ttrpc.ts";
 
 /**
@@ -61,11 +61,45 @@ async function answers(socket: string): Promise<boolean> {
   }
 }
 
+/**
+ * containerd reads the shim's address from <bundle>/address when it
+ * restarts and reconnects (the shim writes it, as containerd's runc shim
+ * does); without it the task is taken for dead and cleaned up.
+ */
+function writeAddress(bundle: string, address: string): void {
+  const tmp = join(bundle, ".address.tmp");
+  writeFileSync(tmp, address, { mode: 0o600 });
+  renameSync(tmp, join(bundle, "address"));
+}
+
+/** Ask a server left from an earlier task of the same id to go, and wait until it has. */
+async function retireStale(socket: string): Promise<void> {
+  log.warn(`a shim server from an earlier task answers on ${socket}: shutting it down`);
+  try {
+    const c = await TtrpcClient.connect(socket);
+    await c
+      .call(TASK_SERVICE, "Shutdown", toBinary(ShutdownRequestSchema, create(ShutdownRequestSchema, { now: true })), 2000)
+      .catch(() => {});
+    c.close();
+  } catch {
+    // gone meanwhile
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && (await answers(socket))) await Bun.sleep(50);
+}
+
 export async function shimStart(o: StartOptions): Promise<string> {
   const group = shimGroup(o.args.id, o.bundle);
   const socket = shimSocketPath(o.root, o.args.namespace, group);
-  // A pod's container: its pod's shim serves it.
-  if (await answers(socket)) return `unix://${socket}`;
+  if (await answers(socket)) {
+    // A pod's container: its pod's shim serves it.
+    if (group !== o.args.id) {
+      writeAddress(o.bundle, `unix://${socket}`);
+      return `unix://${socket}`;
+    }
+    // Our own id's socket answering is a server that outlived its task: never hand it the new one.
+    await retireStale(socket);
+  }
   mkdirSync(join(o.root, "s"), { recursive: true, mode: 0o700 });
   const logFile = join(o.bundle, "husk-shim.log");
   const out = openSync(logFile, "a", 0o600);
@@ -96,6 +130,7 @@ export async function shimStart(o: StartOptions): Promise<string> {
   while (Date.now() < deadline) {
     if (await answers(socket)) {
       proc.unref();
+      writeAddress(o.bundle, `unix://${socket}`);
       return `unix://${socket}`;
     }
     if (exited) break;

@@ -20,7 +20,7 @@ import {
 } from "../api.ts";
 import { createFromBundle, deleteById } from "../cli/lib/runtime.ts";
 import type { RuntimeContext } from "../context.ts";
-import { AlreadyExistsError, InvalidSpecError, InvalidStateError, IoError, NotFoundError, UnsupportedError, asHuskError } from "../errors.ts";
+import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, IoError, NotFoundError, UnsupportedError, asHuskError } from "../errors.ts";
 import { validateId } from "../ids.ts";
 import type { LaunchRequest } from "../launcher.ts";
 import { logger } from "../log.ts";
@@ -388,7 +388,13 @@ export class TaskService {
     if (!p.stdio.terminal) throw new InvalidStateError(`${describe(t, p)} has no terminal`);
     if (r.width > 0xffff || r.height > 0xffff) throw new InvalidSpecError(`terminal size ${r.width}x${r.height} is too large`);
     if (p.state !== "running") return;
-    await resizeProcessTty(this.deps.ctx, t.sandboxId, r.id, r.execId || undefined, { rows: r.height, cols: r.width });
+    try {
+      await resizeProcessTty(this.deps.ctx, t.sandboxId, r.id, r.execId || undefined, { rows: r.height, cols: r.width });
+    } catch (e) {
+      // The process exited and its terminal closed before we saw it: nothing left to resize (ctr resizes right after start).
+      if (e instanceof AgentError && /has no terminal/.test(e.message)) return;
+      throw e;
+    }
   }
 
   /** The client is done with stdin: drop our write end, so the process sees EOF once the client's is closed too. */

@@ -86,6 +86,32 @@ st=$("${C[@]}" task ls | awk '$1=="k1"{print $3}')
 echo "k1-after-kill=${st:-gone}"
 "${C[@]}" task delete k1 >/dev/null 2>&1 || true
 "${C[@]}" container delete k1
+
+echo "== QEMU killed"
+"${C[@]}" run -d "${R[@]}" "$REF" q1 sleep 1000 >/dev/null
+QEMU=$(pgrep -f -- "qemu-system.*-name husk-q1 " | head -1)
+kill -9 "$QEMU"
+for _ in $(seq 150); do [[ "$("${C[@]}" task ls | awk '$1=="q1"{print $3}')" == STOPPED ]] && break; sleep 0.2; done
+"${C[@]}" task ls | awk '$1=="q1"{print "q1-after-qemu-kill="$3}'
+"${C[@]}" task delete q1 >/dev/null
+"${C[@]}" container delete q1
+
+echo "== containerd restarted"
+"${C[@]}" run -d "${R[@]}" "$REF" r1 sleep 1000 >/dev/null
+kill "$EPID" 2>/dev/null || true
+kill "$CPID"; wait "$CPID" 2>/dev/null || true
+PATH="$D/bin:$PATH" containerd --config "$D/containerd.toml" >>"$D/containerd.log" 2>&1 &
+CPID=$!
+for _ in $(seq 100); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+"${C[@]}" events >>"$D/events.txt" 2>&1 &
+EPID=$!
+sleep 0.3
+"${C[@]}" task ls | awk '$1=="r1"{print "r1-after-restart="$3}'
+"${C[@]}" task exec --exec-id e2 r1 sh -c 'echo exec-after-restart'
+"${C[@]}" task kill -s SIGKILL r1
+for _ in $(seq 100); do [[ "$("${C[@]}" task ls | awk '$1=="r1"{print $3}')" == STOPPED ]] && break; sleep 0.2; done
+"${C[@]}" task delete r1 >/dev/null
+"${C[@]}" container delete r1
 sleep 1
 kill "$EPID" 2>/dev/null || true
 EPID=

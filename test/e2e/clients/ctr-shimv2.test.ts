@@ -51,7 +51,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     }
   });
 
-  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, shim killed, events in order, nothing left", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
     const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar], {
       env: { ...process.env, HUSK_CONFIG: env.config },
@@ -75,6 +75,12 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(out).toContain("m1-resumed=RUNNING");
     // The shim server SIGKILLed: containerd sees the task exit, its `delete` call removes the VM.
     expect(out).toMatch(/k1-after-kill=(STOPPED|gone)/);
+    expect(out).not.toContain("resize pty"); // ctr -t resizes as the process may already be gone: no error
+    // QEMU SIGKILLed: the container exits (137), delete cleans up.
+    expect(out).toContain("q1-after-qemu-kill=STOPPED");
+    // containerd restarted: it reconnects to the running shim (<bundle>/address, Connect), which keeps serving.
+    expect(out).toContain("r1-after-restart=RUNNING");
+    expect(out).toContain("exec-after-restart");
 
     // ctr events decodes every task event (type_url the bare name), in order.
     const events = out.slice(out.indexOf("== events"));
@@ -90,6 +96,8 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"t2","id":"t2","pid":\d+,"exit_status":137,/);
     expect(topics("m1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"]);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"k1","id":"k1",("pid":\d+,)?"exit_status":137/);
+    expect(events).toMatch(/\/tasks\/exit \{"container_id":"q1","id":"q1","pid":\d+,"exit_status":137/);
+    expect(topics("r1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
 
     // Nothing left behind: no shim server, no VM, no sandbox, no socket.
     expect(processesMentioning(dir)).toEqual([]);
