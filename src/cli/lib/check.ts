@@ -82,15 +82,26 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
   if (!s.noNewPrivs) problems.push("NoNewPrivs 0");
   // A non-root QEMU keeps its capabilities as ambient (and so inheritable) ones; root's come from the bounding set alone.
   const wantAmbient = want.uid === undefined ? 0n : wantCaps;
-  if (s.capEff !== wantCaps || s.capBnd !== wantCaps || s.capInh !== wantAmbient || s.capAmb !== wantAmbient) {
+  // A caller that is not root cannot cut the bounding set; with no_new_privs and no capabilities it grants nothing.
+  const bndOk = want.unprivileged || s.capBnd === wantCaps;
+  if (s.capEff !== wantCaps || s.capPrm !== wantCaps || !bndOk || s.capInh !== wantAmbient || s.capAmb !== wantAmbient) {
     problems.push(`capabilities ${capabilityNames(s.capEff).join(",") || "none"} (bounding ${capabilityNames(s.capBnd).join(",") || "none"}), want ${want.capabilities.join(",")}`);
   }
   if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile) problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
   if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc) problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
-  if (s.uid !== (want.uid ?? 0)) problems.push(`uid ${s.uid}, want ${want.uid ?? 0}`);
-  if (!probe.ownNetns) problems.push("in the host's network namespace (want its own: unshare --net)");
+  const wantUid = want.uid ?? (want.unprivileged ? process.geteuid?.() : 0);
+  if (s.uid !== wantUid) problems.push(`uid ${s.uid}, want ${wantUid}`);
+  if (!probe.ownNetns && !want.unprivileged) problems.push("in the host's network namespace (want its own: unshare --net)");
   if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
   if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
+  if (want.unprivileged) {
+    return {
+      name,
+      ok: true,
+      required: true,
+      detail: `not root: seccomp filter (-sandbox ${QEMU_SANDBOX}), no_new_privs, no capabilities, nofile ${want.nofile}, nproc ${want.nproc}; QEMU runs as this user, in this network namespace (docs/security.md)`,
+    };
+  }
   return {
     name,
     ok: true,

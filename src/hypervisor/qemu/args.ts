@@ -75,8 +75,15 @@ export interface Confinement {
   capabilities: readonly string[];
   nofile: number;
   nproc: number;
-  /** QEMU's uid and gid (qemuUid); absent: it stays uid 0. */
+  /** QEMU's uid and gid (qemuUid); absent: it keeps the caller's. */
   uid?: number;
+  /**
+   * The caller is not root (a test setup): it has no capabilities to hand
+   * down, cannot change uid, cut the bounding set or make a namespace; QEMU
+   * still gets the seccomp filter, no_new_privs, the limits and an empty
+   * environment.
+   */
+  unprivileged?: boolean;
 }
 
 const CAP_NAME = /^[a-z_]{2,32}$/;
@@ -99,10 +106,12 @@ export function buildConfinementPrefix(c: Confinement): string[] {
   }
   const keep = ["-all", ...c.capabilities.map((cap) => `+${cap}`)].join(",");
   if (c.uid !== undefined && (!Number.isInteger(c.uid) || c.uid < 1 || c.uid > 0xffff_fffe)) throw new HypervisorError(`invalid qemu uid ${c.uid}`);
+  const limits = [c.prlimit, `--nofile=${c.nofile}:${c.nofile}`, `--nproc=${c.nproc}:${c.nproc}`, "--"];
+  if (c.unprivileged) return [...limits, c.setpriv, "--no-new-privs", "--reset-env", "--"];
   const user = c.uid === undefined ? [] : [`--reuid=${c.uid}`, `--regid=${c.uid}`, "--clear-groups"];
   const inherit = c.uid === undefined ? "-all" : keep;
   return [
-    c.prlimit, `--nofile=${c.nofile}:${c.nofile}`, `--nproc=${c.nproc}:${c.nproc}`, "--",
+    ...limits,
     c.setpriv, "--no-new-privs", ...user, `--inh-caps=${inherit}`, `--ambient-caps=${inherit}`, `--bounding-set=${keep}`, "--reset-env", "--",
   ];
 }
@@ -124,7 +133,9 @@ export function buildLaunchCommand(
 ): string[] {
   const qemu = [...(confinement ? buildConfinementPrefix(confinement) : []), binary, ...args];
   // A template's NICs have no backend: nothing to open in a netns.
-  if (!spec.network?.nics.length || spec.template?.mode === "save") return confinement ? [confinement.unshare, "--net", "--", ...qemu] : qemu;
+  if (!spec.network?.nics.length || spec.template?.mode === "save") {
+    return confinement && !confinement.unprivileged ? [confinement.unshare, "--net", "--", ...qemu] : qemu;
+  }
   return [nsenter, `--net=${spec.network.netns}`, "--", ...qemu];
 }
 

@@ -296,13 +296,16 @@ export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<
  * missing one: QEMU never starts unconfined by accident. QEMU's uid comes from
  * the pid of this process, its owner (qemuUid).
  */
-export function resolveConfinement(path?: string): Confinement {
+export function resolveConfinement(path?: string, euid = process.geteuid?.() ?? 0): Confinement {
   const found = (name: string) => {
     const bin = resolveBinary(name, path);
     if (!bin) throw new HypervisorError(`${name} not found on PATH (install util-linux): husk confines QEMU with it`, { details: { binary: name } });
     return bin;
   };
-  return { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv"), capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid) };
+  const tools = { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv") };
+  // Not root (a test setup): nothing to drop, no uid to change to; the rest still applies.
+  if (euid !== 0) return { ...tools, capabilities: [], ...QEMU_RLIMITS, unprivileged: true };
+  return { ...tools, capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid) };
 }
 
 function mustRead(path: string, what: string, key: string): void {

@@ -43,6 +43,14 @@ describe("husk check: qemu confinement", () => {
       expect(r.detail).toContain(text);
     }
   });
+  test("a caller that is not root: no capabilities, its own uid, its network namespace are what is expected", () => {
+    const uid = process.geteuid?.() ?? 0;
+    const mine = { ...want, capabilities: [], uid: undefined, unprivileged: true };
+    const zero = "0000000000000000";
+    const r = judgeConfinement(probe({ ownNetns: false, status: status({ Uid: `${uid}\t${uid}\t${uid}\t${uid}`, CapInh: zero, CapPrm: zero, CapEff: zero, CapBnd: "000001ffffffffff", CapAmb: zero }) }), mine);
+    expect(r.ok).toBe(true);
+    expect(r.detail).toContain("not root: seccomp filter");
+  });
   test("a QEMU that did not come up: its stderr", () => {
     const r = judgeConfinement(probe({ status: "", limits: "", exit: { code: 1, signal: null }, stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'\n" }), want);
     expect(r.ok).toBe(false);

@@ -13,6 +13,7 @@ import {
 } from "../../../src/hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../../src/hypervisor/qemu/confine.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
+import { resolveConfinement } from "../../../src/hypervisor/qemu/index.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 
 /** The confinement of QEMU (docs/security.md): seccomp, no_new_privs, capabilities, rlimits. Pure builders only. */
@@ -112,8 +113,29 @@ describe("QEMU's own uid", () => {
       `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, "--reset-env", "--",
     ]);
   });
+  test("a caller that is not root: no_new_privs, limits, empty environment; no uid, capability or namespace change it could not make", () => {
+    const c = { ...confinement, capabilities: [], unprivileged: true };
+    expect(buildConfinementPrefix(c)).toEqual([...PREFIX.slice(0, 4), "/usr/bin/setpriv", "--no-new-privs", "--reset-env", "--"]);
+    expect(buildLaunchCommand("qemu", ["-m", "1"], spec(), "nsenter", c)[0]).toBe("/usr/bin/prlimit");
+  });
   test("uid 0 or out of range is refused (absent means root)", () => {
     for (const uid of [0, -5, 2 ** 32, 1.5]) expect(() => buildConfinementPrefix({ ...confinement, uid })).toThrow(HypervisorError);
+  });
+});
+
+describe("resolveConfinement", () => {
+  test("the tools from PATH; root gets the four capabilities and a uid of its own from this process's pid", () => {
+    const c = resolveConfinement(process.env.PATH, 0);
+    for (const tool of [c.unshare, c.prlimit, c.setpriv]) expect(tool).toMatch(/^\//);
+    expect(c.capabilities).toEqual(QEMU_CAPABILITIES);
+    expect(c.uid).toBe(QEMU_UID_BASE + process.pid);
+    expect(c.unprivileged).toBeUndefined();
+    expect(resolveConfinement(process.env.PATH, 1000)).toMatchObject({ capabilities: [], unprivileged: true });
+    expect(resolveConfinement(process.env.PATH, 1000).uid).toBeUndefined();
+  });
+  test("a missing tool is E_HYPERVISOR naming it: QEMU never starts unconfined", () => {
+    expect(() => resolveConfinement("/nonexistent")).toThrow(HypervisorError);
+    expect(() => resolveConfinement("/nonexistent")).toThrow(/unshare not found on PATH \(install util-linux\)/);
   });
 });
 
