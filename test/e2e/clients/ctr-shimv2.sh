@@ -87,6 +87,18 @@ echo "k1-after-kill=${st:-gone}"
 "${C[@]}" task delete k1 >/dev/null 2>&1 || true
 "${C[@]}" container delete k1
 
+echo "== OOM"
+"${C[@]}" run -d --memory-limit 41943040 "${R[@]}" "$REF" o1 sleep 1000 >/dev/null
+set +e
+"${C[@]}" task exec --exec-id hog o1 dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null
+echo "hog-exit=$?"
+set -e
+for _ in $(seq 50); do grep -q '/tasks/oom {"container_id":"o1"}' "$D/events.txt" && break; sleep 0.1; done
+"${C[@]}" task kill -s SIGKILL o1
+for _ in $(seq 100); do [[ "$("${C[@]}" task ls | awk '$1=="o1"{print $3}')" == STOPPED ]] && break; sleep 0.2; done
+"${C[@]}" task delete o1 >/dev/null
+"${C[@]}" container delete o1
+
 echo "== QEMU killed"
 "${C[@]}" run -d "${R[@]}" "$REF" q1 sleep 1000 >/dev/null
 QEMU=$(pgrep -f -- "qemu-system.*-name husk-q1 " | head -1)

@@ -51,7 +51,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     }
   });
 
-  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
     const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar], {
       env: { ...process.env, HUSK_CONFIG: env.config },
@@ -99,6 +99,9 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"q1","id":"q1","pid":\d+,"exit_status":137/);
     expect(topics("r1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
 
+    // An exec'd memory hog over the 40 MiB limit: OOM-killed in the guest, TaskOOM published.
+    expect(out).toContain("hog-exit=137");
+    expect(events).toContain('/tasks/oom {"container_id":"o1"}');
     // Nothing left behind: no shim server, no VM, no sandbox, no socket.
     expect(processesMentioning(dir)).toEqual([]);
     expect(processesOf(env.root)).toEqual([]);
