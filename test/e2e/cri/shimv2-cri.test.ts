@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
-import { buildBusyboxImage } from "../clients/oci-image.ts";
 import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from "../env.ts";
-import { C, CriClient } from "./client.ts";
+import { C } from "./client.ts";
+import { IMAGE, processesMentioning, startContainerd, type Containerd } from "./containerd.ts";
 
 /**
  * Kubernetes' ways in: containerd's CRI plugin with a runtime handler `husk`
@@ -20,33 +19,9 @@ import { C, CriClient } from "./client.ts";
 const haveContainerd = Bun.which("containerd") !== null && Bun.which("ctr") !== null && Bun.which("unshare") !== null;
 if (!haveContainerd) console.warn("SKIP CRI shim v2 test: containerd/ctr/unshare not installed");
 
-const IMAGE = "docker.io/library/busybox:husk";
-const PAUSE = "docker.io/library/busybox:husk-pause";
-const NS = "k8s.io";
-
 let env: E2eEnv;
 let dir: string;
-let containerd: Subprocess | undefined;
-let cri: CriClient;
-
-function processesMentioning(s: string): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      if (cmd.includes(s) && !cmd.startsWith("containerd --config") && !cmd.startsWith("unshare ")) out.push(`${pid} ${cmd}`);
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-function ctr(...args: string[]): string {
-  const r = Bun.spawnSync(["ctr", "-a", join(dir, "c.sock"), "-n", NS, ...args], { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`ctr ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString();
-}
+let cd: Containerd | undefined;
 
 async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -62,56 +37,12 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     env = makeEnv("cri");
     ensureTemplate(env);
     dir = mkdtempSync(join(tmpdir(), "husk-cri-"));
-    mkdirSync(join(dir, "bin"));
-    symlinkSync(HUSK, join(dir, "bin", "containerd-shim-husk-v2"));
-    for (const d of ["croot", "cstate", "logs", "cni-bin", "cni-conf"]) mkdirSync(join(dir, d));
-    writeFileSync(
-      join(dir, "containerd.toml"),
-      [
-        "version = 2",
-        `root = "${dir}/croot"`,
-        `state = "${dir}/cstate"`,
-        "[grpc]",
-        `  address = "${dir}/c.sock"`,
-        "[ttrpc]",
-        `  address = "${dir}/c.sock.ttrpc"`,
-        `[plugins."io.containerd.grpc.v1.cri"]`,
-        `  sandbox_image = "${PAUSE}"`,
-        `  [plugins."io.containerd.grpc.v1.cri".cni]`,
-        `    bin_dir = "${dir}/cni-bin"`,
-        `    conf_dir = "${dir}/cni-conf"`,
-        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
-        `    runtime_type = "io.containerd.runc.v2"`,
-        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk]`,
-        `    runtime_type = "io.containerd.husk.v2"`,
-        // The other way in: containerd's runc shim with husk as its runc binary.
-        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk-runc]`,
-        `    runtime_type = "io.containerd.runc.v2"`,
-        `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk-runc.options]`,
-        `    BinaryName = "${HUSK}"`,
-        `    Root = "${env.root}"`,
-        "",
-      ].join("\n"),
-    );
-    containerd = Bun.spawn(["unshare", "-m", "--propagation", "private", "containerd", "--config", join(dir, "containerd.toml")], {
-      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}`, HUSK_CONFIG: env.config },
-      stdout: Bun.file(join(dir, "containerd.log")),
-      stderr: Bun.file(join(dir, "containerd.log")),
-    });
-    await waitFor("containerd's socket", () => existsSync(join(dir, "c.sock")), 30_000);
-    const clog = readFileSync(join(dir, "containerd.log"), "utf8");
-    if (clog.includes("failed to load plugin io.containerd.grpc.v1.cri")) throw new Error(`containerd's CRI plugin did not load: ${clog.slice(-2000)}`);
-    ctr("images", "import", buildBusyboxImage(join(dir, "img"), IMAGE));
-    ctr("images", "import", buildBusyboxImage(join(dir, "pause"), PAUSE, ["sleep", "2147483647"]));
-    cri = new CriClient(join(dir, "c.sock"));
+    cd = await startContainerd({ dir, husk: HUSK, huskConfig: env.config, huskRoot: env.root });
   });
 
   afterAll(async () => {
-    cri?.close();
-    if (containerd) {
-      containerd.kill("SIGTERM");
-      await containerd.exited;
-    }
+    cd?.cri.close();
+    await cd?.stop();
     // Shims left by a failed test: their servers stop with SIGTERM, the VMs with env.cleanup.
     for (const line of processesMentioning(dir)) process.kill(Number(line.split(" ")[0]), "SIGTERM");
     await env.cleanup();
@@ -125,8 +56,8 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     }
   });
 
-  // husk: one shim v2 server per pod. husk-runc: containerd's runc shim (one per container) running husk as runc.
   test.each([["husk", 1], ["husk-runc", 0]] as const)("%s: pod lifecycle: two containers in one VM, ExecSync, localhost, logs, stats, stop with the grace period, nothing left", { timeout: 900_000 }, async (handler, shimServers) => {
+    const cri = cd!.cri;
     const v = await cri.version();
     expect(v.runtimeApiVersion).toBe("v1");
 
@@ -224,7 +155,7 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     );
     expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
     expect(existsSync(join(env.root, "s")) ? readdirSync(join(env.root, "s")) : []).toEqual([]);
-    const mounts = readFileSync(`/proc/${containerd!.pid}/mountinfo`, "utf8");
+    const mounts = readFileSync(`/proc/${cd!.proc.pid}/mountinfo`, "utf8");
     expect(mounts.split("\n").filter((l) => l.includes(env.root) || l.includes(`${dir}/cstate`))).toEqual([]);
   });
 });
