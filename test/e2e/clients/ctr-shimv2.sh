@@ -2,9 +2,9 @@
 # containerd on a private root/state/socket, husk as its shim v2
 # (io.containerd.husk.v2 → containerd-shim-husk-v2 on containerd's PATH).
 # Run inside `unshare -m --propagation private` (snapshot mounts stay private).
-#   ctr-shimv2.sh DIR HUSK IMAGE_TAR   (HUSK_CONFIG in the environment points husk at its image and root)
+#   ctr-shimv2.sh DIR HUSK IMAGE_TAR HUSK_ROOT   (HUSK_CONFIG in the environment points husk at its image and HUSK_ROOT)
 set -euo pipefail
-D=$1 HUSK=$2 TAR=$3
+D=$1 HUSK=$2 TAR=$3 HROOT=$4
 mkdir -p "$D/croot" "$D/cstate" "$D/bin"
 ln -sf "$HUSK" "$D/bin/containerd-shim-husk-v2"
 cat > "$D/containerd.toml" <<TOML
@@ -45,6 +45,8 @@ set -e
 echo "== detached + exec + kill + delete"
 "${C[@]}" run -d "${R[@]}" "$REF" t2 sleep 1000 >/dev/null
 "${C[@]}" task exec --exec-id e1 t2 sh -c 'echo exec-ok; exit 5' && echo "exec-exit=0" || echo "exec-exit=$?"
+# How the sandbox's VM came up (a clone of the VM template, or a cold boot).
+echo "boot=$(find "$HROOT" -path '*/sandboxes/t2/vm-state.json' -exec grep -o '"mode":"[a-z]*"' {} + | head -1 | cut -d'"' -f4)"
 "${C[@]}" task ps t2 | tail -n +2 | wc -l | sed 's/^/pids=/'
 "${C[@]}" task ls | awk '$1=="t2"{print "t2-before="$3}'
 "${C[@]}" task kill -s SIGKILL t2

@@ -53,7 +53,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
 
   test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
-    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar], {
+    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar, env.root], {
       env: { ...process.env, HUSK_CONFIG: env.config },
       stdout: "pipe",
       stderr: "pipe",
@@ -64,6 +64,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(out).toContain("hello from shim v2\nexit=3");
     expect(out).toContain("exec-ok\nexec-exit=5");
     expect(out).toMatch(/pids=[1-9]/);
+    expect(out).toContain("boot=clone"); // the pod's VM is a clone of the template made in beforeAll
     expect(out).toContain("t2-before=RUNNING");
     expect(out).toContain("t2=STOPPED");
     expect(out).toContain("got=piped-in"); // stdin through the fifo, EOF after CloseIO
