@@ -15,8 +15,10 @@ import { TtrpcClient } from "./ttrpc.ts";
 
 const log = logger("shimv2");
 const SERVICE = "containerd.services.events.ttrpc.v1.Events";
-/** Events waiting for containerd; beyond this the oldest are dropped (with a warning). */
+/** Events waiting for containerd; beyond this new ones are dropped (with a warning). */
 const MAX_QUEUED = 1024;
+/** How long an event is retried while containerd's ttrpc socket does not answer (a restart). */
+const GIVE_UP_MS = 120_000;
 
 export const TOPICS = {
   "containerd.events.TaskCreate": "/tasks/create",
@@ -75,7 +77,9 @@ export class Publisher implements EventSink {
   }
 
   private async send(name: string, payload: Uint8Array): Promise<void> {
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    // containerd may be restarting: keep trying (in order) for a while, then give the event up.
+    const deadline = Date.now() + GIVE_UP_MS;
+    for (let attempt = 1; ; attempt++) {
       try {
         if (!this.client || this.client.isClosed) this.client = await TtrpcClient.connect(this.address);
         await this.client.call(SERVICE, "Forward", payload, 5000);
@@ -85,9 +89,10 @@ export class Publisher implements EventSink {
         log.debug(`publishing ${name} (attempt ${attempt}) failed: ${(e as Error).message}`);
         this.client?.close();
         this.client = undefined;
-        await Bun.sleep(200 * attempt);
+        if (Date.now() >= deadline) break;
+        await Bun.sleep(Math.min(200 * attempt, 2000));
       }
     }
-    log.warn(`could not publish ${name} to containerd at ${this.address}`);
+    log.warn(`could not publish ${name} to containerd at ${this.address} within ${GIVE_UP_MS / 1000} s: dropped`);
   }
 }

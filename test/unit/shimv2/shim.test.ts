@@ -121,3 +121,37 @@ describe("stdio fifos", () => {
     rmSync(d, { recursive: true });
   });
 });
+
+describe("publisher", () => {
+  test("events wait for containerd's socket and arrive in order", async () => {
+    const { Publisher } = await import("../../../src/shimv2/events.ts");
+    const { serveTtrpc } = await import("../../../src/shimv2/ttrpc.ts");
+    const { TaskStartSchema } = await import("../../../src/shimv2/gen/containerd/events/task_pb.ts");
+    const d = mkdtempSync(join(tmpdir(), "shimv2-pub-"));
+    const sock = join(d, "c.sock.ttrpc");
+    const pub = new Publisher(sock, "ns1");
+    const got: string[] = [];
+    // containerd is not there yet (restarting): the events queue.
+    const a = pub.publish(TaskStartSchema, create(TaskStartSchema, { containerId: "a", pid: 1 }));
+    const b = pub.publish(TaskStartSchema, create(TaskStartSchema, { containerId: "b", pid: 2 }));
+    await Bun.sleep(300);
+    const server = serveTtrpc(
+      sock,
+      new Map([
+        [
+          "containerd.services.events.ttrpc.v1.Events/Forward",
+          async (payload: Uint8Array) => {
+            const env = fromBinary(ForwardRequestSchema, payload).envelope!;
+            got.push(`${env.namespace} ${env.topic} ${fromBinary(TaskStartSchema, env.event!.value).containerId}`);
+            return new Uint8Array();
+          },
+        ],
+      ]),
+    );
+    await Promise.all([a, b]);
+    expect(got).toEqual(["ns1 /tasks/start a", "ns1 /tasks/start b"]);
+    pub.close();
+    server.close();
+    rmSync(d, { recursive: true });
+  });
+});
