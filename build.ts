@@ -19,6 +19,9 @@ const result = await Bun.build({
   // host `husk --version` drops from 70 to 20 ms; in a TCG guest it matters more.
   bytecode: true,
   format: "esm",
+  // Each lazily imported command its own chunk: a process loads only the code it runs
+  // (an idle monitor or shim ≈ 2 MiB less anonymous memory, measured).
+  splitting: true,
   sourcemap: "none",
   define: {
     HUSK_VERSION: JSON.stringify(pkg.version),

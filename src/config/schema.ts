@@ -51,7 +51,7 @@ export const FactoryConfigSchema = v.strictObject({
   /** Templates' directory; must be on a tmpfs (each holds a guest-RAM-sized file). */
   dir: v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path")), DEFAULT_FACTORY_DIR),
   /** Templates kept (each holds its guest's touched RAM in the tmpfs); a new one evicts the least recently used. */
-  max_templates: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 4),
+  max_templates: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 8),
 });
 
 export const PluginConfigSchema = v.strictObject({

@@ -58,7 +58,7 @@ export async function buildTemplate(spec: VmSpec, options: BuildOptions): Promis
     if (found.template) return { status: "exists", template: found.template };
     await sweepAbandonedBuilds(factoryDir);
     pruneTemplates(factoryDir);
-    evictTemplates(factoryDir, (options.maxTemplates ?? 4) - 1);
+    evictTemplates(factoryDir, (options.maxTemplates ?? 8) - 1);
     if (found.problem) {
       log.warn(`template ${key} is broken (${found.problem}): making it again`);
       rmSync(templateDir(factoryDir, key), { recursive: true, force: true });
