@@ -158,4 +158,25 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     const mounts = readFileSync(`/proc/${cd!.proc.pid}/mountinfo`, "utf8");
     expect(mounts.split("\n").filter((l) => l.includes(env.root) || l.includes(`${dir}/cstate`))).toEqual([]);
   });
+  test("husk: the pod's shim server SIGKILLed: containerd sees the containers exit, the pod is removed, nothing left", { timeout: 600_000 }, async () => {
+    const cri = cd!.cri;
+    const linux = { securityContext: { namespaceOptions: { network: C.NamespaceMode.NODE, pid: C.NamespaceMode.CONTAINER } } };
+    const sandboxConfig = { metadata: { name: "pod2", uid: "uid-pod2", namespace: "default" }, logDirectory: join(dir, "logs"), linux };
+    const { podSandboxId: pod } = await cri.runPodSandbox(sandboxConfig, "husk");
+    const c = (
+      await cri.createContainer(pod, { metadata: { name: "idle2" }, image: { image: IMAGE }, command: ["sleep", "2147483647"], logPath: "idle2.log", linux }, sandboxConfig)
+    ).containerId;
+    await cri.startContainer(c);
+    const servers = processesMentioning(dir).filter((p) => p.includes("shim-v2") && p.includes(" serve"));
+    expect(servers).toHaveLength(1);
+    process.kill(Number(servers[0]!.split(" ")[0]), "SIGKILL");
+
+    await waitFor("the container to be seen exited", async () => (await cri.containerStatus(c)).status!.state === C.ContainerState.CONTAINER_EXITED);
+    await cri.removeContainer(c);
+    await cri.stopPodSandbox(pod);
+    await cri.removePodSandbox(pod);
+    await waitFor("the VM to go", () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0, 60_000);
+    expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
+    expect(readFileSync(`/proc/${cd!.proc.pid}/mountinfo`, "utf8").split("\n").filter((l) => l.includes(env.root))).toEqual([]);
+  });
 });
