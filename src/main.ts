@@ -30,7 +30,8 @@ try {
   g = parsed.globals;
   command = parsed.rest[0];
   setGlobals(g);
-  configureLogging(g, parsed.rest[0] === "shim" ? "shim" : "cli", { json: wantsJson(argv) });
+  // The shim's stderr is the container's; containerd reads the shim v2's `start` output as its address: no logs there.
+  configureLogging(g, parsed.rest[0] === "shim" || parsed.rest[0] === "shim-v2" ? "shim" : "cli", { json: wantsJson(argv) });
   // Loaded after logging is configured: modules create tagged loggers at load time.
   const { runCli } = await import("./cli/cli.ts");
   await runCli(parsed.rest, g);
