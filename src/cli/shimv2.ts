@@ -43,7 +43,7 @@ export default defineCommand({
     const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? `${args.address.replace(/^unix:\/\//, "")}.ttrpc`, args.namespace);
     let stop!: () => void;
     const shutdown = new Promise<void>((r) => (stop = r));
-    service = new TaskService({ ctx, events: publisher, exitedOf: (pid) => launcher.exited(pid), onShutdown: () => stop() });
+    service = new TaskService({ ctx, namespace: args.namespace, events: publisher, exitedOf: (pid) => launcher.exited(pid), onShutdown: () => stop() });
     await shimServe({ args, service, publisher, shutdown });
   },
 });

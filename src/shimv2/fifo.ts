@@ -1,10 +1,11 @@
 import { closeSync, constants, open, openSync } from "node:fs";
 import { IoError, UnsupportedError } from "../errors.ts";
 import { logger } from "../log.ts";
+import { startBinaryLogger } from "./binary-log.ts";
 
 /**
  * The stdio containerd hands a task: fifo paths (ctr, CRI), `file://` paths
- * (append to a file), or nothing. Opening a fifo waits for its other end, so
+ * (append to a file), `binary://` loggers (binary-log.ts), or nothing. Opening a fifo waits for its other end, so
  * it runs on the thread pool with a deadline; when the deadline passes, the
  * pending open is released by opening the fifo ourselves (read-write,
  * non-blocking, which never waits) and the stream is refused.
@@ -28,7 +29,7 @@ export async function openStdio(uri: string, dir: Direction, timeoutMs = OPEN_TI
     path = uri.slice("file://".length);
     isFile = true;
   } else if (uri.startsWith("binary://")) {
-    throw new UnsupportedError(`stdio ${uri}: binary:// logging is not supported by husk's shim yet`);
+    throw new UnsupportedError(`stdio ${uri}: a binary:// logger takes stdout and stderr together (openProcessStdio)`);
   } else if (uri.includes("://")) {
     throw new UnsupportedError(`stdio ${uri}: unknown scheme`);
   }
@@ -104,9 +105,24 @@ export interface ProcessStdio {
   stdinKeeper?: number;
 }
 
-export async function openProcessStdio(p: StdioPaths): Promise<ProcessStdio> {
+export async function openProcessStdio(p: StdioPaths, owner?: { containerId: string; namespace: string }): Promise<ProcessStdio> {
   const devNull = (dir: Direction) => openSync("/dev/null", dir === "in" ? constants.O_RDONLY : constants.O_WRONLY);
+  if (p.stdin.startsWith("binary://")) throw new UnsupportedError(`stdin cannot be a binary:// URI (${p.stdin})`);
   const stdin = openStdin(p.stdin);
+  try {
+    if (p.stdout.startsWith("binary://") || p.stderr.startsWith("binary://")) {
+      // One logging binary for both streams, as containerd's runc shim starts it.
+      if (p.stderr !== "" && p.stdout !== "" && p.stderr !== p.stdout) {
+        throw new UnsupportedError(`stdout ${p.stdout} and stderr ${p.stderr}: a binary:// logger must take both`);
+      }
+      if (!owner) throw new UnsupportedError("binary:// logging needs the container's id and namespace");
+      const logger = await startBinaryLogger(p.stdout || p.stderr, owner);
+      return { fds: [stdin?.fd ?? devNull("in"), logger.stdout, logger.stderr], ...(stdin ? { stdinKeeper: stdin.keeper } : {}) };
+    }
+  } catch (e) {
+    if (stdin) closeFds([stdin.fd, stdin.keeper]);
+    throw e;
+  }
   const get = async (uri: string) => (await openStdio(uri, "out")) ?? devNull("out");
   // Both at once: the client may open its ends in any order.
   const results = await Promise.allSettled([get(p.stdout), get(p.stderr)]);

@@ -99,6 +99,8 @@ interface Task {
 
 export interface TaskServiceDeps {
   ctx: RuntimeContext;
+  /** containerd's namespace (for binary:// loggers' CONTAINER_NAMESPACE). */
+  namespace: string;
   events: EventSink;
   /** The exit status of a launched process by its host pid (ShimLauncher.exited). */
   exitedOf: (pid: number) => Promise<number> | undefined;
@@ -196,7 +198,7 @@ export class TaskService {
     this.tasks.set(r.id, task);
     try {
       if (r.rootfs.length > 0) task.mountedRootfs = await mountRootfs(r.bundle, r.rootfs);
-      const io = await openProcessStdio(stdio);
+      const io = await openProcessStdio(stdio, { containerId: r.id, namespace: this.deps.namespace });
       const key = stdioKey(r.id, "");
       this.pendingStdio.set(key, io.fds);
       let status;
@@ -275,7 +277,7 @@ export class TaskService {
       }
       return p.pid;
     }
-    const io = await openProcessStdio(p.stdio);
+    const io = await openProcessStdio(p.stdio, { containerId: id, namespace: this.deps.namespace });
     const key = stdioKey(id, execId);
     this.pendingStdio.set(key, io.fds);
     let r;

@@ -61,6 +61,22 @@ echo "t2=$st"
 echo "== stdin"
 echo "piped-in" | "${C[@]}" run --rm "${R[@]}" "$REF" s1 sh -c 'read x; echo got=$x'
 
+echo "== binary:// log"
+mkdir -p "$D/binlog"
+cat > "$D/logger.sh" <<'LOGGER'
+#!/bin/sh
+d=$2
+echo "$CONTAINER_NAMESPACE/$CONTAINER_ID" > "$d/who"
+exec 5>&-
+cat <&3 > "$d/out" &
+cat <&4 > "$d/err"
+wait
+LOGGER
+chmod 755 "$D/logger.sh"
+"${C[@]}" run --rm --log-uri "binary://$D/logger.sh?dir=$D/binlog" "${R[@]}" "$REF" bl1 sh -c 'echo to-out; echo to-err >&2'
+for _ in $(seq 50); do [[ -s "$D/binlog/err" ]] && break; sleep 0.1; done
+echo "binlog: who=$(cat "$D/binlog/who") out=$(cat "$D/binlog/out") err=$(cat "$D/binlog/err")"
+
 echo "== tty"
 set +e
 script -qec "${C[*]} run --rm -t ${R[*]} $REF tt1 sh -c 'tty; exit 4'" /dev/null </dev/null | tr -d '\r\0'

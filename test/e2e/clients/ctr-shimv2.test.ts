@@ -51,7 +51,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     }
   });
 
-  test("run --rm (output, exit code, stdin), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code, stdin, binary:// log), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
     const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar, env.root], {
       env: { ...process.env, HUSK_CONFIG: env.config },
@@ -68,6 +68,7 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     expect(out).toContain("t2-before=RUNNING");
     expect(out).toContain("t2=STOPPED");
     expect(out).toContain("got=piped-in"); // stdin through the fifo, EOF after CloseIO
+    expect(out).toContain("binlog: who=husk-test/bl1 out=to-out err=to-err"); // ctr run --log-uri binary://
     expect(out).toContain("/dev/pts/0"); // ctr run -t: a terminal in the guest
     expect(out).toContain("tty-exit=4");
     expect(out).toMatch(/metric pids.current=[1-9]/); // ctr task metrics: the guest's cgroup v2 numbers

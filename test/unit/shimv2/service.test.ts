@@ -42,6 +42,7 @@ beforeEach(async () => {
   };
   const service = new TaskService({
     ctx: env.ctx,
+    namespace: "test",
     events: sink,
     exitedOf: () => new Promise<number>((resolve) => exits.push(resolve)),
     onShutdown: () => shutdowns++,

@@ -107,7 +107,7 @@ describe("stdio fifos", () => {
     expect(io.fds).toHaveLength(3);
     expect(io.stdinKeeper).toBeUndefined();
     closeFds(io.fds);
-    await expect(openStdio("binary:///usr/bin/logger", "out")).rejects.toThrow(/not supported/);
+    await expect(openStdio("binary:///usr/bin/logger", "out")).rejects.toThrow(/stdout and stderr together/);
     await expect(openStdio("tcp://x", "out")).rejects.toThrow(/unknown scheme/);
     await expect(openStdio("relative/path", "out")).rejects.toThrow(/absolute/);
   });
@@ -152,6 +152,44 @@ describe("publisher", () => {
     expect(got).toEqual(["ns1 /tasks/start a", "ns1 /tasks/start b"]);
     pub.close();
     server.close();
+    rmSync(d, { recursive: true });
+  });
+});
+
+describe("binary:// loggers", () => {
+  test("the URI's path and query become the command line", async () => {
+    const { parseBinaryUri } = await import("../../../src/shimv2/binary-log.ts");
+    expect(parseBinaryUri("binary:///usr/bin/log?dir=/var/log/x&debug")).toEqual({ path: "/usr/bin/log", args: ["dir", "/var/log/x", "debug"] });
+    expect(() => parseBinaryUri("binary://host/usr/bin/log")).toThrow(/absolute path/);
+    expect(() => parseBinaryUri("file:///x")).toThrow(/not binary/);
+  });
+
+  test("the logger gets the process's stdout and stderr on fds 3 and 4, ready when it closes fd 5, EOF when they close", async () => {
+    const d = mkdtempSync(join(tmpdir(), "shimv2-binlog-"));
+    const script = join(d, "logger.sh");
+    await Bun.write(script, '#!/bin/sh\nd=$2\necho "$CONTAINER_NAMESPACE/$CONTAINER_ID" > "$d/who"\nexec 5>&-\ncat <&3 > "$d/out" &\ncat <&4 > "$d/err"\nwait\ntouch "$d/done"\n');
+    Bun.spawnSync(["chmod", "755", script]);
+    const io = await openProcessStdio({ stdin: "", stdout: `binary://${script}?dir=${d}`, stderr: `binary://${script}?dir=${d}` }, { containerId: "c1", namespace: "k8s.io" });
+    writeSync(io.fds[1], "to stdout\n");
+    writeSync(io.fds[2], "to stderr\n");
+    closeFds(io.fds);
+    for (let i = 0; i < 100 && !(await Bun.file(join(d, "done")).exists()); i++) await Bun.sleep(20);
+    expect(await Bun.file(join(d, "out")).text()).toBe("to stdout\n");
+    expect(await Bun.file(join(d, "err")).text()).toBe("to stderr\n");
+    expect(await Bun.file(join(d, "who")).text()).toBe("k8s.io/c1\n");
+    rmSync(d, { recursive: true });
+  });
+
+  test("a logger that is not executable, or given only one of two different streams, is refused", async () => {
+    const d = mkdtempSync(join(tmpdir(), "shimv2-binlog-"));
+    const owner = { containerId: "c1", namespace: "n" };
+    await expect(openProcessStdio({ stdin: "", stdout: `binary://${d}/missing`, stderr: "" }, owner)).rejects.toThrow(/not an executable file/);
+    const quitter = join(d, "quit.sh");
+    await Bun.write(quitter, "#!/bin/sh\nexit 3\n");
+    Bun.spawnSync(["chmod", "755", quitter]);
+    // One that exits at once has closed fd 5: ready, as with containerd's shim (its process then meets a closed pipe).
+    closeFds((await openProcessStdio({ stdin: "", stdout: `binary://${quitter}`, stderr: "" }, owner)).fds);
+    await expect(openProcessStdio({ stdin: "", stdout: `binary://${quitter}`, stderr: "/tmp/other" }, owner)).rejects.toThrow(/must take both/);
     rmSync(d, { recursive: true });
   });
 });
