@@ -44,6 +44,8 @@ export class CriClient {
   stopPodSandbox = (podSandboxId: string) => this.call("StopPodSandbox", C.StopPodSandboxRequestSchema, C.StopPodSandboxResponseSchema, { podSandboxId });
   removePodSandbox = (podSandboxId: string) =>
     this.call("RemovePodSandbox", C.RemovePodSandboxRequestSchema, C.RemovePodSandboxResponseSchema, { podSandboxId });
+  podSandboxStatus = (podSandboxId: string) =>
+    this.call("PodSandboxStatus", C.PodSandboxStatusRequestSchema, C.PodSandboxStatusResponseSchema, { podSandboxId });
   createContainer = (
     podSandboxId: string,
     config: MessageInitShape<typeof C.ContainerConfigSchema>,

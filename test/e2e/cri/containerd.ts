@@ -17,6 +17,11 @@ import { CriClient } from "./client.ts";
 export const IMAGE = "docker.io/library/busybox:husk";
 export const PAUSE = "docker.io/library/busybox:husk-pause";
 export const NS = "k8s.io";
+/** The CNI network pods without hostNetwork join: a bridge of its own (removed by stopContainerd's caller with removeCniBridge). */
+export const CNI_BRIDGE = "huskcri0";
+export const CNI_SUBNET = "10.89.77.0/24";
+const CNI_NAME = "husk-cri-test";
+const CNI_BIN = "/usr/lib/cni";
 
 export interface Containerd {
   dir: string;
@@ -43,6 +48,22 @@ export async function startContainerd(opts: { dir: string; husk: string; huskCon
   symlinkSync(opts.husk, join(dir, "bin", "containerd-shim-husk-v2"));
   for (const d of ["croot", "cstate", "logs", "cni-bin", "cni-conf"]) mkdirSync(join(dir, d), { recursive: true });
   writeFileSync(
+    join(dir, "cni-conf", "10-husk.conflist"),
+    JSON.stringify({
+      cniVersion: "0.4.0",
+      name: CNI_NAME,
+      plugins: [
+        {
+          type: "bridge",
+          bridge: CNI_BRIDGE,
+          isGateway: true,
+          ipMasq: false,
+          ipam: { type: "host-local", ranges: [[{ subnet: CNI_SUBNET }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(dir, "cni-ipam") },
+        },
+      ],
+    }),
+  );
+  writeFileSync(
     join(dir, "containerd.toml"),
     [
       "version = 2",
@@ -55,7 +76,7 @@ export async function startContainerd(opts: { dir: string; husk: string; huskCon
       `[plugins."io.containerd.grpc.v1.cri"]`,
       `  sandbox_image = "${PAUSE}"`,
       `  [plugins."io.containerd.grpc.v1.cri".cni]`,
-      `    bin_dir = "${dir}/cni-bin"`,
+      `    bin_dir = "${existsSync(CNI_BIN) ? CNI_BIN : `${dir}/cni-bin`}"`,
       `    conf_dir = "${dir}/cni-conf"`,
       `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
       `    runtime_type = "io.containerd.runc.v2"`,
@@ -111,4 +132,12 @@ export function processesMentioning(s: string): string[] {
     }
   }
   return out;
+}
+
+/** Whether the host has the CNI plugins the bridge network needs. */
+export const haveCni = existsSync(join(CNI_BIN, "bridge")) && existsSync(join(CNI_BIN, "host-local")) && existsSync(join(CNI_BIN, "loopback"));
+
+/** The CNI bridge plugin leaves its bridge behind on DEL: remove it. */
+export function removeCniBridge(): void {
+  Bun.spawnSync(["ip", "link", "del", CNI_BRIDGE], { stdout: "ignore", stderr: "ignore" });
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
 import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from "../env.ts";
 import { C } from "./client.ts";
-import { IMAGE, processesMentioning, startContainerd, type Containerd } from "./containerd.ts";
+import { CNI_BRIDGE, haveCni, IMAGE, processesMentioning, removeCniBridge, startContainerd, type Containerd } from "./containerd.ts";
 
 /**
  * Kubernetes' ways in: containerd's CRI plugin with a runtime handler `husk`
@@ -43,6 +43,7 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
   afterAll(async () => {
     cd?.cri.close();
     await cd?.stop();
+    removeCniBridge();
     // Shims left by a failed test: their servers stop with SIGTERM, the VMs with env.cleanup.
     for (const line of processesMentioning(dir)) process.kill(Number(line.split(" ")[0]), "SIGTERM");
     await env.cleanup();
@@ -119,6 +120,14 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     });
     expect(body).toBe("pong-from-web\n");
 
+    // The pod's containers share the sandbox's UTS and IPC namespaces; each has its own PID namespace (as the kubelet asked).
+    const ns = async (id: string) => Buffer.from((await cri.execSync(id, ["sh", "-c", "for n in uts ipc pid; do readlink /proc/self/ns/$n; done"])).stdout).toString().split("\n");
+    const [n1, n2] = [await ns(c1), await ns(c2)];
+    expect(n1[0]).toMatch(/^uts:/);
+    expect(n1[0]).toBe(n2[0]!);
+    expect(n1[1]).toBe(n2[1]!);
+    expect(n1[2]).not.toBe(n2[2]!);
+
     // ContainerStats from the guest's cgroup.
     const st = await cri.containerStats(c2);
     expect(st.stats?.attributes?.id).toBe(c2);
@@ -178,5 +187,52 @@ describe.skipIf(!canRun || !haveContainerd)("CRI through containerd: husk as shi
     await waitFor("the VM to go", () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0, 60_000);
     expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
     expect(readFileSync(`/proc/${cd!.proc.pid}/mountinfo`, "utf8").split("\n").filter((l) => l.includes(env.root))).toEqual([]);
+  });
+  test.skipIf(!haveCni)("husk: a pod on a CNI bridge network: its IP reaches the container in the VM, nothing left", { timeout: 600_000 }, async () => {
+    const cri = cd!.cri;
+    const linux = { securityContext: { namespaceOptions: { pid: C.NamespaceMode.CONTAINER } } }; // network: POD (CNI)
+    const sandboxConfig = { metadata: { name: "pod3", uid: "uid-pod3", namespace: "default" }, hostname: "pod3", logDirectory: join(dir, "logs"), linux };
+    const { podSandboxId: pod } = await cri.runPodSandbox(sandboxConfig, "husk");
+    try {
+      const ip = (await cri.podSandboxStatus(pod)).status?.network?.ip ?? "";
+      expect(ip).toMatch(/^10\.89\.77\.\d+$/);
+      const c = (
+        await cri.createContainer(
+          pod,
+          {
+            metadata: { name: "web3" },
+            image: { image: IMAGE },
+            command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"],
+            logPath: "web3.log",
+            linux,
+          },
+          sandboxConfig,
+        )
+      ).containerId;
+      await cri.startContainer(c);
+      // From the host, through the CNI bridge and the pod's netns into the VM.
+      let body = "";
+      await waitFor(`http://${ip}:8080/`, async () => {
+        try {
+          body = await (await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(2000) })).text();
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(body).toBe("pod3\n");
+      // And out: the container reaches the bridge's gateway (the host).
+      const out = await cri.execSync(c, ["sh", "-c", "ip route | grep default"]);
+      expect(Buffer.from(out.stdout).toString()).toContain("10.89.77.1");
+      await cri.stopContainer(c, 0);
+      await cri.removeContainer(c);
+    } finally {
+      await cri.stopPodSandbox(pod);
+      await cri.removePodSandbox(pod);
+    }
+    await waitFor("the VM to go", () => processesMentioning(dir).length === 0 && processesOf(env.root).length === 0, 60_000);
+    expect(readdirSync(join(env.root, "sandboxes"))).toEqual([]);
+    // The pod's veth is gone from the bridge (its netns, with the VM's tap, went with the pod).
+    expect(Bun.spawnSync(["ip", "-o", "link", "show", "master", CNI_BRIDGE]).stdout.toString()).toBe("");
   });
 });

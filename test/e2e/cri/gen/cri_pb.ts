@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cri.proto.
  */
 export const file_cri: GenFile = /*@__PURE__*/
-  fileDesc("CgljcmkucHJvdG8SCnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiJgoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIqABCg9OYW1lc3BhY2VPcHRpb24SKgoHbmV0d29yaxgBIAEoDjIZLnJ1bnRpbWUudjEuTmFtZXNwYWNlTW9kZRImCgNwaWQYAiABKA4yGS5ydW50aW1lLnYxLk5hbWVzcGFjZU1vZGUSJgoDaXBjGAMgASgOMhkucnVudGltZS52MS5OYW1lc3BhY2VNb2RlEhEKCXRhcmdldF9pZBgEIAEoCSJVChtMaW51eFNhbmRib3hTZWN1cml0eUNvbnRleHQSNgoRbmFtZXNwYWNlX29wdGlvbnMYASABKAsyGy5ydW50aW1lLnYxLk5hbWVzcGFjZU9wdGlvbiJxChVMaW51eFBvZFNhbmRib3hDb25maWcSFQoNY2dyb3VwX3BhcmVudBgBIAEoCRJBChBzZWN1cml0eV9jb250ZXh0GAIgASgLMicucnVudGltZS52MS5MaW51eFNhbmRib3hTZWN1cml0eUNvbnRleHQiUwoSUG9kU2FuZGJveE1ldGFkYXRhEgwKBG5hbWUYASABKAkSCwoDdWlkGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRIPCgdhdHRlbXB0GAQgASgNIoADChBQb2RTYW5kYm94Q29uZmlnEjAKCG1ldGFkYXRhGAEgASgLMh4ucnVudGltZS52MS5Qb2RTYW5kYm94TWV0YWRhdGESEAoIaG9zdG5hbWUYAiABKAkSFQoNbG9nX2RpcmVjdG9yeRgDIAEoCRI4CgZsYWJlbHMYBiADKAsyKC5ydW50aW1lLnYxLlBvZFNhbmRib3hDb25maWcuTGFiZWxzRW50cnkSQgoLYW5ub3RhdGlvbnMYByADKAsyLS5ydW50aW1lLnYxLlBvZFNhbmRib3hDb25maWcuQW5ub3RhdGlvbnNFbnRyeRIwCgVsaW51eBgIIAEoCzIhLnJ1bnRpbWUudjEuTGludXhQb2RTYW5kYm94Q29uZmlnGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl0KFFJ1blBvZFNhbmRib3hSZXF1ZXN0EiwKBmNvbmZpZxgBIAEoCzIcLnJ1bnRpbWUudjEuUG9kU2FuZGJveENvbmZpZxIXCg9ydW50aW1lX2hhbmRsZXIYAiABKAkiLwoVUnVuUG9kU2FuZGJveFJlc3BvbnNlEhYKDnBvZF9zYW5kYm94X2lkGAEgASgJIi8KFVN0b3BQb2RTYW5kYm94UmVxdWVzdBIWCg5wb2Rfc2FuZGJveF9pZBgBIAEoCSIYChZTdG9wUG9kU2FuZGJveFJlc3BvbnNlIjEKF1JlbW92ZVBvZFNhbmRib3hSZXF1ZXN0EhYKDnBvZF9zYW5kYm94X2lkGAEgASgJIhoKGFJlbW92ZVBvZFNhbmRib3hSZXNwb25zZSIyChFDb250YWluZXJNZXRhZGF0YRIMCgRuYW1lGAEgASgJEg8KB2F0dGVtcHQYAiABKA0iiwEKCUltYWdlU3BlYxINCgVpbWFnZRgBIAEoCRI7Cgthbm5vdGF0aW9ucxgCIAMoCzImLnJ1bnRpbWUudjEuSW1hZ2VTcGVjLkFubm90YXRpb25zRW50cnkaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImsKHUxpbnV4Q29udGFpbmVyU2VjdXJpdHlDb250ZXh0EhIKCnByaXZpbGVnZWQYAiABKAgSNgoRbmFtZXNwYWNlX29wdGlvbnMYAyABKAsyGy5ydW50aW1lLnYxLk5hbWVzcGFjZU9wdGlvbiJbChRMaW51eENvbnRhaW5lckNvbmZpZxJDChBzZWN1cml0eV9jb250ZXh0GAIgASgLMikucnVudGltZS52MS5MaW51eENvbnRhaW5lclNlY3VyaXR5Q29udGV4dCKSBAoPQ29udGFpbmVyQ29uZmlnEi8KCG1ldGFkYXRhGAEgASgLMh0ucnVudGltZS52MS5Db250YWluZXJNZXRhZGF0YRIkCgVpbWFnZRgCIAEoCzIVLnJ1bnRpbWUudjEuSW1hZ2VTcGVjEg8KB2NvbW1hbmQYAyADKAkSDAoEYXJncxgEIAMoCRITCgt3b3JraW5nX2RpchgFIAEoCRIiCgRlbnZzGAYgAygLMhQucnVudGltZS52MS5LZXlWYWx1ZRI3CgZsYWJlbHMYCSADKAsyJy5ydW50aW1lLnYxLkNvbnRhaW5lckNvbmZpZy5MYWJlbHNFbnRyeRJBCgthbm5vdGF0aW9ucxgKIAMoCzIsLnJ1bnRpbWUudjEuQ29udGFpbmVyQ29uZmlnLkFubm90YXRpb25zRW50cnkSEAoIbG9nX3BhdGgYCyABKAkSDQoFc3RkaW4YDCABKAgSEgoKc3RkaW5fb25jZRgNIAEoCBILCgN0dHkYDiABKAgSLwoFbGludXgYDyABKAsyIC5ydW50aW1lLnYxLkxpbnV4Q29udGFpbmVyQ29uZmlnGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpMBChZDcmVhdGVDb250YWluZXJSZXF1ZXN0EhYKDnBvZF9zYW5kYm94X2lkGAEgASgJEisKBmNvbmZpZxgCIAEoCzIbLnJ1bnRpbWUudjEuQ29udGFpbmVyQ29uZmlnEjQKDnNhbmRib3hfY29uZmlnGAMgASgLMhwucnVudGltZS52MS5Qb2RTYW5kYm94Q29uZmlnIi8KF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEhQKDGNvbnRhaW5lcl9pZBgBIAEoCSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoUU3RvcENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEg8KB3RpbWVvdXQYAiABKAMiFwoVU3RvcENvbnRhaW5lclJlc3BvbnNlIi4KFlJlbW92ZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1JlbW92ZUNvbnRhaW5lclJlc3BvbnNlIj8KFkNvbnRhaW5lclN0YXR1c1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEg8KB3ZlcmJvc2UYAiABKAgi/AEKD0NvbnRhaW5lclN0YXR1cxIKCgJpZBgBIAEoCRIvCghtZXRhZGF0YRgCIAEoCzIdLnJ1bnRpbWUudjEuQ29udGFpbmVyTWV0YWRhdGESKQoFc3RhdGUYAyABKA4yGi5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXRlEhIKCmNyZWF0ZWRfYXQYBCABKAMSEgoKc3RhcnRlZF9hdBgFIAEoAxITCgtmaW5pc2hlZF9hdBgGIAEoAxIRCglleGl0X2NvZGUYByABKAUSDgoGcmVhc29uGAogASgJEg8KB21lc3NhZ2UYCyABKAkSEAoIbG9nX3BhdGgYDyABKAkisAEKF0NvbnRhaW5lclN0YXR1c1Jlc3BvbnNlEisKBnN0YXR1cxgBIAEoCzIbLnJ1bnRpbWUudjEuQ29udGFpbmVyU3RhdHVzEjsKBGluZm8YAiADKAsyLS5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1c1Jlc3BvbnNlLkluZm9FbnRyeRorCglJbmZvRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJFCg9FeGVjU3luY1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEgsKA2NtZBgCIAMoCRIPCgd0aW1lb3V0GAMgASgDIkUKEEV4ZWNTeW5jUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIRCglleGl0X2NvZGUYAyABKAUiHAoLVUludDY0VmFsdWUSDQoFdmFsdWUYASABKAQiVwoIQ3B1VXNhZ2USEQoJdGltZXN0YW1wGAEgASgDEjgKF3VzYWdlX2NvcmVfbmFub19zZWNvbmRzGAIgASgLMhcucnVudGltZS52MS5VSW50NjRWYWx1ZSJUCgtNZW1vcnlVc2FnZRIRCgl0aW1lc3RhbXAYASABKAMSMgoRd29ya2luZ19zZXRfYnl0ZXMYAiABKAsyFy5ydW50aW1lLnYxLlVJbnQ2NFZhbHVlIlIKE0NvbnRhaW5lckF0dHJpYnV0ZXMSCgoCaWQYASABKAkSLwoIbWV0YWRhdGEYAiABKAsyHS5ydW50aW1lLnYxLkNvbnRhaW5lck1ldGFkYXRhIpEBCg5Db250YWluZXJTdGF0cxIzCgphdHRyaWJ1dGVzGAEgASgLMh8ucnVudGltZS52MS5Db250YWluZXJBdHRyaWJ1dGVzEiEKA2NwdRgCIAEoCzIULnJ1bnRpbWUudjEuQ3B1VXNhZ2USJwoGbWVtb3J5GAMgASgLMhcucnVudGltZS52MS5NZW1vcnlVc2FnZSItChVDb250YWluZXJTdGF0c1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIkMKFkNvbnRhaW5lclN0YXRzUmVzcG9uc2USKQoFc3RhdHMYASABKAsyGi5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXRzKj0KDU5hbWVzcGFjZU1vZGUSBwoDUE9EEAASDQoJQ09OVEFJTkVSEAESCAoETk9ERRACEgoKBlRBUkdFVBADKmsKDkNvbnRhaW5lclN0YXRlEhUKEUNPTlRBSU5FUl9DUkVBVEVEEAASFQoRQ09OVEFJTkVSX1JVTk5JTkcQARIUChBDT05UQUlORVJfRVhJVEVEEAISFQoRQ09OVEFJTkVSX1VOS05PV04QAzLbBwoOUnVudGltZVNlcnZpY2USRAoHVmVyc2lvbhIaLnJ1bnRpbWUudjEuVmVyc2lvblJlcXVlc3QaGy5ydW50aW1lLnYxLlZlcnNpb25SZXNwb25zZSIAElYKDVJ1blBvZFNhbmRib3gSIC5ydW50aW1lLnYxLlJ1blBvZFNhbmRib3hSZXF1ZXN0GiEucnVudGltZS52MS5SdW5Qb2RTYW5kYm94UmVzcG9uc2UiABJZCg5TdG9wUG9kU2FuZGJveBIhLnJ1bnRpbWUudjEuU3RvcFBvZFNhbmRib3hSZXF1ZXN0GiIucnVudGltZS52MS5TdG9wUG9kU2FuZGJveFJlc3BvbnNlIgASXwoQUmVtb3ZlUG9kU2FuZGJveBIjLnJ1bnRpbWUudjEuUmVtb3ZlUG9kU2FuZGJveFJlcXVlc3QaJC5ydW50aW1lLnYxLlJlbW92ZVBvZFNhbmRib3hSZXNwb25zZSIAElwKD0NyZWF0ZUNvbnRhaW5lchIiLnJ1bnRpbWUudjEuQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBojLnJ1bnRpbWUudjEuQ3JlYXRlQ29udGFpbmVyUmVzcG9uc2UiABJZCg5TdGFydENvbnRhaW5lchIhLnJ1bnRpbWUudjEuU3RhcnRDb250YWluZXJSZXF1ZXN0GiIucnVudGltZS52MS5TdGFydENvbnRhaW5lclJlc3BvbnNlIgASVgoNU3RvcENvbnRhaW5lchIgLnJ1bnRpbWUudjEuU3RvcENvbnRhaW5lclJlcXVlc3QaIS5ydW50aW1lLnYxLlN0b3BDb250YWluZXJSZXNwb25zZSIAElwKD1JlbW92ZUNvbnRhaW5lchIiLnJ1bnRpbWUudjEuUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBojLnJ1bnRpbWUudjEuUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiABJcCg9Db250YWluZXJTdGF0dXMSIi5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1c1JlcXVlc3QaIy5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1c1Jlc3BvbnNlIgASRwoIRXhlY1N5bmMSGy5ydW50aW1lLnYxLkV4ZWNTeW5jUmVxdWVzdBocLnJ1bnRpbWUudjEuRXhlY1N5bmNSZXNwb25zZSIAElkKDkNvbnRhaW5lclN0YXRzEiEucnVudGltZS52MS5Db250YWluZXJTdGF0c1JlcXVlc3QaIi5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXRzUmVzcG9uc2UiAGIGcHJvdG8z");
+  fileDesc("CgljcmkucHJvdG8SCnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiJgoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIqABCg9OYW1lc3BhY2VPcHRpb24SKgoHbmV0d29yaxgBIAEoDjIZLnJ1bnRpbWUudjEuTmFtZXNwYWNlTW9kZRImCgNwaWQYAiABKA4yGS5ydW50aW1lLnYxLk5hbWVzcGFjZU1vZGUSJgoDaXBjGAMgASgOMhkucnVudGltZS52MS5OYW1lc3BhY2VNb2RlEhEKCXRhcmdldF9pZBgEIAEoCSJVChtMaW51eFNhbmRib3hTZWN1cml0eUNvbnRleHQSNgoRbmFtZXNwYWNlX29wdGlvbnMYASABKAsyGy5ydW50aW1lLnYxLk5hbWVzcGFjZU9wdGlvbiJxChVMaW51eFBvZFNhbmRib3hDb25maWcSFQoNY2dyb3VwX3BhcmVudBgBIAEoCRJBChBzZWN1cml0eV9jb250ZXh0GAIgASgLMicucnVudGltZS52MS5MaW51eFNhbmRib3hTZWN1cml0eUNvbnRleHQiUwoSUG9kU2FuZGJveE1ldGFkYXRhEgwKBG5hbWUYASABKAkSCwoDdWlkGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRIPCgdhdHRlbXB0GAQgASgNIoADChBQb2RTYW5kYm94Q29uZmlnEjAKCG1ldGFkYXRhGAEgASgLMh4ucnVudGltZS52MS5Qb2RTYW5kYm94TWV0YWRhdGESEAoIaG9zdG5hbWUYAiABKAkSFQoNbG9nX2RpcmVjdG9yeRgDIAEoCRI4CgZsYWJlbHMYBiADKAsyKC5ydW50aW1lLnYxLlBvZFNhbmRib3hDb25maWcuTGFiZWxzRW50cnkSQgoLYW5ub3RhdGlvbnMYByADKAsyLS5ydW50aW1lLnYxLlBvZFNhbmRib3hDb25maWcuQW5ub3RhdGlvbnNFbnRyeRIwCgVsaW51eBgIIAEoCzIhLnJ1bnRpbWUudjEuTGludXhQb2RTYW5kYm94Q29uZmlnGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl0KFFJ1blBvZFNhbmRib3hSZXF1ZXN0EiwKBmNvbmZpZxgBIAEoCzIcLnJ1bnRpbWUudjEuUG9kU2FuZGJveENvbmZpZxIXCg9ydW50aW1lX2hhbmRsZXIYAiABKAkiLwoVUnVuUG9kU2FuZGJveFJlc3BvbnNlEhYKDnBvZF9zYW5kYm94X2lkGAEgASgJIi8KFVN0b3BQb2RTYW5kYm94UmVxdWVzdBIWCg5wb2Rfc2FuZGJveF9pZBgBIAEoCSIYChZTdG9wUG9kU2FuZGJveFJlc3BvbnNlIjEKF1JlbW92ZVBvZFNhbmRib3hSZXF1ZXN0EhYKDnBvZF9zYW5kYm94X2lkGAEgASgJIhoKGFJlbW92ZVBvZFNhbmRib3hSZXNwb25zZSJCChdQb2RTYW5kYm94U3RhdHVzUmVxdWVzdBIWCg5wb2Rfc2FuZGJveF9pZBgBIAEoCRIPCgd2ZXJib3NlGAIgASgIIiUKF1BvZFNhbmRib3hOZXR3b3JrU3RhdHVzEgoKAmlwGAEgASgJIsYBChBQb2RTYW5kYm94U3RhdHVzEgoKAmlkGAEgASgJEjAKCG1ldGFkYXRhGAIgASgLMh4ucnVudGltZS52MS5Qb2RTYW5kYm94TWV0YWRhdGESKgoFc3RhdGUYAyABKA4yGy5ydW50aW1lLnYxLlBvZFNhbmRib3hTdGF0ZRISCgpjcmVhdGVkX2F0GAQgASgDEjQKB25ldHdvcmsYBSABKAsyIy5ydW50aW1lLnYxLlBvZFNhbmRib3hOZXR3b3JrU3RhdHVzIrMBChhQb2RTYW5kYm94U3RhdHVzUmVzcG9uc2USLAoGc3RhdHVzGAEgASgLMhwucnVudGltZS52MS5Qb2RTYW5kYm94U3RhdHVzEjwKBGluZm8YAiADKAsyLi5ydW50aW1lLnYxLlBvZFNhbmRib3hTdGF0dXNSZXNwb25zZS5JbmZvRW50cnkaKwoJSW5mb0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMgoRQ29udGFpbmVyTWV0YWRhdGESDAoEbmFtZRgBIAEoCRIPCgdhdHRlbXB0GAIgASgNIosBCglJbWFnZVNwZWMSDQoFaW1hZ2UYASABKAkSOwoLYW5ub3RhdGlvbnMYAiADKAsyJi5ydW50aW1lLnYxLkltYWdlU3BlYy5Bbm5vdGF0aW9uc0VudHJ5GjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJrCh1MaW51eENvbnRhaW5lclNlY3VyaXR5Q29udGV4dBISCgpwcml2aWxlZ2VkGAIgASgIEjYKEW5hbWVzcGFjZV9vcHRpb25zGAMgASgLMhsucnVudGltZS52MS5OYW1lc3BhY2VPcHRpb24iWwoUTGludXhDb250YWluZXJDb25maWcSQwoQc2VjdXJpdHlfY29udGV4dBgCIAEoCzIpLnJ1bnRpbWUudjEuTGludXhDb250YWluZXJTZWN1cml0eUNvbnRleHQikgQKD0NvbnRhaW5lckNvbmZpZxIvCghtZXRhZGF0YRgBIAEoCzIdLnJ1bnRpbWUudjEuQ29udGFpbmVyTWV0YWRhdGESJAoFaW1hZ2UYAiABKAsyFS5ydW50aW1lLnYxLkltYWdlU3BlYxIPCgdjb21tYW5kGAMgAygJEgwKBGFyZ3MYBCADKAkSEwoLd29ya2luZ19kaXIYBSABKAkSIgoEZW52cxgGIAMoCzIULnJ1bnRpbWUudjEuS2V5VmFsdWUSNwoGbGFiZWxzGAkgAygLMicucnVudGltZS52MS5Db250YWluZXJDb25maWcuTGFiZWxzRW50cnkSQQoLYW5ub3RhdGlvbnMYCiADKAsyLC5ydW50aW1lLnYxLkNvbnRhaW5lckNvbmZpZy5Bbm5vdGF0aW9uc0VudHJ5EhAKCGxvZ19wYXRoGAsgASgJEg0KBXN0ZGluGAwgASgIEhIKCnN0ZGluX29uY2UYDSABKAgSCwoDdHR5GA4gASgIEi8KBWxpbnV4GA8gASgLMiAucnVudGltZS52MS5MaW51eENvbnRhaW5lckNvbmZpZxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKTAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIWCg5wb2Rfc2FuZGJveF9pZBgBIAEoCRIrCgZjb25maWcYAiABKAsyGy5ydW50aW1lLnYxLkNvbnRhaW5lckNvbmZpZxI0Cg5zYW5kYm94X2NvbmZpZxgDIAEoCzIcLnJ1bnRpbWUudjEuUG9kU2FuZGJveENvbmZpZyIvChdDcmVhdGVDb250YWluZXJSZXNwb25zZRIUCgxjb250YWluZXJfaWQYASABKAkiLQoVU3RhcnRDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZTdGFydENvbnRhaW5lclJlc3BvbnNlIj0KFFN0b3BDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIPCgd0aW1lb3V0GAIgASgDIhcKFVN0b3BDb250YWluZXJSZXNwb25zZSIuChZSZW1vdmVDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIZChdSZW1vdmVDb250YWluZXJSZXNwb25zZSI/ChZDb250YWluZXJTdGF0dXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIPCgd2ZXJib3NlGAIgASgIIvwBCg9Db250YWluZXJTdGF0dXMSCgoCaWQYASABKAkSLwoIbWV0YWRhdGEYAiABKAsyHS5ydW50aW1lLnYxLkNvbnRhaW5lck1ldGFkYXRhEikKBXN0YXRlGAMgASgOMhoucnVudGltZS52MS5Db250YWluZXJTdGF0ZRISCgpjcmVhdGVkX2F0GAQgASgDEhIKCnN0YXJ0ZWRfYXQYBSABKAMSEwoLZmluaXNoZWRfYXQYBiABKAMSEQoJZXhpdF9jb2RlGAcgASgFEg4KBnJlYXNvbhgKIAEoCRIPCgdtZXNzYWdlGAsgASgJEhAKCGxvZ19wYXRoGA8gASgJIrABChdDb250YWluZXJTdGF0dXNSZXNwb25zZRIrCgZzdGF0dXMYASABKAsyGy5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1cxI7CgRpbmZvGAIgAygLMi0ucnVudGltZS52MS5Db250YWluZXJTdGF0dXNSZXNwb25zZS5JbmZvRW50cnkaKwoJSW5mb0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoPRXhlY1N5bmNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRILCgNjbWQYAiADKAkSDwoHdGltZW91dBgDIAEoAyJFChBFeGVjU3luY1Jlc3BvbnNlEg4KBnN0ZG91dBgBIAEoDBIOCgZzdGRlcnIYAiABKAwSEQoJZXhpdF9jb2RlGAMgASgFIhwKC1VJbnQ2NFZhbHVlEg0KBXZhbHVlGAEgASgEIlcKCENwdVVzYWdlEhEKCXRpbWVzdGFtcBgBIAEoAxI4Chd1c2FnZV9jb3JlX25hbm9fc2Vjb25kcxgCIAEoCzIXLnJ1bnRpbWUudjEuVUludDY0VmFsdWUiVAoLTWVtb3J5VXNhZ2USEQoJdGltZXN0YW1wGAEgASgDEjIKEXdvcmtpbmdfc2V0X2J5dGVzGAIgASgLMhcucnVudGltZS52MS5VSW50NjRWYWx1ZSJSChNDb250YWluZXJBdHRyaWJ1dGVzEgoKAmlkGAEgASgJEi8KCG1ldGFkYXRhGAIgASgLMh0ucnVudGltZS52MS5Db250YWluZXJNZXRhZGF0YSKRAQoOQ29udGFpbmVyU3RhdHMSMwoKYXR0cmlidXRlcxgBIAEoCzIfLnJ1bnRpbWUudjEuQ29udGFpbmVyQXR0cmlidXRlcxIhCgNjcHUYAiABKAsyFC5ydW50aW1lLnYxLkNwdVVzYWdlEicKBm1lbW9yeRgDIAEoCzIXLnJ1bnRpbWUudjEuTWVtb3J5VXNhZ2UiLQoVQ29udGFpbmVyU3RhdHNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJDChZDb250YWluZXJTdGF0c1Jlc3BvbnNlEikKBXN0YXRzGAEgASgLMhoucnVudGltZS52MS5Db250YWluZXJTdGF0cyo9Cg1OYW1lc3BhY2VNb2RlEgcKA1BPRBAAEg0KCUNPTlRBSU5FUhABEggKBE5PREUQAhIKCgZUQVJHRVQQAyo6Cg9Qb2RTYW5kYm94U3RhdGUSEQoNU0FOREJPWF9SRUFEWRAAEhQKEFNBTkRCT1hfTk9UUkVBRFkQASprCg5Db250YWluZXJTdGF0ZRIVChFDT05UQUlORVJfQ1JFQVRFRBAAEhUKEUNPTlRBSU5FUl9SVU5OSU5HEAESFAoQQ09OVEFJTkVSX0VYSVRFRBACEhUKEUNPTlRBSU5FUl9VTktOT1dOEAMyvAgKDlJ1bnRpbWVTZXJ2aWNlEkQKB1ZlcnNpb24SGi5ydW50aW1lLnYxLlZlcnNpb25SZXF1ZXN0GhsucnVudGltZS52MS5WZXJzaW9uUmVzcG9uc2UiABJWCg1SdW5Qb2RTYW5kYm94EiAucnVudGltZS52MS5SdW5Qb2RTYW5kYm94UmVxdWVzdBohLnJ1bnRpbWUudjEuUnVuUG9kU2FuZGJveFJlc3BvbnNlIgASWQoOU3RvcFBvZFNhbmRib3gSIS5ydW50aW1lLnYxLlN0b3BQb2RTYW5kYm94UmVxdWVzdBoiLnJ1bnRpbWUudjEuU3RvcFBvZFNhbmRib3hSZXNwb25zZSIAEl8KEFJlbW92ZVBvZFNhbmRib3gSIy5ydW50aW1lLnYxLlJlbW92ZVBvZFNhbmRib3hSZXF1ZXN0GiQucnVudGltZS52MS5SZW1vdmVQb2RTYW5kYm94UmVzcG9uc2UiABJfChBQb2RTYW5kYm94U3RhdHVzEiMucnVudGltZS52MS5Qb2RTYW5kYm94U3RhdHVzUmVxdWVzdBokLnJ1bnRpbWUudjEuUG9kU2FuZGJveFN0YXR1c1Jlc3BvbnNlIgASXAoPQ3JlYXRlQ29udGFpbmVyEiIucnVudGltZS52MS5DcmVhdGVDb250YWluZXJSZXF1ZXN0GiMucnVudGltZS52MS5DcmVhdGVDb250YWluZXJSZXNwb25zZSIAElkKDlN0YXJ0Q29udGFpbmVyEiEucnVudGltZS52MS5TdGFydENvbnRhaW5lclJlcXVlc3QaIi5ydW50aW1lLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiABJWCg1TdG9wQ29udGFpbmVyEiAucnVudGltZS52MS5TdG9wQ29udGFpbmVyUmVxdWVzdBohLnJ1bnRpbWUudjEuU3RvcENvbnRhaW5lclJlc3BvbnNlIgASXAoPUmVtb3ZlQ29udGFpbmVyEiIucnVudGltZS52MS5SZW1vdmVDb250YWluZXJSZXF1ZXN0GiMucnVudGltZS52MS5SZW1vdmVDb250YWluZXJSZXNwb25zZSIAElwKD0NvbnRhaW5lclN0YXR1cxIiLnJ1bnRpbWUudjEuQ29udGFpbmVyU3RhdHVzUmVxdWVzdBojLnJ1bnRpbWUudjEuQ29udGFpbmVyU3RhdHVzUmVzcG9uc2UiABJHCghFeGVjU3luYxIbLnJ1bnRpbWUudjEuRXhlY1N5bmNSZXF1ZXN0GhwucnVudGltZS52MS5FeGVjU3luY1Jlc3BvbnNlIgASWQoOQ29udGFpbmVyU3RhdHMSIS5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXRzUmVxdWVzdBoiLnJ1bnRpbWUudjEuQ29udGFpbmVyU3RhdHNSZXNwb25zZSIAYgZwcm90bzM");
 
 /**
  * @generated from message runtime.v1.VersionRequest
@@ -332,6 +332,104 @@ export const RemovePodSandboxResponseSchema: GenMessage<RemovePodSandboxResponse
   messageDesc(file_cri, 13);
 
 /**
+ * @generated from message runtime.v1.PodSandboxStatusRequest
+ */
+export type PodSandboxStatusRequest = Message<"runtime.v1.PodSandboxStatusRequest"> & {
+  /**
+   * @generated from field: string pod_sandbox_id = 1;
+   */
+  podSandboxId: string;
+
+  /**
+   * @generated from field: bool verbose = 2;
+   */
+  verbose: boolean;
+};
+
+/**
+ * Describes the message runtime.v1.PodSandboxStatusRequest.
+ * Use `create(PodSandboxStatusRequestSchema)` to create a new message.
+ */
+export const PodSandboxStatusRequestSchema: GenMessage<PodSandboxStatusRequest> = /*@__PURE__*/
+  messageDesc(file_cri, 14);
+
+/**
+ * @generated from message runtime.v1.PodSandboxNetworkStatus
+ */
+export type PodSandboxNetworkStatus = Message<"runtime.v1.PodSandboxNetworkStatus"> & {
+  /**
+   * @generated from field: string ip = 1;
+   */
+  ip: string;
+};
+
+/**
+ * Describes the message runtime.v1.PodSandboxNetworkStatus.
+ * Use `create(PodSandboxNetworkStatusSchema)` to create a new message.
+ */
+export const PodSandboxNetworkStatusSchema: GenMessage<PodSandboxNetworkStatus> = /*@__PURE__*/
+  messageDesc(file_cri, 15);
+
+/**
+ * @generated from message runtime.v1.PodSandboxStatus
+ */
+export type PodSandboxStatus = Message<"runtime.v1.PodSandboxStatus"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: runtime.v1.PodSandboxMetadata metadata = 2;
+   */
+  metadata?: PodSandboxMetadata | undefined;
+
+  /**
+   * @generated from field: runtime.v1.PodSandboxState state = 3;
+   */
+  state: PodSandboxState;
+
+  /**
+   * @generated from field: int64 created_at = 4;
+   */
+  createdAt: bigint;
+
+  /**
+   * @generated from field: runtime.v1.PodSandboxNetworkStatus network = 5;
+   */
+  network?: PodSandboxNetworkStatus | undefined;
+};
+
+/**
+ * Describes the message runtime.v1.PodSandboxStatus.
+ * Use `create(PodSandboxStatusSchema)` to create a new message.
+ */
+export const PodSandboxStatusSchema: GenMessage<PodSandboxStatus> = /*@__PURE__*/
+  messageDesc(file_cri, 16);
+
+/**
+ * @generated from message runtime.v1.PodSandboxStatusResponse
+ */
+export type PodSandboxStatusResponse = Message<"runtime.v1.PodSandboxStatusResponse"> & {
+  /**
+   * @generated from field: runtime.v1.PodSandboxStatus status = 1;
+   */
+  status?: PodSandboxStatus | undefined;
+
+  /**
+   * @generated from field: map<string, string> info = 2;
+   */
+  info: { [key: string]: string };
+};
+
+/**
+ * Describes the message runtime.v1.PodSandboxStatusResponse.
+ * Use `create(PodSandboxStatusResponseSchema)` to create a new message.
+ */
+export const PodSandboxStatusResponseSchema: GenMessage<PodSandboxStatusResponse> = /*@__PURE__*/
+  messageDesc(file_cri, 17);
+
+/**
  * @generated from message runtime.v1.ContainerMetadata
  */
 export type ContainerMetadata = Message<"runtime.v1.ContainerMetadata"> & {
@@ -351,7 +449,7 @@ export type ContainerMetadata = Message<"runtime.v1.ContainerMetadata"> & {
  * Use `create(ContainerMetadataSchema)` to create a new message.
  */
 export const ContainerMetadataSchema: GenMessage<ContainerMetadata> = /*@__PURE__*/
-  messageDesc(file_cri, 14);
+  messageDesc(file_cri, 18);
 
 /**
  * @generated from message runtime.v1.ImageSpec
@@ -373,7 +471,7 @@ export type ImageSpec = Message<"runtime.v1.ImageSpec"> & {
  * Use `create(ImageSpecSchema)` to create a new message.
  */
 export const ImageSpecSchema: GenMessage<ImageSpec> = /*@__PURE__*/
-  messageDesc(file_cri, 15);
+  messageDesc(file_cri, 19);
 
 /**
  * @generated from message runtime.v1.LinuxContainerSecurityContext
@@ -395,7 +493,7 @@ export type LinuxContainerSecurityContext = Message<"runtime.v1.LinuxContainerSe
  * Use `create(LinuxContainerSecurityContextSchema)` to create a new message.
  */
 export const LinuxContainerSecurityContextSchema: GenMessage<LinuxContainerSecurityContext> = /*@__PURE__*/
-  messageDesc(file_cri, 16);
+  messageDesc(file_cri, 20);
 
 /**
  * @generated from message runtime.v1.LinuxContainerConfig
@@ -412,7 +510,7 @@ export type LinuxContainerConfig = Message<"runtime.v1.LinuxContainerConfig"> & 
  * Use `create(LinuxContainerConfigSchema)` to create a new message.
  */
 export const LinuxContainerConfigSchema: GenMessage<LinuxContainerConfig> = /*@__PURE__*/
-  messageDesc(file_cri, 17);
+  messageDesc(file_cri, 21);
 
 /**
  * @generated from message runtime.v1.ContainerConfig
@@ -489,7 +587,7 @@ export type ContainerConfig = Message<"runtime.v1.ContainerConfig"> & {
  * Use `create(ContainerConfigSchema)` to create a new message.
  */
 export const ContainerConfigSchema: GenMessage<ContainerConfig> = /*@__PURE__*/
-  messageDesc(file_cri, 18);
+  messageDesc(file_cri, 22);
 
 /**
  * @generated from message runtime.v1.CreateContainerRequest
@@ -516,7 +614,7 @@ export type CreateContainerRequest = Message<"runtime.v1.CreateContainerRequest"
  * Use `create(CreateContainerRequestSchema)` to create a new message.
  */
 export const CreateContainerRequestSchema: GenMessage<CreateContainerRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 19);
+  messageDesc(file_cri, 23);
 
 /**
  * @generated from message runtime.v1.CreateContainerResponse
@@ -533,7 +631,7 @@ export type CreateContainerResponse = Message<"runtime.v1.CreateContainerRespons
  * Use `create(CreateContainerResponseSchema)` to create a new message.
  */
 export const CreateContainerResponseSchema: GenMessage<CreateContainerResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 20);
+  messageDesc(file_cri, 24);
 
 /**
  * @generated from message runtime.v1.StartContainerRequest
@@ -550,7 +648,7 @@ export type StartContainerRequest = Message<"runtime.v1.StartContainerRequest"> 
  * Use `create(StartContainerRequestSchema)` to create a new message.
  */
 export const StartContainerRequestSchema: GenMessage<StartContainerRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 21);
+  messageDesc(file_cri, 25);
 
 /**
  * @generated from message runtime.v1.StartContainerResponse
@@ -563,7 +661,7 @@ export type StartContainerResponse = Message<"runtime.v1.StartContainerResponse"
  * Use `create(StartContainerResponseSchema)` to create a new message.
  */
 export const StartContainerResponseSchema: GenMessage<StartContainerResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 22);
+  messageDesc(file_cri, 26);
 
 /**
  * @generated from message runtime.v1.StopContainerRequest
@@ -585,7 +683,7 @@ export type StopContainerRequest = Message<"runtime.v1.StopContainerRequest"> & 
  * Use `create(StopContainerRequestSchema)` to create a new message.
  */
 export const StopContainerRequestSchema: GenMessage<StopContainerRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 23);
+  messageDesc(file_cri, 27);
 
 /**
  * @generated from message runtime.v1.StopContainerResponse
@@ -598,7 +696,7 @@ export type StopContainerResponse = Message<"runtime.v1.StopContainerResponse"> 
  * Use `create(StopContainerResponseSchema)` to create a new message.
  */
 export const StopContainerResponseSchema: GenMessage<StopContainerResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 24);
+  messageDesc(file_cri, 28);
 
 /**
  * @generated from message runtime.v1.RemoveContainerRequest
@@ -615,7 +713,7 @@ export type RemoveContainerRequest = Message<"runtime.v1.RemoveContainerRequest"
  * Use `create(RemoveContainerRequestSchema)` to create a new message.
  */
 export const RemoveContainerRequestSchema: GenMessage<RemoveContainerRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 25);
+  messageDesc(file_cri, 29);
 
 /**
  * @generated from message runtime.v1.RemoveContainerResponse
@@ -628,7 +726,7 @@ export type RemoveContainerResponse = Message<"runtime.v1.RemoveContainerRespons
  * Use `create(RemoveContainerResponseSchema)` to create a new message.
  */
 export const RemoveContainerResponseSchema: GenMessage<RemoveContainerResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 26);
+  messageDesc(file_cri, 30);
 
 /**
  * @generated from message runtime.v1.ContainerStatusRequest
@@ -650,7 +748,7 @@ export type ContainerStatusRequest = Message<"runtime.v1.ContainerStatusRequest"
  * Use `create(ContainerStatusRequestSchema)` to create a new message.
  */
 export const ContainerStatusRequestSchema: GenMessage<ContainerStatusRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 27);
+  messageDesc(file_cri, 31);
 
 /**
  * @generated from message runtime.v1.ContainerStatus
@@ -712,7 +810,7 @@ export type ContainerStatus = Message<"runtime.v1.ContainerStatus"> & {
  * Use `create(ContainerStatusSchema)` to create a new message.
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
-  messageDesc(file_cri, 28);
+  messageDesc(file_cri, 32);
 
 /**
  * @generated from message runtime.v1.ContainerStatusResponse
@@ -734,7 +832,7 @@ export type ContainerStatusResponse = Message<"runtime.v1.ContainerStatusRespons
  * Use `create(ContainerStatusResponseSchema)` to create a new message.
  */
 export const ContainerStatusResponseSchema: GenMessage<ContainerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 29);
+  messageDesc(file_cri, 33);
 
 /**
  * @generated from message runtime.v1.ExecSyncRequest
@@ -761,7 +859,7 @@ export type ExecSyncRequest = Message<"runtime.v1.ExecSyncRequest"> & {
  * Use `create(ExecSyncRequestSchema)` to create a new message.
  */
 export const ExecSyncRequestSchema: GenMessage<ExecSyncRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 30);
+  messageDesc(file_cri, 34);
 
 /**
  * @generated from message runtime.v1.ExecSyncResponse
@@ -788,7 +886,7 @@ export type ExecSyncResponse = Message<"runtime.v1.ExecSyncResponse"> & {
  * Use `create(ExecSyncResponseSchema)` to create a new message.
  */
 export const ExecSyncResponseSchema: GenMessage<ExecSyncResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 31);
+  messageDesc(file_cri, 35);
 
 /**
  * @generated from message runtime.v1.UInt64Value
@@ -805,7 +903,7 @@ export type UInt64Value = Message<"runtime.v1.UInt64Value"> & {
  * Use `create(UInt64ValueSchema)` to create a new message.
  */
 export const UInt64ValueSchema: GenMessage<UInt64Value> = /*@__PURE__*/
-  messageDesc(file_cri, 32);
+  messageDesc(file_cri, 36);
 
 /**
  * @generated from message runtime.v1.CpuUsage
@@ -827,7 +925,7 @@ export type CpuUsage = Message<"runtime.v1.CpuUsage"> & {
  * Use `create(CpuUsageSchema)` to create a new message.
  */
 export const CpuUsageSchema: GenMessage<CpuUsage> = /*@__PURE__*/
-  messageDesc(file_cri, 33);
+  messageDesc(file_cri, 37);
 
 /**
  * @generated from message runtime.v1.MemoryUsage
@@ -849,7 +947,7 @@ export type MemoryUsage = Message<"runtime.v1.MemoryUsage"> & {
  * Use `create(MemoryUsageSchema)` to create a new message.
  */
 export const MemoryUsageSchema: GenMessage<MemoryUsage> = /*@__PURE__*/
-  messageDesc(file_cri, 34);
+  messageDesc(file_cri, 38);
 
 /**
  * @generated from message runtime.v1.ContainerAttributes
@@ -871,7 +969,7 @@ export type ContainerAttributes = Message<"runtime.v1.ContainerAttributes"> & {
  * Use `create(ContainerAttributesSchema)` to create a new message.
  */
 export const ContainerAttributesSchema: GenMessage<ContainerAttributes> = /*@__PURE__*/
-  messageDesc(file_cri, 35);
+  messageDesc(file_cri, 39);
 
 /**
  * @generated from message runtime.v1.ContainerStats
@@ -898,7 +996,7 @@ export type ContainerStats = Message<"runtime.v1.ContainerStats"> & {
  * Use `create(ContainerStatsSchema)` to create a new message.
  */
 export const ContainerStatsSchema: GenMessage<ContainerStats> = /*@__PURE__*/
-  messageDesc(file_cri, 36);
+  messageDesc(file_cri, 40);
 
 /**
  * @generated from message runtime.v1.ContainerStatsRequest
@@ -915,7 +1013,7 @@ export type ContainerStatsRequest = Message<"runtime.v1.ContainerStatsRequest"> 
  * Use `create(ContainerStatsRequestSchema)` to create a new message.
  */
 export const ContainerStatsRequestSchema: GenMessage<ContainerStatsRequest> = /*@__PURE__*/
-  messageDesc(file_cri, 37);
+  messageDesc(file_cri, 41);
 
 /**
  * @generated from message runtime.v1.ContainerStatsResponse
@@ -932,7 +1030,7 @@ export type ContainerStatsResponse = Message<"runtime.v1.ContainerStatsResponse"
  * Use `create(ContainerStatsResponseSchema)` to create a new message.
  */
 export const ContainerStatsResponseSchema: GenMessage<ContainerStatsResponse> = /*@__PURE__*/
-  messageDesc(file_cri, 38);
+  messageDesc(file_cri, 42);
 
 /**
  * @generated from enum runtime.v1.NamespaceMode
@@ -966,6 +1064,27 @@ export const NamespaceModeSchema: GenEnum<NamespaceMode> = /*@__PURE__*/
   enumDesc(file_cri, 0);
 
 /**
+ * @generated from enum runtime.v1.PodSandboxState
+ */
+export enum PodSandboxState {
+  /**
+   * @generated from enum value: SANDBOX_READY = 0;
+   */
+  SANDBOX_READY = 0,
+
+  /**
+   * @generated from enum value: SANDBOX_NOTREADY = 1;
+   */
+  SANDBOX_NOTREADY = 1,
+}
+
+/**
+ * Describes the enum runtime.v1.PodSandboxState.
+ */
+export const PodSandboxStateSchema: GenEnum<PodSandboxState> = /*@__PURE__*/
+  enumDesc(file_cri, 1);
+
+/**
  * @generated from enum runtime.v1.ContainerState
  */
 export enum ContainerState {
@@ -994,7 +1113,7 @@ export enum ContainerState {
  * Describes the enum runtime.v1.ContainerState.
  */
 export const ContainerStateSchema: GenEnum<ContainerState> = /*@__PURE__*/
-  enumDesc(file_cri, 1);
+  enumDesc(file_cri, 2);
 
 /**
  * @generated from service runtime.v1.RuntimeService
@@ -1031,6 +1150,14 @@ export const RuntimeService: GenService<{
     methodKind: "unary";
     input: typeof RemovePodSandboxRequestSchema;
     output: typeof RemovePodSandboxResponseSchema;
+  },
+  /**
+   * @generated from rpc runtime.v1.RuntimeService.PodSandboxStatus
+   */
+  podSandboxStatus: {
+    methodKind: "unary";
+    input: typeof PodSandboxStatusRequestSchema;
+    output: typeof PodSandboxStatusResponseSchema;
   },
   /**
    * @generated from rpc runtime.v1.RuntimeService.CreateContainer
