@@ -49,8 +49,35 @@ function expectConfined(pid: number, id: string): void {
   const limits = readFileSync(`/proc/${pid}/limits`, "utf8");
   expect(parseProcLimit(limits, "Max open files")).toEqual({ soft: QEMU_RLIMITS.nofile, hard: QEMU_RLIMITS.nofile });
   expect(parseProcLimit(limits, "Max processes")).toEqual({ soft: QEMU_RLIMITS.nproc, hard: QEMU_RLIMITS.nproc });
-  expect(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean).every((e) => /^(PATH|HOME|USER|LOGNAME|SHELL|TERM)=/.test(e))).toBe(true);
+  expect(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean)).toEqual(["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
   expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain(QEMU_SANDBOX);
+}
+
+/**
+ * Its own mount namespace: a read-only tmpfs root with /usr, the library
+ * links, /etc/ld.so.cache, the image files, its sandbox directory (and the
+ * container's rootfs in the share, propagated), a few device nodes, and a
+ * read-only proc that shows only its own processes.
+ */
+function expectJailed(pid: number, id: string, cid = id): void {
+  expect(statSync(`/proc/${pid}/ns/mnt`).ino).not.toBe(statSync("/proc/self/ns/mnt").ino);
+  const dir = join(env.root, "sandboxes", id);
+  const inside = (script: string) => {
+    const r = Bun.spawnSync(["nsenter", `--mount=/proc/${pid}/ns/mnt`, "--", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
+    return r.stdout.toString().trim();
+  };
+  expect(inside("ls -A /etc")).toBe("ld.so.cache");
+  // The device nodes it may open, and /dev/shm only on the way to a clone's template directory.
+  const devs = inside("ls -A /dev").split("\n");
+  expect(devs).toContain("null");
+  for (const d of devs) expect(["full", "kvm", "net", "null", "random", "urandom", "zero", "vhost-net", "vhost-vsock", "shm"]).toContain(d);
+  expect(inside("ls -A /dev/shm 2>/dev/null | grep -v '^husk-' | wc -l")).toBe("0");
+  expect(inside("test -e /root || test -e /home || test -e /var/log || test -e /etc/passwd || echo hidden")).toBe("hidden");
+  expect(inside(`test -S ${dir}/qmp.sock && test -d ${dir}/shared/${cid}/rootfs/bin && echo seen`)).toBe("seen");
+  const mounts = inside("cat /proc/self/mountinfo");
+  expect(mounts).toMatch(/ \/ ro,nosuid[^ ]* - tmpfs husk-qemu /);
+  expect(mounts).toMatch(/ \/proc ro,[^ ]* - proc proc [^\n]*hidepid=invisible/);
+  expect(mounts).toMatch(/ \/usr ro,/);
 }
 
 /** A VM without NICs: a network namespace of its own, not the host's. */
@@ -116,6 +143,7 @@ describe.skipIf(!canRun)("QEMU confined", () => {
     const pid = qemuPid("c1");
     expectConfined(pid, "c1");
     expectOwnNetns(pid);
+    expectJailed(pid, "c1");
 
     // Another sandbox's QEMU (the same capabilities, another uid) cannot read this one's memory or
     // environment; only the same uid could (ptrace rules: uid, then capabilities).
@@ -178,6 +206,7 @@ describe.skipIf(!canRun)("QEMU confined", () => {
       expect((await husk(env, ["create", "--bundle", bundle, "c4"])).code).toBe(0);
       expect(vmState("c4").boot?.mode).toBe("cold");
       expectConfined(qemuPid("c4"), "c4");
+      expectJailed(qemuPid("c4"), "c4");
       expectOwnNetns(qemuPid("c4"));
       expect((await husk(env, ["delete", "--force", "c4"])).code).toBe(0);
     } finally {
@@ -219,6 +248,7 @@ describe.skipIf(!canRun || !haveNetTools)("QEMU confined with a NIC (nsenter, th
     try {
       const pid = qemuPid("n1");
       expectConfined(pid, "n1");
+      expectJailed(pid, "n1");
       // In the netns, with the tap open.
       expect(statSync(`/proc/${pid}/ns/net`).ino).toBe(statSync(`/var/run/netns/${NS}`).ino);
       const fds = Bun.spawnSync(["ls", "-l", `/proc/${pid}/fd`]).stdout.toString();

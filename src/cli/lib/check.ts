@@ -1,6 +1,6 @@
-import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { hostname } from "node:os";
-import { dirname } from "node:path";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { HuskConfig } from "../../config/schema.ts";
 import { buildLaunchCommand, type Confinement, QEMU_SANDBOX, QEMU_UID_BASE } from "../../hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../hypervisor/qemu/confine.ts";
@@ -92,6 +92,7 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
   const wantUid = want.uid ?? (want.unprivileged ? process.geteuid?.() : 0);
   if (s.uid !== wantUid) problems.push(`uid ${s.uid}, want ${wantUid}`);
   if (!probe.ownNetns && !want.unprivileged) problems.push("in the host's network namespace (want its own: unshare --net)");
+  if (!probe.ownMntns && want.root) problems.push("in the host's mount namespace (want its own: the jail)");
   if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
   if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
   if (want.unprivileged) {
@@ -111,11 +112,12 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
       `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, ` +
       `${s.uid === 0 ? "uid 0" : `a uid of its own (${QEMU_UID_BASE} + its owner's pid)`}, ` +
       "own network namespace (without NICs; the container's with them); " +
-      "not applied: own mount namespace (docs/security.md)",
+      (want.root ? "own mount namespace (a read-only tmpfs root: /usr, the image, its sandbox directory)" : "no mount namespace of its own") +
+      " (docs/security.md)",
   };
 }
 
-async function confinementCheck(qemu: string): Promise<CheckResult> {
+async function confinementCheck(qemu: string, kernel: string): Promise<CheckResult> {
   let want: Confinement;
   try {
     want = resolveConfinement();
@@ -123,7 +125,16 @@ async function confinementCheck(qemu: string): Promise<CheckResult> {
     return { name: "qemu confinement", ok: false, required: true, detail: (e as Error).message };
   }
   const args = ["-machine", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", QEMU_SANDBOX, "-qmp", "stdio"];
-  return judgeConfinement(await probeConfinedQemu(buildLaunchCommand(qemu, args, {}, "nsenter", want)), want);
+  // The jail as a sandbox's QEMU gets it: a scratch sandbox directory with a share, and the configured kernel.
+  const dir = mkdtempSync(join(tmpdir(), "husk-check-"));
+  try {
+    mkdirSync(join(dir, "shared"));
+    const spec = want.root && existsSync(kernel) ? { dir, sharedDir: join(dir, "shared"), kernel } : {};
+    const probe = await probeConfinedQemu(buildLaunchCommand(qemu, args, spec, "nsenter", want));
+    return judgeConfinement(probe, spec.kernel ? want : { ...want, root: undefined });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; checks: CheckResult[] }> {
@@ -136,7 +147,7 @@ export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; chec
     qemuVersion = out.stdout.toString().split("\n")[0] ?? "";
   }
   checks.push({ name: "qemu", ok: qemu !== undefined, required: true, detail: qemu ? `${qemu}: ${qemuVersion}` : `${hv.path} not found on PATH` });
-  if (qemu) checks.push(await confinementCheck(qemu));
+  if (qemu) checks.push(await confinementCheck(qemu, hv.kernel));
   checks.push(fileCheck("kernel", hv.kernel, true));
   if (hv.initrd) checks.push(fileCheck("initrd", hv.initrd, true));
   if (hv.image) checks.push(fileCheck("disk image", hv.image, true));

@@ -1,6 +1,7 @@
 import { HypervisorError } from "../../errors.ts";
 import type { VmSpec } from "../types.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
+import { buildJailPrefix, jailPaths, type RootView } from "./jail.ts";
 
 /**
  * The QEMU command line, built by pure functions (no I/O): everything here is
@@ -66,6 +67,9 @@ export function qemuUid(ownerPid: number): number {
   return QEMU_UID_BASE + ownerPid;
 }
 
+/** QEMU's whole environment (and its wrappers'): nothing of the caller's reaches it. */
+export const QEMU_ENV: Readonly<Record<string, string>> = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+
 /** How QEMU is confined at launch: util-linux's unshare, prlimit and setpriv, resolved to paths. */
 export interface Confinement {
   /** A VM without NICs gets an empty network namespace of its own (only lo): no host sockets but unix paths. */
@@ -84,6 +88,8 @@ export interface Confinement {
    * environment.
    */
   unprivileged?: boolean;
+  /** The host's root as the jail needs it (./jail.ts); absent: QEMU stays in the host's mount namespace. */
+  root?: RootView;
 }
 
 const CAP_NAME = /^[a-z_]{2,32}$/;
@@ -94,8 +100,10 @@ const CAP_NAME = /^[a-z_]{2,32}$/;
  * them), then setpriv sets no_new_privs, switches to QEMU's own uid and gid
  * with no supplementary groups, keeps `capabilities` as inheritable and
  * ambient ones (how a non-root program keeps capabilities across exec), cuts
- * the bounding set to them and clears the environment. Without a uid (uid
- * 0), the bounding set alone is what QEMU holds after exec.
+ * the bounding set to them. Without a uid (uid 0), the bounding set alone is
+ * what QEMU holds after exec. (No --reset-env: setpriv 2.38 crashes looking up
+ * a uid that is not in /etc/passwd when the jail has no /etc/passwd; the
+ * environment is cleared at spawn instead, QEMU_ENV.)
  */
 export function buildConfinementPrefix(c: Confinement): string[] {
   for (const cap of c.capabilities) {
@@ -107,36 +115,43 @@ export function buildConfinementPrefix(c: Confinement): string[] {
   const keep = ["-all", ...c.capabilities.map((cap) => `+${cap}`)].join(",");
   if (c.uid !== undefined && (!Number.isInteger(c.uid) || c.uid < 1 || c.uid > 0xffff_fffe)) throw new HypervisorError(`invalid qemu uid ${c.uid}`);
   const limits = [c.prlimit, `--nofile=${c.nofile}:${c.nofile}`, `--nproc=${c.nproc}:${c.nproc}`, "--"];
-  if (c.unprivileged) return [...limits, c.setpriv, "--no-new-privs", "--reset-env", "--"];
+  if (c.unprivileged) return [...limits, c.setpriv, "--no-new-privs", "--"];
   const user = c.uid === undefined ? [] : [`--reuid=${c.uid}`, `--regid=${c.uid}`, "--clear-groups"];
   const inherit = c.uid === undefined ? "-all" : keep;
   return [
     ...limits,
-    c.setpriv, "--no-new-privs", ...user, `--inh-caps=${inherit}`, `--ambient-caps=${inherit}`, `--bounding-set=${keep}`, "--reset-env", "--",
+    c.setpriv, "--no-new-privs", ...user, `--inh-caps=${inherit}`, `--ambient-caps=${inherit}`, `--bounding-set=${keep}`, "--",
   ];
 }
 
 /**
  * argv that starts QEMU: through `nsenter --net=NETNS --` when the VM has
  * NICs, so that QEMU opens its taps in the container's network namespace;
- * confined, a VM without NICs gets a new, empty one (`unshare --net`) —
- * both need CAP_SYS_ADMIN, so they come before the capabilities are
- * dropped — then the confinement wrapper. Every wrapper execs the next
- * program: the pid is QEMU's.
+ * confined, a VM without NICs gets a new, empty one (`unshare --net`), and,
+ * given the host's root view and a whole spec, a mount namespace of its own
+ * (./jail.ts) — all need CAP_SYS_ADMIN, so they come before the
+ * capabilities are dropped — then the confinement wrapper. Every wrapper
+ * execs the next program: the pid is QEMU's.
  */
 export function buildLaunchCommand(
   binary: string,
   args: string[],
-  spec: Pick<VmSpec, "network" | "template">,
+  spec: Pick<VmSpec, "network" | "template"> & Partial<VmSpec>,
   nsenter = "nsenter",
   confinement?: Confinement,
 ): string[] {
   const qemu = [...(confinement ? buildConfinementPrefix(confinement) : []), binary, ...args];
   // A template's NICs have no backend: nothing to open in a netns.
-  if (!spec.network?.nics.length || spec.template?.mode === "save") {
-    return confinement && !confinement.unprivileged ? [confinement.unshare, "--net", "--", ...qemu] : qemu;
+  const joinNetns = !!spec.network?.nics.length && spec.template?.mode !== "save";
+  let inner = qemu;
+  if (confinement && !confinement.unprivileged) {
+    if (confinement.root && spec.dir && spec.sharedDir && spec.kernel) {
+      inner = [...buildJailPrefix(confinement.unshare, confinement.root, jailPaths(spec as VmSpec, binary), !joinNetns), ...qemu];
+    } else if (!joinNetns) {
+      inner = [confinement.unshare, "--net", "--", ...qemu];
+    }
   }
-  return [nsenter, `--net=${spec.network.netns}`, "--", ...qemu];
+  return joinNetns ? [nsenter, `--net=${spec.network!.netns}`, "--", ...inner] : inner;
 }
 
 export interface QemuArgsOptions {

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HypervisorError, UnsupportedError } from "../../errors.ts";
 import { logger } from "../../log.ts";
@@ -13,6 +13,8 @@ import type {
 } from "../types.ts";
 import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
+import { JAIL_DEVICES, ROOT_ENTRIES, ROOT_FILES, type RootView } from "./jail.ts";
+import { mountFs } from "../../ffi/process.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
 import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
@@ -130,6 +132,10 @@ export class QemuHypervisor implements Hypervisor {
     // Stale sockets from a crashed run would make QEMU fail to bind.
     for (const f of [spec.qmpSocket, spec.agentSocket, qmpFdSocket(spec)]) rmSync(f, { force: true });
     const logPath = join(spec.dir, QEMU_LOG_FILE);
+    // In its own mount namespace QEMU sees the share as a slave of the host's: a rootfs mounted
+    // into it later (a pod's next container) must propagate, so the host side is a shared mount.
+    // A template's share stays empty. The sandbox's removal unmounts it (core unmountAll).
+    if (this.confinement?.root && spec.template?.mode !== "save") makeSharedMount(spec.sharedDir);
     const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter, this.confinement), { cwd: spec.dir, logPath });
     this.proc = proc;
     // Before the guest touches its memory: charges do not follow a process that moves later.
@@ -291,6 +297,40 @@ export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<
   return pid;
 }
 
+/** The empty directory QEMU's tmpfs root is mounted on, in its own mount namespace only. */
+export const JAIL_DIR = "/run/husk-qemu-jail";
+const MS_BIND = 0x1000;
+const MS_SHARED = 0x100000;
+
+/** Make dir a mount point of its own with shared propagation (bind onto itself), unless it is one already. */
+export function makeSharedMount(dir: string): void {
+  const points = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]);
+  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  try {
+    if (!points.includes(escaped)) mountFs(dir, dir, "", "", MS_BIND);
+    mountFs("none", dir, "", "", MS_SHARED);
+  } catch (err) {
+    throw new HypervisorError(`cannot make ${dir} a shared mount for QEMU's mount namespace: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** What the host's root looks like, for the jail: which top-level entries are links or directories, which devices exist. */
+export function probeRootView(sh: string): RootView {
+  const links: RootView["links"] = [];
+  const dirs: string[] = [];
+  for (const p of ROOT_ENTRIES) {
+    try {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) links.push({ path: p, target: readlinkSync(p) });
+      else if (st.isDirectory()) dirs.push(p);
+    } catch {
+      /* absent */
+    }
+  }
+  mkdirSync(JAIL_DIR, { recursive: true, mode: 0o700 });
+  return { sh, jailDir: JAIL_DIR, links, dirs, files: ROOT_FILES.filter((f) => existsSync(f)), devices: JAIL_DEVICES.filter((d) => existsSync(d)) };
+}
+
 /**
  * The confinement wrapper's programs (util-linux), or E_HYPERVISOR naming the
  * missing one: QEMU never starts unconfined by accident. QEMU's uid comes from
@@ -305,7 +345,7 @@ export function resolveConfinement(path?: string, euid = process.geteuid?.() ?? 
   const tools = { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv") };
   // Not root (a test setup): nothing to drop, no uid to change to; the rest still applies.
   if (euid !== 0) return { ...tools, capabilities: [], ...QEMU_RLIMITS, unprivileged: true };
-  return { ...tools, capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid) };
+  return { ...tools, capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid), root: probeRootView(found("sh")) };
 }
 
 function mustRead(path: string, what: string, key: string): void {

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, readlinkSync } from "node:fs";
 import { logger } from "../../log.ts";
+import { QEMU_ENV } from "./args.ts";
 
 /** The only place QEMU is spawned. The caller owns the child: no -daemonize. */
 
@@ -24,7 +25,7 @@ export function spawnQemu(argv: string[], options: { cwd: string; logPath: strin
   let child: ReturnType<typeof Bun.spawn>;
   try {
     log.debug(`spawn ${argv.join(" ")}`);
-    child = Bun.spawn(argv, { cwd: options.cwd, stdin: "ignore", stdout: fd, stderr: fd });
+    child = Bun.spawn(argv, { cwd: options.cwd, env: { ...QEMU_ENV }, stdin: "ignore", stdout: fd, stderr: fd });
   } finally {
     closeSync(fd);
   }
@@ -52,6 +53,8 @@ export interface ConfinementProbe {
   limits: string;
   /** Its network namespace is not the caller's. */
   ownNetns: boolean;
+  /** Its mount namespace is not the caller's. */
+  ownMntns: boolean;
   /** QEMU's exit after QMP `quit`. */
   exit: ProcessExit;
   /** QEMU's stderr (why it did not start). */
@@ -65,7 +68,7 @@ export interface ConfinementProbe {
  */
 export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Promise<ConfinementProbe> {
   log.debug(`probe ${argv.join(" ")}`);
-  const child = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn(argv, { env: { ...QEMU_ENV }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const reader = child.stdout.getReader();
   let buffer = "";
@@ -83,6 +86,7 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
   let status = "";
   let limits = "";
   let ownNetns = false;
+  let ownMntns = false;
   try {
     const send = async (command: string) => {
       child.stdin.write(`${JSON.stringify({ execute: command })}\n`);
@@ -93,7 +97,8 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
       if (await readReply((l) => l.includes('"return"'))) {
         status = readProc(child.pid, "status");
         limits = readProc(child.pid, "limits");
-        ownNetns = netnsOf(child.pid) !== netnsOf("self");
+        ownNetns = nsOf(child.pid, "net") !== nsOf("self", "net");
+        ownMntns = nsOf(child.pid, "mnt") !== nsOf("self", "mnt");
         await send("quit");
       }
     }
@@ -110,12 +115,12 @@ export async function probeConfinedQemu(argv: string[], timeoutMs = 15_000): Pro
   clearTimeout(timer);
   const stderr = await new Response(child.stderr).text();
   const signal = child.signalCode == null ? null : String(child.signalCode);
-  return { pid: child.pid, status, limits, ownNetns, exit: { code: signal ? null : code, signal }, stderr };
+  return { pid: child.pid, status, limits, ownNetns, ownMntns, exit: { code: signal ? null : code, signal }, stderr };
 }
 
-function netnsOf(pid: number | "self"): string {
+function nsOf(pid: number | "self", ns: "net" | "mnt"): string {
   try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
+    return readlinkSync(`/proc/${pid}/ns/${ns}`);
   } catch {
     return "";
   }

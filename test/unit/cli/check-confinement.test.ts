@@ -13,7 +13,7 @@ const status = (over: Record<string, string> = {}) =>
     .join("\n");
 const limits = (nofile = 4096, nproc = 512) =>
   `Limit  Soft Limit  Hard Limit  Units\nMax processes             ${nproc}                  ${nproc}                  processes\nMax open files            ${nofile}                 ${nofile}                 files\n`;
-const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), ownNetns: true, exit: { code: 0, signal: null }, stderr: "", ...over });
+const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), ownNetns: true, ownMntns: true, exit: { code: 0, signal: null }, stderr: "", ...over });
 
 describe("husk check: qemu confinement", () => {
   test("everything in place: ok, required, names what is and is not applied", () => {
@@ -22,7 +22,10 @@ describe("husk check: qemu confinement", () => {
     expect(r.detail).toContain("seccomp filter (-sandbox on,obsolete=deny");
     expect(r.detail).toContain("capabilities chown,dac_override,fowner,fsetid (CapEff 1b)");
     expect(r.detail).toContain("a uid of its own (1500000000 + its owner's pid)");
-    expect(r.detail).toContain("not applied: own mount namespace");
+    expect(r.detail).toContain("no mount namespace of its own");
+    const jailed = judgeConfinement(probe(), { ...want, root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: ["/usr"], files: [], devices: [] } });
+    expect(jailed.ok).toBe(true);
+    expect(jailed.detail).toContain("own mount namespace (a read-only tmpfs root");
   });
   test("each missing measure fails the check, named", () => {
     const cases: [Partial<ConfinementProbe>, string][] = [
@@ -50,6 +53,11 @@ describe("husk check: qemu confinement", () => {
     const r = judgeConfinement(probe({ ownNetns: false, status: status({ Uid: `${uid}\t${uid}\t${uid}\t${uid}`, CapInh: zero, CapPrm: zero, CapEff: zero, CapBnd: "000001ffffffffff", CapAmb: zero }) }), mine);
     expect(r.ok).toBe(true);
     expect(r.detail).toContain("not root: seccomp filter");
+  });
+  test("a jail expected but QEMU in the host's mount namespace: fails", () => {
+    const r = judgeConfinement(probe({ ownMntns: false }), { ...want, root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: [], files: [], devices: [] } });
+    expect(r.ok).toBe(false);
+    expect(r.detail).toContain("in the host's mount namespace");
   });
   test("a QEMU that did not come up: its stderr", () => {
     const r = judgeConfinement(probe({ status: "", limits: "", exit: { code: 1, signal: null }, stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'\n" }), want);

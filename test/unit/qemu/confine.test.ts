@@ -50,7 +50,7 @@ const confinement: Confinement = {
 const PREFIX = [
   "/usr/bin/prlimit", "--nofile=4096:4096", "--nproc=512:512", "--",
   "/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all",
-  "--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid", "--reset-env", "--",
+  "--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid", "--",
 ];
 
 describe("QEMU seccomp filter (-sandbox)", () => {
@@ -110,12 +110,12 @@ describe("QEMU's own uid", () => {
     const caps = "-all,+chown,+dac_override,+fowner,+fsetid";
     expect(argv.slice(4)).toEqual([
       "/usr/bin/setpriv", "--no-new-privs", "--reuid=1500001234", "--regid=1500001234", "--clear-groups",
-      `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, "--reset-env", "--",
+      `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, "--",
     ]);
   });
   test("a caller that is not root: no_new_privs, limits, empty environment; no uid, capability or namespace change it could not make", () => {
     const c = { ...confinement, capabilities: [], unprivileged: true };
-    expect(buildConfinementPrefix(c)).toEqual([...PREFIX.slice(0, 4), "/usr/bin/setpriv", "--no-new-privs", "--reset-env", "--"]);
+    expect(buildConfinementPrefix(c)).toEqual([...PREFIX.slice(0, 4), "/usr/bin/setpriv", "--no-new-privs", "--"]);
     expect(buildLaunchCommand("qemu", ["-m", "1"], spec(), "nsenter", c)[0]).toBe("/usr/bin/prlimit");
   });
   test("uid 0 or out of range is refused (absent means root)", () => {
