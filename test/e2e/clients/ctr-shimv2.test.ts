@@ -40,6 +40,8 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     dir = mkdtempSync(join(tmpdir(), "husk-ctr2-"));
   });
   afterAll(async () => {
+    // Shim servers a failed run left (containerd is gone, so nobody will shut them down).
+    for (const line of processesMentioning(dir)) process.kill(Number(line.split(" ")[0]), "SIGTERM");
     await env.cleanup();
     rmSync(dir, { recursive: true, force: true });
     for (const { dir: cg } of hostCgroupDirs("husk-test", parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8")))) {
