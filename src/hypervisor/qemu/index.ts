@@ -327,7 +327,11 @@ export function probeRootView(sh: string): RootView {
       /* absent */
     }
   }
-  mkdirSync(JAIL_DIR, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(JAIL_DIR, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new HypervisorError(`cannot make ${JAIL_DIR} (the mount point of QEMU's root in its own namespace): ${(err as Error).message}`, { cause: err });
+  }
   return { sh, jailDir: JAIL_DIR, links, dirs, files: ROOT_FILES.filter((f) => existsSync(f)), devices: JAIL_DEVICES.filter((d) => existsSync(d)) };
 }
 
