@@ -1,4 +1,6 @@
+import { rmSync } from "node:fs";
 import type { RuntimeContext } from "../context.ts";
+import { socketDirOf } from "../sockets.ts";
 import {
   createContainerIn,
   deleteContainerIn,
@@ -227,6 +229,8 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
   }
   try {
     await removeTree(sandboxDir(ctx.root, sid));
+    const sockets = socketDirOf(sandboxDir(ctx.root, sid));
+    if (sockets) rmSync(sockets, { recursive: true, force: true });
   } catch (e) {
     failures.push(e);
   }
@@ -240,4 +244,6 @@ export async function removeLeftoverSandbox(ctx: RuntimeContext, sid: string): P
   await ctx.backend.forceCleanup(sandboxDir(ctx.root, sid));
   for (const cid of containerDirsOf(ctx.root, sid)) releaseContainerId(ctx.root, sid, cid);
   await removeTree(sandboxDir(ctx.root, sid));
+  const sockets = socketDirOf(sandboxDir(ctx.root, sid));
+  if (sockets) rmSync(sockets, { recursive: true, force: true });
 }

@@ -13,8 +13,11 @@ const log = logger("monitor");
  * source (bun src/main.ts), it is bun plus the entry file.
  */
 export function defaultHuskCommand(): string[] {
-  if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [process.execPath];
-  return [process.execPath, join(import.meta.dir, "..", "main.ts")];
+  // An executable replaced while this process runs (an upgrade, a rebuild)
+  // reads as "<path> (deleted)": what runs next is the one now at <path>.
+  const exe = process.execPath.replace(/ \(deleted\)$/, "");
+  if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [exe];
+  return [exe, join(import.meta.dir, "..", "main.ts")];
 }
 
 /**

@@ -80,6 +80,11 @@ export function jailPaths(spec: VmSpec, binary: string): { ro: string[]; rw: str
   if (!binary.startsWith("/usr/")) ro.push(dirname(binary));
   const rw = [spec.dir];
   if (spec.template && spec.template.dir !== spec.dir) rw.push(spec.template.dir);
+  // Sockets too long for the sandbox dir live in a directory of its own (src/sockets.ts).
+  for (const sock of [spec.qmpSocket, spec.agentSocket]) {
+    const d = dirname(sock);
+    if (d !== spec.dir && !d.startsWith(`${spec.dir}/`) && !rw.includes(d)) rw.push(d);
+  }
   return { ro, rw, rec: [spec.sharedDir] };
 }
 

@@ -10,7 +10,10 @@ describe("socketPath", () => {
     const dir = `/run/containerd/runc/k8s.io/sandboxes/${"a".repeat(64)}`;
     const p = socketPath(dir, "monitor.sock");
     expect(p.startsWith("/run/containerd/runc/k8s.io/sockets/")).toBe(true);
-    expect(p.endsWith("-monitor.sock")).toBe(true);
+    expect(p.endsWith("/monitor.sock")).toBe(true);
+    // A directory of the sandbox's own: a confined QEMU is shown it, and no other sandbox's sockets.
+    expect(socketPath(dir, "qmp.sock").split("/").slice(0, -1)).toEqual(p.split("/").slice(0, -1));
+    expect(socketPath(`${dir}b`, "qmp.sock").split("/").slice(0, -1)).not.toEqual(p.split("/").slice(0, -1));
     expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
   });
 

@@ -51,7 +51,12 @@ describe("jailPaths", () => {
   });
   test("a clone's template directory read-write (its RAM file); a template's is its own directory", () => {
     expect(jailPaths(spec({ template: { mode: "restore", dir: "/dev/shm/f/k" } }), "/usr/bin/q").rw).toEqual(["/run/husk/sandboxes/sb1", "/dev/shm/f/k"]);
-    expect(jailPaths(spec({ dir: "/dev/shm/f/b", template: { mode: "save", dir: "/dev/shm/f/b" } }), "/usr/bin/q").rw).toEqual(["/dev/shm/f/b"]);
+    const b = "/dev/shm/f/b";
+    expect(jailPaths(spec({ dir: b, qmpSocket: `${b}/qmp.sock`, agentSocket: `${b}/agent.sock`, template: { mode: "save", dir: b } }), "/usr/bin/q").rw).toEqual([b]);
+  });
+  test("sockets moved out of a long sandbox dir (src/sockets.ts): their own directory read-write, nothing wider", () => {
+    const s = "/run/containerd/runc/k8s.io/sockets/0123456789abcdef01234567";
+    expect(jailPaths(spec({ qmpSocket: `${s}/qmp.sock`, agentSocket: `${s}/agent.sock` }), "/usr/bin/q").rw).toEqual(["/run/husk/sandboxes/sb1", s]);
   });
   test("a QEMU outside /usr: its directory read-only; a disk image read-only", () => {
     expect(jailPaths(spec({ image: "/img/root.img" }), "/opt/qemu/bin/qemu-system-x86_64").ro).toEqual(["/img/vmlinux", "/img/initramfs.cpio", "/img/root.img", "/img/agent", "/opt/qemu/bin"]);
