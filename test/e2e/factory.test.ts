@@ -123,6 +123,7 @@ describe.skipIf(!canRun)("VM templates", () => {
     truncateSync(memory, t.memoryMiB * 1024 * 1024);
     const bundle = makeBundle(env, "b3", ["sh", "-c", "echo alive"]);
     const r = await husk(env, ["run", "--bundle", bundle, "garbage"]);
+    if (r.code !== 0) console.error(r.stderr);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("alive");
     expect(r.stderr).toMatch(/clone of template .* failed/);
