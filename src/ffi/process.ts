@@ -26,6 +26,7 @@ const libc = dlopen("libc.so.6", {
   clock_settime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   sethostname: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
   mount: { args: [FFIType.cstring, FFIType.cstring, FFIType.cstring, FFIType.u64, FFIType.cstring], returns: FFIType.i32 },
+  umount2: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
 });
 const c = libc.symbols;
 
@@ -211,4 +212,9 @@ export function setHostname(name: string): void {
 export function mountFs(source: string, target: string, fstype: string, data: string, flags = 0): void {
   const z = (t: string) => Buffer.from(`${t}\0`);
   check(`mount(${fstype} on ${target})`, c.mount(z(source), z(target), z(fstype), flags, z(data)));
+}
+
+/** umount2(2), not lazy: fails (EBUSY) while anything is mounted beneath or in use. */
+export function unmountFs(target: string, flags = 0): void {
+  check(`umount(${target})`, c.umount2(Buffer.from(`${target}\0`), flags));
 }

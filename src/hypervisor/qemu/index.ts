@@ -14,7 +14,7 @@ import type {
 import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
 import { JAIL_DEVICES, ROOT_ENTRIES, ROOT_FILES, type RootView } from "./jail.ts";
-import { mountFs } from "../../ffi/process.ts";
+import { mountFs, unmountFs } from "../../ffi/process.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
 import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
@@ -65,6 +65,8 @@ export class QemuHypervisor implements Hypervisor {
   private qmp: QmpClient | undefined;
   private exit: Promise<VmExit> | undefined;
   private stopping: Promise<void> | undefined;
+  /** The share was bound onto itself by this driver (confinement): cleanup undoes it. */
+  private boundShare = false;
 
   constructor(private readonly options: QemuHypervisorOptions = {}) {
     this.host = options.host;
@@ -135,7 +137,7 @@ export class QemuHypervisor implements Hypervisor {
     // In its own mount namespace QEMU sees the share as a slave of the host's: a rootfs mounted
     // into it later (a pod's next container) must propagate, so the host side is a shared mount.
     // A template's share stays empty. The sandbox's removal unmounts it (core unmountAll).
-    if (this.confinement?.root && spec.template?.mode !== "save") makeSharedMount(spec.sharedDir);
+    if (this.confinement?.root && spec.template?.mode !== "save") this.boundShare = makeSharedMount(spec.sharedDir);
     const proc = spawnQemu(buildLaunchCommand(this.binary!, this.args!, spec, this.nsenter, this.confinement), { cwd: spec.dir, logPath });
     this.proc = proc;
     // Before the guest touches its memory: charges do not follow a process that moves later.
@@ -263,6 +265,16 @@ export class QemuHypervisor implements Hypervisor {
     }
     await killQemuByPidFile(spec.dir);
     for (const f of [spec.qmpSocket, spec.agentSocket, qmpFdSocket(spec), join(spec.dir, QEMU_PID_FILE)]) rmSync(f, { force: true });
+    // The share's bind onto itself is ours: undone, unless containers' rootfs are still mounted
+    // beneath it (EBUSY: the core's removal of the sandbox unmounts everything under it).
+    if (this.boundShare) {
+      this.boundShare = false;
+      try {
+        unmountFs(spec.sharedDir);
+      } catch (e) {
+        log.debug(`share ${spec.sharedDir} stays mounted: ${(e as Error).message}`);
+      }
+    }
   }
 
   private requireSpec(): VmSpec {
@@ -302,13 +314,18 @@ export const JAIL_DIR = "/run/husk-qemu-jail";
 const MS_BIND = 0x1000;
 const MS_SHARED = 0x100000;
 
-/** Make dir a mount point of its own with shared propagation (bind onto itself), unless it is one already. */
-export function makeSharedMount(dir: string): void {
+/**
+ * Make dir a mount point of its own with shared propagation (bind onto
+ * itself), unless it is one already. True when the bind was made here.
+ */
+export function makeSharedMount(dir: string): boolean {
   const points = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]);
   const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
   try {
-    if (!points.includes(escaped)) mountFs(dir, dir, "", "", MS_BIND);
+    const bind = !points.includes(escaped);
+    if (bind) mountFs(dir, dir, "", "", MS_BIND);
     mountFs("none", dir, "", "", MS_SHARED);
+    return bind;
   } catch (err) {
     throw new HypervisorError(`cannot make ${dir} a shared mount for QEMU's mount namespace: ${(err as Error).message}`, { cause: err });
   }

@@ -82,6 +82,7 @@ export function jailPaths(spec: VmSpec, binary: string): { ro: string[]; rw: str
   if (spec.template && spec.template.dir !== spec.dir) rw.push(spec.template.dir);
   // Sockets too long for the sandbox dir live in a directory of its own (src/sockets.ts).
   for (const sock of [spec.qmpSocket, spec.agentSocket]) {
+    if (!sock) continue; // husk check's probe has no sockets
     const d = dirname(sock);
     if (d !== spec.dir && !d.startsWith(`${spec.dir}/`) && !rw.includes(d)) rw.push(d);
   }
