@@ -33,7 +33,8 @@ describe("colour decision", () => {
 
 describe.skipIf(!haveBinary)("dist/husk through a pipe", () => {
   const root = mkdtempSync(join(tmpdir(), "husk-plain-"));
-  const env = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: "xterm-256color" };
+  // CI=true (as .ci/run has it) makes citty's colour library plain everywhere: a terminal test runs without it.
+  const env = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: "xterm-256color" };
 
   async function piped(args: string[]) {
     const p = Bun.spawn([HUSK, ...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore", env });
