@@ -1,8 +1,5 @@
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { EmptySchema, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import { execa } from "execa";
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as v from "valibot";
 import {
   enterContainer,
@@ -20,12 +17,12 @@ import {
 } from "../api.ts";
 import { createFromBundle, deleteById } from "../cli/lib/runtime.ts";
 import type { RuntimeContext } from "../context.ts";
-import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, IoError, NotFoundError, UnsupportedError, asHuskError } from "../errors.ts";
+import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, UnsupportedError } from "../errors.ts";
 import { validateId } from "../ids.ts";
 import type { LaunchRequest } from "../launcher.ts";
 import { logger } from "../log.ts";
-import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess } from "../oci/spec.ts";
-import { mountsUnder, unmountAll } from "../core/rootfs.ts";
+import { issuePath, ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
+import { unmountAll } from "../core/rootfs.ts";
 import { VERSION } from "../version.ts";
 import {
   TaskCreateSchema,
@@ -38,13 +35,14 @@ import {
   TaskResumedSchema,
   TaskStartSchema,
 } from "./gen/containerd/events/task_pb.ts";
-import type { Mount } from "./gen/containerd/types/mount_pb.ts";
 import { ProcessInfoSchema, Status } from "./gen/containerd/types/task_pb.ts";
 import * as T from "./gen/containerd/task/v2/shim_pb.ts";
 import type { EventSink } from "./events.ts";
 import { closeFds, openProcessStdio } from "./fifo.ts";
 import { statsToMetrics } from "./metrics.ts";
-import { Code, RpcStatus, type Handler } from "./ttrpc.ts";
+import { Code, RpcStatus, unaryHandler, type Handler } from "./ttrpc.ts";
+import { mountRootfs } from "./rootfs.ts";
+import { anyJson, closeStdinKeeper, deleteResponse, describe, newProc, stateResponse, stdioKey, type Proc, type Stdio, type Task } from "./task-state.ts";
 
 /**
  * containerd.task.v2.Task over husk's lifecycle core: every container of the
@@ -60,43 +58,6 @@ const log = logger("shimv2");
 export const TASK_SERVICE = "containerd.task.v2.Task";
 /** How long Delete waits for a killed process's shim to go. */
 const EXIT_WAIT_MS = 15_000;
-/** Mounts containerd may hand one task (a snapshot is one or two). */
-const MAX_ROOTFS_MOUNTS = 16;
-
-interface Stdio {
-  stdin: string;
-  stdout: string;
-  stderr: string;
-  terminal: boolean;
-}
-
-interface Proc {
-  /** "" for the init process. */
-  execId: string;
-  stdio: Stdio;
-  /** exec'd processes: their OCI process until started. */
-  process?: OciProcess;
-  pid: number;
-  state: "created" | "running" | "stopped";
-  exit?: { status: number; at: Date };
-  exited: Promise<void>;
-  markExited: () => void;
-  /** Our write end of the stdin fifo until CloseIO or the exit. */
-  stdinKeeper?: number;
-}
-
-interface Task {
-  id: string;
-  sandboxId: string;
-  bundle: string;
-  /** The rootfs we mounted from containerd's mounts (unmounted at Delete). */
-  mountedRootfs?: string;
-  init: Proc;
-  execs: Map<string, Proc>;
-  stopOomWatch?: () => Promise<void>;
-  deleting: boolean;
-}
-
 export interface TaskServiceDeps {
   ctx: RuntimeContext;
   /** containerd's namespace (for binary:// loggers' CONTAINER_NAMESPACE). */
@@ -106,12 +67,6 @@ export interface TaskServiceDeps {
   exitedOf: (pid: number) => Promise<number> | undefined;
   /** Called when Shutdown finds nothing left to serve. */
   onShutdown: () => void;
-}
-
-function newProc(execId: string, stdio: Stdio, process?: OciProcess): Proc {
-  let markExited!: () => void;
-  const exited = new Promise<void>((r) => (markExited = r));
-  return { execId, stdio, ...(process ? { process } : {}), pid: 0, state: "created", exited, markExited };
 }
 
 export class TaskService {
@@ -131,22 +86,8 @@ export class TaskService {
 
   handlers(): Map<string, Handler> {
     const h = new Map<string, Handler>();
-    const add = <I extends DescMessage, O extends DescMessage>(
-      name: string,
-      input: I,
-      output: O,
-      fn: (req: MessageShape<I>) => Promise<MessageShape<O>>,
-    ) => {
-      h.set(`${TASK_SERVICE}/${name}`, async (payload) => {
-        let req: MessageShape<I>;
-        try {
-          req = fromBinary(input, payload);
-        } catch (e) {
-          throw new RpcStatus(Code.InvalidArgument, `malformed ${input.typeName}: ${(e as Error).message}`);
-        }
-        return toBinary(output, await fn(req));
-      });
-    };
+    const add = <I extends DescMessage, O extends DescMessage>(name: string, input: I, output: O, fn: (req: MessageShape<I>) => Promise<MessageShape<O>>) =>
+      h.set(`${TASK_SERVICE}/${name}`, unaryHandler(input, output, fn));
     const empty = () => create(EmptySchema);
     add("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, async (r) => create(T.CreateTaskResponseSchema, { pid: await this.create(r) }));
     add("Start", T.StartRequestSchema, T.StartResponseSchema, async (r) => create(T.StartResponseSchema, { pid: await this.start(r.id, r.execId) }));
@@ -327,19 +268,7 @@ export class TaskService {
       const s = await statusContainer(this.deps.ctx, t.sandboxId, id);
       status = { ready: Status.CREATED, running: Status.RUNNING, paused: Status.PAUSED, stopped: Status.STOPPED }[s.state];
     }
-    return create(T.StateResponseSchema, {
-      id,
-      execId,
-      bundle: t.bundle,
-      pid: p.pid,
-      status,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.stderr,
-      terminal: p.stdio.terminal,
-      exitStatus: p.exit?.status ?? 0,
-      ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}),
-    });
+    return stateResponse(t, p, status);
   }
 
   private async wait(id: string, execId: string): Promise<T.WaitResponse> {
@@ -465,62 +394,4 @@ export class TaskService {
     // Answer first, then go.
     setTimeout(() => this.deps.onShutdown(), 50);
   }
-}
-
-function closeStdinKeeper(p: Proc): void {
-  if (p.stdinKeeper === undefined) return;
-  closeFds([p.stdinKeeper]);
-  delete p.stdinKeeper;
-}
-
-function stdioKey(containerId: string, execId: string): string {
-  return `${containerId}/${execId}`;
-}
-
-function describe(t: Task, p: Proc): string {
-  return p.execId ? `process ${p.execId} of task ${t.id}` : `task ${t.id}`;
-}
-
-function deleteResponse(p: Proc): T.DeleteResponse {
-  return create(T.DeleteResponseSchema, {
-    pid: p.pid,
-    exitStatus: p.exit?.status ?? 0,
-    ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}),
-  });
-}
-
-/** containerd sends OCI JSON (a Process, LinuxResources) in an Any whose value is the JSON text. */
-function anyJson(any: Any | undefined, what: string): unknown {
-  if (!any) throw new InvalidSpecError(`${what} is missing`);
-  try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(any.value));
-  } catch (e) {
-    throw new InvalidSpecError(`${what} (${any.typeUrl}) is not JSON: ${(e as Error).message}`);
-  }
-}
-
-/**
- * containerd's rootfs mounts onto <bundle>/rootfs, as its runc shim does
- * before `runc create`; husk then shares that directory with the guest.
- */
-export async function mountRootfs(bundle: string, mounts: readonly Mount[]): Promise<string> {
-  if (mounts.length > MAX_ROOTFS_MOUNTS) throw new InvalidSpecError(`${mounts.length} rootfs mounts (at most ${MAX_ROOTFS_MOUNTS})`);
-  const target = join(bundle, "rootfs");
-  mkdirSync(target, { recursive: true, mode: 0o711 });
-  if (mountsUnder(target).includes(target)) throw new IoError(`${target} is already a mount point`);
-  try {
-    for (const m of mounts) {
-      if (!/^[a-z0-9_.-]{1,32}$/.test(m.type)) throw new InvalidSpecError(`rootfs mount type ${JSON.stringify(m.type)} is not valid`);
-      if (m.options.some((o) => o.includes(","))) throw new InvalidSpecError(`rootfs mount options must not contain commas`);
-      const opts = m.options.join(",");
-      const args = [...(m.type === "bind" ? [] : ["-t", m.type]), ...(opts ? ["-o", opts] : []), "--", m.source, target];
-      log.debug(`mount ${args.join(" ")}`);
-      const res = await execa("mount", args, { reject: false });
-      if (res.exitCode !== 0) throw new IoError(`cannot mount the rootfs (${m.type} ${m.source}) on ${target}: ${res.stderr.trim()}`);
-    }
-  } catch (e) {
-    await unmountAll(target).catch(() => {});
-    throw asHuskError(e, "E_IO", "rootfs mount");
-  }
-  return target;
 }
