@@ -1,0 +1,43 @@
+import type { RuntimeContext } from "./context.ts";
+import { findStale, isStale, repairSandbox } from "./core/repair.ts";
+import { validateId } from "./ids.ts";
+import { withSandboxLock, type LockMode } from "./lock.ts";
+import { loadSandbox, type LoadedSandbox } from "./sandbox.ts";
+import { assertState } from "./state.ts";
+
+/** The shape every entry point shares (./api.ts): lock, load, repair, guard. */
+
+export function locked<T>(ctx: RuntimeContext, sid: string, mode: LockMode, fn: (sb: LoadedSandbox) => Promise<T> | T): Promise<T> {
+  return withSandboxLock(
+    ctx.root,
+    sid,
+    mode,
+    () => fn(loadSandbox(ctx.root, sid)),
+    ctx.lockTimeoutMs === undefined ? {} : { timeoutMs: ctx.lockTimeoutMs },
+  );
+}
+
+/**
+ * Load for reading; when the stored state is stale (dead shim or VM owner),
+ * drop the shared lock, take the exclusive one and repair (re-checking, as
+ * someone may have repaired or changed it in between).
+ */
+export async function loadRepaired(ctx: RuntimeContext, sid: string): Promise<LoadedSandbox> {
+  const sb = await locked(ctx, sid, "shared", (s) => s);
+  if (!isStale(findStale(sb))) return sb;
+  return locked(ctx, sid, "exclusive", async (fresh) => {
+    await repairSandbox(ctx, fresh);
+    return fresh;
+  });
+}
+
+/** Container operations talk to the guest: its VM must be up and not paused. */
+export function assertGuestReachable(sb: LoadedSandbox, operation: string): void {
+  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], operation);
+}
+
+export function ids(sid: string, cid?: string): void {
+  validateId(sid, "sandbox id");
+  if (cid !== undefined) validateId(cid, "container id");
+}
+

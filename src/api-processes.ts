@@ -1,0 +1,236 @@
+import { randomBytes } from "node:crypto";
+import * as v from "valibot";
+import type { MethodResponse } from "./agent/protocol.ts";
+import type { RuntimeContext } from "./context.ts";
+import { checkSignal, killContainerIn } from "./container.ts";
+import { placeInHostCgroup } from "./core/host-cgroup.ts";
+import { repairSandbox } from "./core/repair.ts";
+import { InvalidSpecError } from "./errors.ts";
+import { validateId } from "./ids.ts";
+import type { LaunchIo } from "./launcher.ts";
+import { logger } from "./log.ts";
+import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "./oci/spec.ts";
+import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./sandbox.ts";
+import { assertState } from "./state.ts";
+import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
+
+/** The entry points on a container's processes (exec, signals, ps, stats, limits, pause); see ./api.ts. */
+
+const log = logger("api");
+
+export interface EnterOptions {
+  process: OciProcess;
+  io: LaunchIo;
+  /** Defaults to a random id. */
+  execId?: string;
+}
+
+export interface EnterResult {
+  execId: string;
+  /** Host pid standing for the process (its shim). */
+  pid: number;
+  guestPid: number;
+  /** Foreground only: the exit code (128+signal when signalled). */
+  exited?: Promise<number>;
+}
+
+/** Run an extra process in a created (as runc allows) or running container (exec). Shared lock. */
+export async function enterContainer(ctx: RuntimeContext, sid: string, cid: string, options: EnterOptions): Promise<EnterResult> {
+  ids(sid, cid);
+  const execId = options.execId ?? `exec-${randomBytes(6).toString("hex")}`;
+  validateId(execId, "exec id");
+  const parsed = v.safeParse(ProcessSchema, options.process);
+  if (!parsed.success) {
+    throw new InvalidSpecError(`process: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
+  }
+  return locked(ctx, sid, "shared", async (sb) => {
+    const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "exec in");
+    assertState("container", cid, c.state.state, ["ready", "running"], "exec in");
+    const vm = await ctx.backend.connect(sb.record.vm);
+    try {
+      const r = await ctx.launcher.launch(vm, {
+        kind: "exec",
+        sandboxId: sid,
+        sandboxDir: sb.record.vm.dir,
+        containerId: cid,
+        execId,
+        process: parsed.output,
+        io: options.io,
+      });
+      // As runc: an exec'd process (here its shim) joins the container's cgroup.
+      placeInHostCgroup(findContainer(sb, cid).record.spec.linux?.cgroupsPath, [r.pid].filter((p) => p !== process.pid));
+      if (r.exited) {
+        // The launcher may need the connection until the process ends.
+        r.exited.finally(() => closeQuietly(vm)).catch(() => {});
+      } else await closeQuietly(vm);
+      return { execId, pid: r.pid, guestPid: r.guestPid, ...(r.exited ? { exited: r.exited } : {}) };
+    } catch (e) {
+      await closeQuietly(vm);
+      throw e;
+    }
+  });
+}
+
+/** Status of one container, repaired when stale. */
+export async function statusContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ContainerStatus> {
+  ids(sid, cid);
+  const sb = await loadRepaired(ctx, sid);
+  return containerStatusOf(sb, findContainer(sb, cid));
+}
+
+/**
+ * Send a signal (number; 0 probes) to the container's init process, or to
+ * all its processes. State changes are seen by status. As runc 1.1, `all`
+ * on a stopped container succeeds (containerd's runc shim sends `kill --all
+ * ID 9` after every stop): what is left in its guest cgroup is signalled
+ * when the VM is up, and nothing left is no error; without `all` a stopped
+ * container is E_INVALID_STATE. A container whose shim has just gone is
+ * repaired (stopped) first.
+ */
+export async function killContainer(ctx: RuntimeContext, sid: string, cid: string, signal: number, all = false): Promise<void> {
+  ids(sid, cid);
+  checkSignal(signal);
+  await locked(ctx, sid, "exclusive", async (sb) => {
+    await repairSandbox(ctx, sb);
+    const c = findContainer(sb, cid);
+    if (all && c.state.state === "stopped") {
+      if (sb.state.state === "ready" || sb.state.state === "running") {
+        await withVm(ctx, sb, (vm) => vm.agent.call("signalProcess", { containerId: cid, signal, all: true })).catch((e: unknown) =>
+          log.debug(`kill --all ${cid} (stopped): ${(e as Error).message}`),
+        );
+      }
+      return;
+    }
+    assertGuestReachable(sb, "signal a container in");
+    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "kill");
+    await withVm(ctx, sb, (vm) => killContainerIn(sb, vm, c, signal, all));
+  });
+}
+
+export type ProcessInfo = MethodResponse<"listProcesses">["processes"][number];
+
+/** The container's processes as the guest sees them; none once it is stopped (as runc). Shared lock. */
+export async function processListContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ProcessInfo[]> {
+  ids(sid, cid);
+  return locked(ctx, sid, "shared", async (sb) => {
+    const c = findContainer(sb, cid);
+    if (c.state.state === "stopped") return [];
+    assertGuestReachable(sb, "list processes in");
+    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "list processes of");
+    return withVm(ctx, sb, async (vm) => (await vm.agent.call("listProcesses", { containerId: cid })).processes);
+  });
+}
+
+export type ContainerStats = MethodResponse<"stats">;
+
+/** Resource usage of a running or paused container. Shared lock. */
+export async function statsContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ContainerStats> {
+  ids(sid, cid);
+  return locked(ctx, sid, "shared", async (sb) => {
+    const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "get stats in");
+    assertState("container", cid, c.state.state, ["running", "paused"], "get stats of");
+    return withVm(ctx, sb, (vm) => vm.agent.call("stats", { containerId: cid }));
+  });
+}
+
+/**
+ * Call `onOom` each time the guest reports an OOM kill in the container's
+ * cgroup, until the returned function is called. The lock is held only to
+ * connect: the watch itself is a connection to the monitor, which relays the
+ * agent's events to every client.
+ */
+export async function watchContainerOom(ctx: RuntimeContext, sid: string, cid: string, onOom: () => void): Promise<() => Promise<void>> {
+  ids(sid, cid);
+  const vm = await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "watch events in");
+    return ctx.backend.connect(sb.record.vm);
+  });
+  const off = vm.agent.on("oom", (event) => {
+    if (event.containerId === cid) onOom();
+  });
+  return async () => {
+    off();
+    await closeQuietly(vm);
+  };
+}
+
+/** Change a live container's resources (runc update); the stored spec follows. */
+export async function updateContainer(ctx: RuntimeContext, sid: string, cid: string, resources: OciResources): Promise<ContainerStatus> {
+  ids(sid, cid);
+  const parsed = v.safeParse(ResourcesSchema, resources);
+  if (!parsed.success) {
+    throw new InvalidSpecError(`resources: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
+  }
+  return locked(ctx, sid, "exclusive", async (sb) => {
+    const c = findContainer(sb, cid);
+    assertGuestReachable(sb, "update a container in");
+    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "update");
+    await withVm(ctx, sb, (vm) => vm.agent.call("updateContainer", { containerId: cid, resources: parsed.output }));
+    for (const spec of [c.record.spec, c.record.guestSpec]) {
+      if (spec) spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...parsed.output } };
+    }
+    saveContainerRecord(ctx.root, sid, c);
+    return containerStatusOf(sb, c);
+  });
+}
+
+/** Freeze one running container (runc pause). */
+export async function pauseContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ContainerStatus> {
+  ids(sid, cid);
+  return locked(ctx, sid, "exclusive", async (sb) => {
+    const c = findContainer(sb, cid);
+    assertState("sandbox", sid, sb.state.state, ["running"], "pause a container in");
+    assertState("container", cid, c.state.state, ["running"], "pause");
+    await withVm(ctx, sb, (vm) => vm.agent.call("pauseContainer", { containerId: cid }));
+    moveContainer(ctx.root, sid, c, "paused");
+    return containerStatusOf(sb, c);
+  });
+}
+
+/** Thaw one paused container (runc resume). */
+export async function resumeContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ContainerStatus> {
+  ids(sid, cid);
+  return locked(ctx, sid, "exclusive", async (sb) => {
+    const c = findContainer(sb, cid);
+    assertState("sandbox", sid, sb.state.state, ["running"], "resume a container in");
+    assertState("container", cid, c.state.state, ["paused"], "resume");
+    await withVm(ctx, sb, (vm) => vm.agent.call("resumeContainer", { containerId: cid }));
+    moveContainer(ctx.root, sid, c, "running");
+    return containerStatusOf(sb, c);
+  });
+}
+
+/**
+ * Signal one exec'd process of a container (by its exec id), as the shim v2's
+ * Kill with an exec id asks; the init process goes through killContainer.
+ */
+export async function signalExecProcess(ctx: RuntimeContext, sid: string, cid: string, execId: string, signal: number): Promise<void> {
+  ids(sid, cid);
+  validateId(execId, "exec id");
+  checkSignal(signal);
+  await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "signal a process in");
+    await withVm(ctx, sb, (vm) => vm.agent.call("signalProcess", { containerId: cid, execId, signal }));
+  });
+}
+
+/** Resize the terminal of a container's init process (no execId) or of one exec'd process. */
+export async function resizeProcessTty(
+  ctx: RuntimeContext,
+  sid: string,
+  cid: string,
+  execId: string | undefined,
+  size: { rows: number; cols: number },
+): Promise<void> {
+  ids(sid, cid);
+  if (execId !== undefined) validateId(execId, "exec id");
+  await locked(ctx, sid, "shared", async (sb) => {
+    findContainer(sb, cid);
+    assertGuestReachable(sb, "resize a terminal in");
+    await withVm(ctx, sb, (vm) => vm.agent.call("resizeTty", { containerId: cid, ...(execId ? { execId } : {}), rows: size.rows, cols: size.cols }));
+  });
+}
