@@ -4,19 +4,11 @@ import { AgentError, ProtocolError, TimeoutError } from "../errors.ts";
 import { flock, LOCK_EX, LOCK_UN } from "../ffi/flock.ts";
 import { logger } from "../log.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../store.ts";
-import {
-  EVENTS,
-  GUEST_CONSOLE_ID,
-  METHODS,
-  PROTOCOL_VERSION,
-  type EventName,
-  type EventPayload,
-  type MethodName,
-  type MethodRequest,
-  type MethodResponse,
-  type Stdio,
-} from "./protocol.ts";
+import { EVENTS, GUEST_CONSOLE_ID, METHODS, PROTOCOL_VERSION, type EventName, type EventPayload, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
+import { emptyGuest, INIT, keyOf, MockGuestSchema, NON_LETHAL, type MockContainer, type MockGuest, type MockProcess } from "./mock-guest.ts";
+
+export { MockGuestSchema, type MockGuest } from "./mock-guest.ts";
 
 /**
  * Mock agent: an in-memory guest with realistic container and process
@@ -30,47 +22,11 @@ import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.t
 
 const log = logger("mock-agent");
 
-const ProcessSchema = v.strictObject({
-  pid: v.number(),
-  execId: v.optional(v.string()),
-  args: v.array(v.string()),
-  status: v.picklist(["created", "running", "exited"]),
-  exitCode: v.optional(v.number()),
-  signal: v.optional(v.number()),
-  stdio: v.optional(v.record(v.string(), v.unknown())),
-});
-type MockProcess = v.InferOutput<typeof ProcessSchema>;
-
-const ContainerSchema = v.strictObject({
-  status: v.picklist(["created", "running", "paused", "stopped"]),
-  processes: v.record(v.string(), ProcessSchema),
-  resources: v.optional(v.unknown()),
-});
-type MockContainer = v.InferOutput<typeof ContainerSchema>;
-
-export const MockGuestSchema = v.strictObject({
-  containers: v.record(v.string(), ContainerSchema),
-  nextPid: v.number(),
-  shutdown: v.boolean(),
-  interfaces: v.array(v.unknown()),
-  routes: v.array(v.unknown()),
-});
-export type MockGuest = v.InferOutput<typeof MockGuestSchema>;
-
 export interface MockAgentOptions {
   /** Throw this error when the method is called. */
   failOn?: Partial<Record<MethodName, Error>>;
   /** Persist the guest here so several processes share it. */
   stateFile?: string;
-}
-
-const INIT = "init";
-const keyOf = (execId?: string) => execId ?? INIT;
-/** Signals whose default action does not terminate (plus 0, the probe). */
-const NON_LETHAL = new Set([0, 17, 18, 19, 20, 21, 22, 23, 28]);
-
-function emptyGuest(): MockGuest {
-  return { containers: {}, nextPid: 2, shutdown: false, interfaces: [], routes: [] };
 }
 
 interface StreamSet {
