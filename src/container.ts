@@ -11,35 +11,14 @@ import { isAbsolute } from "node:path";
 import { AlreadyExistsError, BundleError, InvalidSpecError, NotFoundError, UsageError, asHuskError } from "./errors.ts";
 import { validateId } from "./ids.ts";
 import type { LaunchIo } from "./launcher.ts";
-import type { ContainerPhaseContext } from "./lifecycle.ts";
 import { logger } from "./log.ts";
 import type { VmHandle } from "./monitor/types.ts";
 import { rootfsOf } from "./oci/bundle.ts";
 import { AnnotationsSchema, issuePath, SpecSchema, type OciSpec, type OciState } from "./oci/spec.ts";
-import {
-  findContainer,
-  moveContainer,
-  moveSandbox,
-  ociStateOf,
-  saveContainer,
-  saveContainerRecord,
-  saveSandboxState,
-  type LoadedContainer,
-  type LoadedSandbox,
-} from "./sandbox.ts";
+import { findContainer, moveContainer, moveSandbox, ociStateOf, saveContainer, saveContainerRecord, saveSandboxState, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
 import { assertState } from "./state.ts";
-import {
-  containerDir,
-  containerMapping,
-  containerMappingsDir,
-  DIR_MODE,
-  guestRootfs,
-  makeDir,
-  sandboxDir,
-  sharedRootfs,
-  writeJsonAtomic,
-  containerConfigFile,
-} from "./store.ts";
+import { frozen, phaseContext, warnOnly } from "./container-phase.ts";
+import { containerDir, containerMapping, containerMappingsDir, DIR_MODE, guestRootfs, makeDir, sandboxDir, sharedRootfs, writeJsonAtomic, containerConfigFile } from "./store.ts";
 import type { UndoStack } from "./undo.ts";
 
 /**
@@ -60,56 +39,15 @@ export interface ContainerConfig {
   annotations?: Record<string, string>;
 }
 
-function netnsOf(spec: OciSpec): string | undefined {
-  return spec.linux?.namespaces?.find((n) => n.type === "network")?.path;
-}
-
-/** Host pid (shim) → guest pid of the sandbox's live containers: namespaces a pod's containers join (guestSpecOf). */
-function peersOf(sb: LoadedSandbox): Map<number, number> {
+/** Options for guestSpecOf from the sandbox: its VM's NICs, and its live containers (host pid → guest pid) whose namespaces a pod's containers join. */
+function guestOptions(sb: LoadedSandbox): { vmNetwork: boolean; peers: Map<number, number> } {
   const peers = new Map<number, number>();
   for (const c of sb.containers) {
     if (c.state.pid > 0 && c.state.guestPid > 0 && (c.state.state === "ready" || c.state.state === "running")) peers.set(c.state.pid, c.state.guestPid);
   }
-  return peers;
+  return { vmNetwork: (sb.record.vm.network?.nics.length ?? 0) > 0, peers };
 }
 
-/** The VM has NICs: containers share the guest's network namespace (guestSpecOf). */
-function hasNics(sb: LoadedSandbox): boolean {
-  return (sb.record.vm.network?.nics.length ?? 0) > 0;
-}
-
-function phaseContext(
-  ctx: RuntimeContext,
-  sb: LoadedSandbox,
-  record: ContainerRecord,
-  spec: OciSpec,
-  state: OciState,
-  vm?: VmHandle,
-): ContainerPhaseContext {
-  const netnsPath = netnsOf(record.spec);
-  return {
-    sandboxId: sb.record.id,
-    sandboxDir: sandboxDir(ctx.root, sb.record.id),
-    containerId: record.id,
-    bundle: record.bundle,
-    spec,
-    state,
-    ...(netnsPath ? { netnsPath } : {}),
-    ...(vm ? { agent: vm.agent } : {}),
-  };
-}
-
-function frozen(spec: OciSpec): OciSpec {
-  return Object.freeze(structuredClone(spec)) as OciSpec;
-}
-
-async function warnOnly(what: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    log.warn(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
 
 /** Kill a leftover shim (never ourselves: the direct launcher reports our pid). */
 function killShim(pid: number, pidStart: number | undefined): void {
@@ -249,7 +187,7 @@ export async function createContainerIn(
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(guestSpec, cid, { vmNetwork: hasNics(sb), peers: peersOf(sb) }),
+    spec: guestSpecOf(guestSpec, cid, guestOptions(sb)),
     io: config.io,
   });
   const pidStart = processStartTime(launched.pid);
@@ -305,7 +243,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
     sandboxId: sid,
     sandboxDir: sandboxDir(ctx.root, sid),
     containerId: cid,
-    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id, { vmNetwork: hasNics(sb), peers: peersOf(sb) }),
+    spec: guestSpecOf(c.record.guestSpec ?? c.record.spec, c.record.id, guestOptions(sb)),
     io: c.record.io,
   });
   const pidStart = processStartTime(launched.pid);
