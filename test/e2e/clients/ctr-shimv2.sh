@@ -5,18 +5,10 @@
 #   ctr-shimv2.sh DIR HUSK IMAGE_TAR HUSK_ROOT   (HUSK_CONFIG in the environment points husk at its image and HUSK_ROOT)
 set -euo pipefail
 D=$1 HUSK=$2 TAR=$3 HROOT=$4
-mkdir -p "$D/croot" "$D/cstate" "$D/bin"
+source "$(dirname "$0")/containerd-conf.sh"
+write_containerd_conf "$D"
+mkdir -p "$D/bin"
 ln -sf "$HUSK" "$D/bin/containerd-shim-husk-v2"
-cat > "$D/containerd.toml" <<TOML
-version = 2
-root = "$D/croot"
-state = "$D/cstate"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$D/c.sock"
-[ttrpc]
-  address = "$D/c.sock.ttrpc"
-TOML
 PATH="$D/bin:$PATH" containerd --config "$D/containerd.toml" >"$D/containerd.log" 2>&1 &
 CPID=$!
 EPID=

@@ -4,17 +4,8 @@
 #   ctr.sh DIR HUSK IMAGE_TAR   (HUSK_CONFIG in the environment points husk at its image)
 set -euo pipefail
 D=$1 HUSK=$2 TAR=$3
-mkdir -p "$D/croot" "$D/cstate"
-cat > "$D/containerd.toml" <<TOML
-version = 2
-root = "$D/croot"
-state = "$D/cstate"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$D/c.sock"
-[ttrpc]
-  address = "$D/c.sock.ttrpc"
-TOML
+source "$(dirname "$0")/containerd-conf.sh"
+write_containerd_conf "$D"
 containerd --config "$D/containerd.toml" >"$D/containerd.log" 2>&1 &
 CPID=$!
 cleanup() { kill "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; }
