@@ -1,74 +1,18 @@
 import * as v from "valibot";
-import { ERROR_CODES, type ErrorCode, HuskError, ProtocolError, TimeoutError, isHuskError } from "../../errors.ts";
+import { ProtocolError, TimeoutError, isHuskError } from "../../errors.ts";
 import { logger } from "../../log.ts";
 import { AgentErrorSchema, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol.ts";
 import { FrameDecoder } from "./decoder.ts";
 import { decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, type Frame, FrameType, frameTypeName, HEADER_BYTES } from "./frame.ts";
 import { DEFAULT_WINDOW_BYTES, DataStream, type StreamDirections, StreamResetError } from "./stream.ts";
-import type { EventTable, Ev, MethodTable, Req, Res } from "./table.ts";
+import type { MethodTable, Req, Res } from "./table.ts";
 import type { Transport } from "./transport.ts";
+import { CancelledError, describeIssues, errMessage, EventBodySchema, HelloSchema, MAX_PENDING_CREDIT_STREAMS, PENDING_CREDIT_TTL_MS, RequestBodySchema, ResetBodySchema, safely, toHuskError, type CallOptions, type ChannelOptions, type Pending, type RequestContext } from "./channel-parts.ts";
+
+export { CancelledError, describeIssues, type CallOptions, type ChannelOptions, type RequestContext, type RequestHandler } from "./channel-parts.ts";
 
 const log = logger("agent-wire");
 
-export interface RequestContext {
-  method: string;
-  /** Aborted when the caller cancels (CANCEL frame) or the session ends. */
-  signal: AbortSignal;
-  channel: Channel<MethodTable, MethodTable>;
-}
-export type RequestHandler = (method: string, request: unknown, ctx: RequestContext) => Promise<unknown>;
-
-export interface ChannelOptions<R extends MethodTable, L extends MethodTable> {
-  /** For logs. */
-  name: string;
-  /** The initiator sends HELLO and allocates odd stream ids; the responder answers and allocates even ones. */
-  role: "initiator" | "responder";
-  /** Methods the peer serves (we call them) and events the peer sends us. */
-  remote?: { methods: R; events: EventTable };
-  /** Methods we serve, events we may emit, and the handler for requests. */
-  local?: { methods: L; events: EventTable; handler: RequestHandler };
-  /** Per-method default timeout in ms; null = none. Methods not listed use defaultTimeoutMs. */
-  timeouts?: Partial<Record<string, number | null>>;
-  defaultTimeoutMs?: number;
-  windowBytes?: number;
-  maxFrameBytes?: number;
-  /** Initiator: resend HELLO this often until answered (the guest may not be reading yet). */
-  helloRetryMs?: number;
-  /** Requests we serve at once; more get an E_AGENT "busy" error. */
-  maxInflight?: number;
-  /** Bytes queued to a peer that does not read before the session is reset. */
-  maxPendingWriteBytes?: number;
-}
-
-export interface CallOptions {
-  timeoutMs?: number | null;
-  signal?: AbortSignal;
-}
-
-interface Pending {
-  method: string;
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-}
-
-const HelloSchema = v.strictObject({
-  version: v.pipe(v.number(), v.integer(), v.minValue(0)),
-  nonce: v.pipe(v.string(), v.maxLength(64)),
-});
-const RequestBodySchema = v.strictObject({ method: v.pipe(v.string(), v.maxLength(128)), params: v.unknown() });
-const EventBodySchema = v.strictObject({ event: v.pipe(v.string(), v.maxLength(128)), payload: v.unknown() });
-const ResetBodySchema = v.object({ message: v.optional(v.pipe(v.string(), v.maxLength(4096))) });
-
-const MAX_PENDING_CREDIT_STREAMS = 1024;
-const PENDING_CREDIT_TTL_MS = 60_000;
-
-/** Thrown to callers whose request was cancelled through their AbortSignal. */
-export class CancelledError extends HuskError {
-  constructor(method: string, reason: unknown) {
-    super("E_AGENT", `${method} cancelled${reason instanceof Error ? `: ${reason.message}` : ""}`, { cause: reason });
-    this.name = "CancelledError";
-  }
-}
 
 /**
  * One multiplexed, framed channel over a Transport: handshake, requests with
@@ -627,32 +571,5 @@ export class Channel<R extends MethodTable = MethodTable, L extends MethodTable 
     this.streams.set(id, stream);
     if (!this.open) stream.fail(new StreamResetError(id, `${this.name}: not connected`));
     return stream;
-  }
-}
-
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path?.map((p) => String(p.key)).join(".");
-      return path ? `${path}: ${i.message}` : i.message;
-    })
-    .join("; ");
-}
-
-function toHuskError(method: string, code: string, message: string): HuskError {
-  const known = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : "E_AGENT";
-  return new HuskError(known, message, { details: { method, code } });
-}
-
-function errMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function safely(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    log.warn(`listener failed: ${errMessage(e)}`);
   }
 }
