@@ -1,5 +1,5 @@
 import { basename, resolve } from "node:path";
-import { NotFoundError, UnsupportedError } from "../../src/errors.ts";
+import { NotFoundError, UnsupportedError } from "../../src/host/errors.ts";
 import type { OciMount } from "../../src/oci/spec.ts";
 import type { DeepReadonly } from "../../src/plugins/types.ts";
 

@@ -1,4 +1,4 @@
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { EVENTS, type EventName, type EventPayload, METHODS, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
 import { connectUnix } from "./transport/unix.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
@@ -81,7 +81,7 @@ export async function agentOverTransport<X extends MethodTable = Record<never, n
   } catch (e) {
     await channel.close();
     if (e instanceof Error && e.name === "TimeoutError") {
-      const { TimeoutError } = await import("../errors.ts");
+      const { TimeoutError } = await import("../host/errors.ts");
       throw new TimeoutError(`no handshake from ${transport.label} within ${timeoutMs} ms`, { cause: e });
     }
     throw e;

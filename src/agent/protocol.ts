@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { ID_PATTERN } from "../ids.ts";
+import { ID_PATTERN } from "../host/ids.ts";
 import { ProcessSchema, ResourcesSchema, SpecSchema } from "../oci/spec.ts";
 
 /**

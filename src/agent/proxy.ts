@@ -1,5 +1,5 @@
 import type net from "node:net";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { agentOverChannel, createClientChannel, DEFAULT_TIMEOUTS } from "./client.ts";
 import { EVENTS, METHODS, type Stdio } from "./protocol.ts";
 import { memoryPair } from "./transport/memory.ts";

@@ -1,5 +1,5 @@
 import { renderUsage, runCommand, type CommandDef } from "citty";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../host/errors.ts";
 import type { GlobalOptions } from "./globals.ts";
 import { colorFor } from "./logging.ts";
 import { rootCommand } from "./root.ts";

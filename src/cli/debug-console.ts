@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
-import { DisabledError } from "../errors.ts";
-import { cliRuntime } from "./context.ts";
+import { DisabledError } from "../host/errors.ts";
+import { cliRuntime } from "./lib/runtime.ts";
 import { cliConfig } from "./lib/config.ts";
 import { runDebugConsole, runningSandbox } from "./lib/debug-console.ts";
 import { strict } from "./lib/flags.ts";

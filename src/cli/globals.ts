@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../host/errors.ts";
 
 /**
  * runc's global flags, which come before the command

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { DEFAULT_IMAGE_DIR } from "../config/schema.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../host/errors.ts";
 import { exportImage, importImage } from "../image/archive.ts";
 import { buildImage } from "../image/build.ts";
 import { strict } from "./lib/flags.ts";

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
-import { killContainer } from "../api.ts";
-import { cliRuntime } from "./context.ts";
+import { killContainer } from "../core/api.ts";
+import { cliRuntime } from "./lib/runtime.ts";
 import { strict } from "./lib/flags.ts";
-import { containerById } from "./lib/runtime.ts";
+import { containerById } from "../runtime/operations.ts";
 import { parseSignal } from "./lib/signals.ts";
 
 export default defineCommand(

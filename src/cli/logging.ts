@@ -1,7 +1,7 @@
 import { appendFileSync } from "node:fs";
 import { formatWithOptions } from "node:util";
 import type { ConsolaReporter, LogObject } from "consola";
-import { rootLogger } from "../log.ts";
+import { rootLogger } from "../host/log.ts";
 import type { GlobalOptions } from "./globals.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../host/version.ts";
 
 /**
  * The root command: runc's global flags (parsed early by ./globals.ts, listed

@@ -4,7 +4,7 @@ import { parseShimArgs } from "../shimv2/flags.ts";
 import { shimDelete, shimServe, shimStart } from "../shimv2/main.ts";
 import { TaskService } from "../shimv2/service.ts";
 import { selfCommand } from "../shim/launcher.ts";
-import { cliRuntime } from "./context.ts";
+import { cliRuntime } from "./lib/runtime.ts";
 import { globals, globalsToArgv } from "./globals.ts";
 import { cliConfig } from "./lib/config.ts";
 

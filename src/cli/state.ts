@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "./context.ts";
+import { cliRuntime } from "./lib/runtime.ts";
 import { strict } from "./lib/flags.ts";
-import { containerById } from "./lib/runtime.ts";
+import { containerById } from "../runtime/operations.ts";
 import { runcState } from "./lib/state.ts";
 
 export default defineCommand(

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { ConfigError } from "../errors.ts";
-import { logger } from "../log.ts";
-import { issuePath } from "../oci/spec.ts";
+import { ConfigError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
+import { issuePath } from "../host/valid.ts";
 import { DEFAULT_CONFIG_PATH, HuskConfigSchema, type HuskConfig } from "./schema.ts";
 
 /**

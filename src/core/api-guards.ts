@@ -1,9 +1,9 @@
-import type { RuntimeContext } from "./context.ts";
-import { findStale, isStale, repairSandbox } from "./core/repair.ts";
-import { validateId } from "./ids.ts";
+import type { RuntimeContext } from "./ports.ts";
+import { findStale, isStale, repairSandbox } from "./repair.ts";
+import { validateId } from "../host/ids.ts";
 import { withSandboxLock, type LockMode } from "./lock.ts";
 import { loadSandbox, type LoadedSandbox } from "./sandbox.ts";
-import { assertState } from "./state.ts";
+import { assertState } from "./status.ts";
 
 /** The shape every entry point shares (./api.ts): lock, load, repair, guard. */
 

@@ -1,17 +1,18 @@
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
-import type { MethodResponse } from "./agent/protocol.ts";
-import type { RuntimeContext } from "./context.ts";
+import type { MethodResponse } from "../agent/protocol.ts";
+import type { RuntimeContext } from "./ports.ts";
 import { checkSignal, killContainerIn } from "./container.ts";
-import { placeInHostCgroup } from "./core/host-cgroup.ts";
-import { repairSandbox } from "./core/repair.ts";
-import { InvalidSpecError } from "./errors.ts";
-import { validateId } from "./ids.ts";
-import type { LaunchIo } from "./launcher.ts";
-import { logger } from "./log.ts";
-import { issuePath, ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "./oci/spec.ts";
+import { placeInHostCgroup } from "../host/cgroup.ts";
+import { repairSandbox } from "./repair.ts";
+import { InvalidSpecError } from "../host/errors.ts";
+import { validateId } from "../host/ids.ts";
+import type { LaunchIo } from "./ports.ts";
+import { logger } from "../host/log.ts";
+import { ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "../oci/spec.ts";
+import { issuePath } from "../host/valid.ts";
 import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./sandbox.ts";
-import { assertState } from "./state.ts";
+import { assertState } from "./status.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
 
 /** The entry points on a container's processes (exec, signals, ps, stats, limits, pause); see ./api.ts. */

@@ -1,14 +1,14 @@
 import { existsSync, readdirSync } from "node:fs";
-import type { RuntimeContext } from "./context.ts";
+import type { RuntimeContext } from "./ports.ts";
 import { createContainerIn, deleteContainerIn, startContainerIn, stopContainerIn, validateContainerConfig, type ContainerConfig } from "./container.ts";
-import { repairSandbox } from "./core/repair.ts";
-import { createSandboxIn, deleteSandboxIn, removeLeftoverSandbox, pauseSandboxIn, resumeSandboxIn, startSandboxIn, stopSandboxIn, validateSandboxConfig, type SandboxConfig } from "./core/sandbox-ops.ts";
-import { NotFoundError } from "./errors.ts";
-import { ID_PATTERN } from "./ids.ts";
+import { repairSandbox } from "./repair.ts";
+import { createSandboxIn, deleteSandboxIn, removeLeftoverSandbox, pauseSandboxIn, resumeSandboxIn, startSandboxIn, stopSandboxIn, validateSandboxConfig, type SandboxConfig } from "./sandbox-ops.ts";
+import { NotFoundError } from "../host/errors.ts";
+import { ID_PATTERN } from "../host/ids.ts";
 import { withNewSandboxLock, withSandboxLock } from "./lock.ts";
 import { containerStatusOf, findContainer, loadSandbox, sandboxStatusOf, withVm, type ContainerStatus, type LoadedSandbox, type SandboxStatus } from "./sandbox.ts";
-import { assertState } from "./state.ts";
-import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "./store.ts";
+import { assertState } from "./status.ts";
+import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
 import { withUndo } from "./undo.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
 

@@ -1,11 +1,11 @@
-import type { RuntimeContext } from "./context.ts";
-import type { ContainerRecord } from "./core/records.ts";
-import type { ContainerPhaseContext } from "./lifecycle.ts";
-import { logger } from "./log.ts";
-import type { VmHandle } from "./monitor/types.ts";
-import type { OciSpec, OciState } from "./oci/spec.ts";
+import type { RuntimeContext } from "./ports.ts";
+import type { ContainerRecord } from "./records.ts";
+import type { ContainerPhaseContext } from "./ports.ts";
+import { logger } from "../host/log.ts";
+import type { VmHandle } from "./ports.ts";
+import type { OciSpec, OciState } from "../oci/spec.ts";
 import type { LoadedSandbox } from "./sandbox.ts";
-import { sandboxDir } from "./store.ts";
+import { sandboxDir } from "../host/layout.ts";
 
 /** What a container operation (./container.ts) hands the lifecycle (OCI hooks, plugins) at each phase. */
 

@@ -1,5 +1,5 @@
 import type { OciSpec } from "../oci/spec.ts";
-import { guestRootfs } from "../store.ts";
+import { guestRootfs } from "../host/layout.ts";
 
 /** The newest runtime-spec version the guest's crun accepts. */
 export const CRUN_MAX_OCI_VERSION = "1.1.0";

@@ -1,8 +1,8 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
-import { AlreadyExistsError, LockedError, NotFoundError, asHuskError } from "./errors.ts";
-import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "./ffi/flock.ts";
-import { logger } from "./log.ts";
-import { DIR_MODE, FILE_MODE, sandboxDir, sandboxesDir, sandboxLockFile } from "./store.ts";
+import { AlreadyExistsError, LockedError, NotFoundError, asHuskError } from "../host/errors.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "../host/ffi/flock.ts";
+import { logger } from "../host/log.ts";
+import { DIR_MODE, FILE_MODE, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
 
 /**
  * Per-sandbox flock on <sandboxDir>/lock: shared for reads (status, ps,

@@ -1,10 +1,10 @@
 import * as v from "valibot";
 import type { VmSpec } from "../hypervisor/types.ts";
-import type { LaunchIo } from "../launcher.ts";
-import { ID_PATTERN } from "../ids.ts";
-import { VmSpecSchema } from "../monitor/files.ts";
+import type { LaunchIo } from "./ports.ts";
+import { ID_PATTERN } from "../host/ids.ts";
+import { VmSpecSchema } from "../hypervisor/spec.ts";
 import { SpecSchema } from "../oci/spec.ts";
-import { STATES } from "../state.ts";
+import { STATES } from "./status.ts";
 
 /**
  * Schemas of the files husk writes under <root>. Strict: an unknown field in

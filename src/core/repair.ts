@@ -1,8 +1,8 @@
-import type { RuntimeContext } from "../context.ts";
-import { logger } from "../log.ts";
-import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "../sandbox.ts";
-import { containerExitFile, readJsonIfExists } from "../store.ts";
-import { isProcessAlive } from "./proc.ts";
+import type { RuntimeContext } from "./ports.ts";
+import { logger } from "../host/log.ts";
+import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
+import { containerExitFile, readJsonIfExists } from "../host/layout.ts";
+import { isProcessAlive } from "../host/proc.ts";
 import { ExitRecordSchema } from "./records.ts";
 
 /**

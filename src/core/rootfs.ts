@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { execa } from "execa";
-import { IoError, asHuskError } from "../errors.ts";
-import { logger } from "../log.ts";
-import { DIR_MODE, SHARED_DIR_MODE } from "../store.ts";
+import { IoError, asHuskError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
+import { DIR_MODE, SHARED_DIR_MODE } from "../host/layout.ts";
 
 /**
  * The container rootfs reaches the guest through the sandbox's 9p share:

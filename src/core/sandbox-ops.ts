@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
-import type { RuntimeContext } from "../context.ts";
-import { socketDirOf } from "../sockets.ts";
+import type { RuntimeContext } from "./ports.ts";
+import { socketDirOf } from "../host/sockets.ts";
 import {
   createContainerIn,
   deleteContainerIn,
@@ -9,18 +9,18 @@ import {
   stopContainerIn,
   validateContainerConfig,
   type ContainerConfig,
-} from "../container.ts";
-import { AlreadyExistsError, CleanupError } from "../errors.ts";
-import { validateId } from "../ids.ts";
-import type { SandboxPhaseContext } from "../lifecycle.ts";
-import { logger } from "../log.ts";
-import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "../sandbox.ts";
-import { assertState } from "../state.ts";
-import { containerConfigFile, makeDir, readJsonIfExists, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../store.ts";
-import type { UndoStack } from "../undo.ts";
-import { processStartTime } from "./proc.ts";
+} from "./container.ts";
+import { AlreadyExistsError, CleanupError } from "../host/errors.ts";
+import { validateId } from "../host/ids.ts";
+import type { SandboxPhaseContext } from "./ports.ts";
+import { logger } from "../host/log.ts";
+import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "./sandbox.ts";
+import { assertState } from "./status.ts";
+import { containerConfigFile, makeDir, readJsonIfExists, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../host/layout.ts";
+import type { UndoStack } from "./undo.ts";
+import { processStartTime } from "../host/proc.ts";
 import { ContainerRecordSchema, type SandboxRecord } from "./records.ts";
-import { removeHostCgroup } from "./host-cgroup.ts";
+import { removeHostCgroup } from "../host/cgroup.ts";
 import { removeTree } from "./rootfs.ts";
 import { buildVmSpec, sizingFromSpec, type VmSizing } from "./vmspec.ts";
 import { repairSandbox } from "./repair.ts";
@@ -46,6 +46,7 @@ export function sandboxPhase(
   ctx: RuntimeContext,
   sid: string,
   first: Pick<ContainerConfig, "spec" | "bundle"> | undefined,
+  vm?: SandboxPhaseContext["vm"],
 ): SandboxPhaseContext {
   const netnsPath = netnsOf(first);
   return {
@@ -53,6 +54,7 @@ export function sandboxPhase(
     sandboxDir: sandboxDir(ctx.root, sid),
     ...(first ? { spec: first.spec, bundle: first.bundle } : {}),
     ...(netnsPath ? { netnsPath } : {}),
+    ...(vm ? { vm } : {}),
   };
 }
 
@@ -89,7 +91,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
   const sb: LoadedSandbox = { record, state: { state: "ready", containers: [] }, containers: [] };
   saveSandboxState(ctx.root, sb);
 
-  const phase = sandboxPhase(ctx, sid, first);
+  const phase = sandboxPhase(ctx, sid, first, { vcpus: record.vm.vcpus, memoryMiB: record.vm.memoryMiB });
   undo.push("sandbox poststop", async () => {
     try {
       await ctx.lifecycle.sandboxPoststop(phase);

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from "node:fs";
-import type { RuntimeContext } from "./context.ts";
+import type { RuntimeContext } from "./ports.ts";
 import {
   ContainerRecordSchema,
   ContainerStateSchema,
@@ -9,13 +9,13 @@ import {
   type ContainerState,
   type SandboxRecord,
   type SandboxState,
-} from "./core/records.ts";
-import { isProcessAlive } from "./core/proc.ts";
-import { NotFoundError } from "./errors.ts";
-import { logger } from "./log.ts";
-import type { VmHandle } from "./monitor/types.ts";
-import { OCI_VERSION, type OciState } from "./oci/spec.ts";
-import { assertTransition, ociStatus, type State } from "./state.ts";
+} from "./records.ts";
+import { isProcessAlive } from "../host/proc.ts";
+import { NotFoundError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
+import type { VmHandle } from "./ports.ts";
+import { OCI_VERSION, type OciState } from "../oci/spec.ts";
+import { assertTransition, ociStatus, type State } from "./status.ts";
 import {
   containerConfigFile,
   containerStateFile,
@@ -25,7 +25,7 @@ import {
   readJson,
   readJsonIfExists,
   writeJsonAtomic,
-} from "./store.ts";
+} from "../host/layout.ts";
 
 /**
  * A sandbox as stored, loaded under its lock, and the only functions that

@@ -1,4 +1,4 @@
-import { InvalidStateError } from "./errors.ts";
+import { InvalidStateError } from "../host/errors.ts";
 
 /**
  * The one state machine for sandboxes and containers (kata validTransition).

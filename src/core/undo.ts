@@ -1,5 +1,5 @@
-import { CleanupError } from "./errors.ts";
-import { logger } from "./log.ts";
+import { CleanupError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 
 /**
  * Rollback stack for multi-step operations (createSandbox, createContainer):

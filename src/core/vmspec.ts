@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { HuskConfig } from "../config/schema.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
-import { ensureSocketPath } from "../sockets.ts";
+import { ensureSocketPath } from "../host/sockets.ts";
 import type { OciSpec } from "../oci/spec.ts";
 
 /** Pure builders for the VM a sandbox boots. */

@@ -6,7 +6,7 @@ import type { HostFacts } from "../hypervisor/qemu/host.ts";
 import { imageManifestFor, withImageParams } from "../hypervisor/qemu/image.ts";
 import { resolveBinary } from "../hypervisor/qemu/probe.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../host/version.ts";
 import { templateSpec } from "./spec.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from "node:fs";
-import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../ffi/flock.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../host/ffi/flock.ts";
 
 /** One builder per template: an flock on <key>.lock, released when the builder ends (however it ends). */
 

@@ -1,5 +1,5 @@
 import { statfsSync } from "node:fs";
-import { FactoryError } from "../errors.ts";
+import { FactoryError } from "../host/errors.ts";
 
 /** tmpfs space: a template's memory file can grow to the guest's RAM size, so that much must be free first. */
 

@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, statSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { resolveBinary } from "../hypervisor/qemu/probe.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { ensureFactoryDir } from "./store.ts";
 
 /**

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
 import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { identity, identityPath } from "./key.ts";
 import { isLockHeld } from "./lock.ts";
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { logger } from "../log.ts";
+import { logger } from "./log.ts";
 
 /**
  * The container's cgroup on the host (`linux.cgroupsPath`), for accounting

@@ -3,7 +3,7 @@ import { dirname, basename, join } from "node:path";
 import * as v from "valibot";
 import { InternalError, NotFoundError, asHuskError } from "./errors.ts";
 import { validateId } from "./ids.ts";
-import { issuePath } from "./oci/spec.ts";
+import { issuePath } from "./valid.ts";
 
 /**
  * The on-disk layout (DESIGN.md "On disk") and its two primitives: atomic

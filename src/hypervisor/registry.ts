@@ -1,4 +1,4 @@
-import { HypervisorError } from "../errors.ts";
+import { HypervisorError } from "../host/errors.ts";
 import type { Hypervisor } from "./types.ts";
 import type { QemuHypervisorOptions } from "./qemu/index.ts";
 import { MockHypervisor, type MockHypervisorOptions } from "./mock/index.ts";

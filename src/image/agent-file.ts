@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ImageError } from "../errors.ts";
+import { ImageError } from "../host/errors.ts";
 
 /** True when running as the `bun build --compile` executable (not `bun src/main.ts`). */
 export function isCompiled(): boolean {

@@ -21,10 +21,10 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { constants as zlib } from "node:zlib";
 import { create, Parser, type ReadEntry } from "tar";
-import { HuskError, ImageCorruptError, ImageError, ImageVersionError, IoError, NotFoundError } from "../errors.ts";
-import { exchangePaths } from "../ffi/rename.ts";
-import { logger } from "../log.ts";
-import { COMMIT, VERSION } from "../version.ts";
+import { HuskError, ImageCorruptError, ImageError, ImageVersionError, IoError, NotFoundError } from "../host/errors.ts";
+import { exchangePaths } from "../host/ffi/rename.ts";
+import { logger } from "../host/log.ts";
+import { COMMIT, VERSION } from "../host/version.ts";
 import { sha256File } from "./hash.ts";
 import { type ImageManifest, MANIFEST_FILE, parseImageManifest, readImageManifest, writeImageManifest } from "./manifest.ts";
 

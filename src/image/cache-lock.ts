@@ -5,7 +5,7 @@
  */
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../ffi/flock.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../host/ffi/flock.ts";
 
 export async function withCacheLock<T>(cacheDir: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
   mkdirSync(cacheDir, { recursive: true });

@@ -5,8 +5,8 @@
  */
 import { existsSync } from "node:fs";
 import { execa } from "execa";
-import { ImageError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { ImageError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { parseLdd, type LddResult } from "./ldd.ts";
 
 const log = logger("image");

@@ -8,8 +8,8 @@
 import { existsSync } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
 import { execa } from "execa";
-import { ImageError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { ImageError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { INIT_SCRIPT } from "./assets.ts";
 import { cpioHeader, cpioTrailer, pad4 } from "./cpio.ts";
 import { sha256File, sha256Text } from "./hash.ts";

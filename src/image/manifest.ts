@@ -6,7 +6,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
-import { ImageError, NotFoundError } from "../errors.ts";
+import { ImageError, NotFoundError } from "../host/errors.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_SCHEMA_VERSION = 1;

@@ -1,14 +1,14 @@
 import { readlinkSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { connectAgent, type AgentClient } from "../agent/client.ts";
-import { ERROR_CODES, HuskError, HypervisorError, MonitorError, type ErrorCode } from "../errors.ts";
+import { ERROR_CODES, HuskError, HypervisorError, MonitorError, type ErrorCode } from "../host/errors.ts";
 import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
 import { readTail } from "../hypervisor/qemu/console.ts";
 import { readPidFile } from "../hypervisor/qemu/pidfile.ts";
 import type { VmSpec, VmStatus } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
-import { socketPath } from "../sockets.ts";
-import type { VmBackend, VmHandle } from "./types.ts";
+import { logger } from "../host/log.ts";
+import { socketPath } from "../host/sockets.ts";
+import type { VmBackend, VmHandle } from "../core/ports.ts";
 import {
   MONITOR_LOG,
   MONITOR_PID_FILE,

@@ -1,7 +1,7 @@
-import { BootTimeoutError, HypervisorError, TimeoutError, isHuskError, type HuskError } from "../errors.ts";
+import { BootTimeoutError, HypervisorError, TimeoutError, isHuskError, type HuskError } from "../host/errors.ts";
 import { readTail } from "../hypervisor/qemu/console.ts";
 import type { Hypervisor, VmExit, VmSpec } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 
 /**
  * Boot one VM and wait for its agent: prepare → start → agent handshake,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { probeHost } from "../hypervisor/qemu/probe.ts";
 import type { Hypervisor, VmSpec } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { bootVm, type BootResult } from "./boot.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
 import { templateKey } from "../factory/key.ts";

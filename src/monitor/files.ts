@@ -1,10 +1,9 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { MonitorError } from "../errors.ts";
-import { MAC, TAP_NAME } from "../hypervisor/qemu/args.ts";
+import { MonitorError } from "../host/errors.ts";
+import { VmSpecSchema } from "../hypervisor/spec.ts";
 import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
-import { ID_PATTERN } from "../ids.ts";
 
 /**
  * Files the monitor shares with the CLI in the sandbox directory:
@@ -23,44 +22,6 @@ export const MONITOR_PID_FILE = "monitor.pid";
 
 const abs = v.pipe(v.string(), v.startsWith("/", "must be an absolute path"), v.maxLength(4096));
 const posInt = v.pipe(v.number(), v.integer(), v.minValue(1));
-
-/** The VM a sandbox boots (hypervisor/types.ts VmSpec), as vm.json and sandbox.json store it. */
-export const VmSpecSchema = v.strictObject({
-  sandboxId: v.pipe(v.string(), v.regex(ID_PATTERN)),
-  dir: abs,
-  sharedDir: abs,
-  binary: v.pipe(v.string(), v.minLength(1)),
-  kernel: abs,
-  initrd: v.optional(abs),
-  image: v.optional(abs),
-  agentDir: v.optional(abs),
-  machine: v.pipe(v.string(), v.regex(/^(microvm|q35|pc)(,[a-z0-9_-]+=[a-z0-9_-]+)*$/, "unknown machine type")),
-  accelerator: v.picklist(["auto", "kvm", "tcg"]),
-  vcpus: v.pipe(posInt, v.maxValue(256)),
-  memoryMiB: v.pipe(posInt, v.minValue(64)),
-  tcgCacheMiB: v.optional(v.pipe(posInt, v.maxValue(4096))),
-  kernelParams: v.array(v.pipe(v.string(), v.maxLength(4096))),
-  bootTimeoutMs: posInt,
-  consoleLog: abs,
-  qmpSocket: abs,
-  agentSocket: abs,
-  hostCgroup: v.optional(v.pipe(v.string(), v.maxLength(4096))),
-  template: v.optional(v.strictObject({ mode: v.picklist(["save", "restore"]), dir: abs })),
-  network: v.optional(
-    v.strictObject({
-      netns: abs,
-      nics: v.pipe(
-        v.array(
-          v.strictObject({
-            tap: v.pipe(v.string(), v.regex(TAP_NAME, "invalid tap device name")),
-            mac: v.optional(v.pipe(v.string(), v.regex(MAC, "invalid MAC address"))),
-          }),
-        ),
-        v.maxLength(16),
-      ),
-    }),
-  ),
-});
 
 /** vm.json: the spec plus what the monitor needs beyond it. */
 export const VmConfigSchema = v.strictObject({

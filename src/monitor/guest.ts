@@ -1,7 +1,7 @@
 import { createGuestChannel, keepGuestConnected } from "../agent/proxy.ts";
 import { connectUnix } from "../agent/transport/unix.ts";
 import type { Channel } from "../agent/wire/channel.ts";
-import { TimeoutError } from "../errors.ts";
+import { TimeoutError } from "../host/errors.ts";
 
 /** The monitor's one channel to the guest agent, over QEMU's virtio-serial chardev socket. */
 export interface GuestLink {

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import { UsageError } from "../errors.ts";
-import { validateId } from "../ids.ts";
-import { logger } from "../log.ts";
+import { UsageError } from "../host/errors.ts";
+import { validateId } from "../host/ids.ts";
+import { logger } from "../host/log.ts";
 import { DEFAULT_ROOT } from "../config/schema.ts";
 import { sandboxDir } from "./files.ts";
 import { SandboxMonitor, type MonitorOptions } from "./monitor.ts";

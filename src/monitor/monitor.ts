@@ -2,17 +2,17 @@ import { chmodSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { createAgentRouter, type AgentRouter } from "../agent/proxy.ts";
-import { HuskError, asHuskError } from "../errors.ts";
-import { QemuHypervisor } from "../hypervisor/qemu/index.ts";
+import { HuskError, asHuskError } from "../host/errors.ts";
+import { createHypervisor } from "../hypervisor/registry.ts";
 import type { Hypervisor, VmExit, VmSpec, VmStatus } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { bootClone } from "./clone.ts";
 import { spawnTemplateBuild } from "../factory/spawn.ts";
 import { discardTemplate } from "../factory/store.ts";
 import { bootVm, type BootResult } from "./boot.ts";
 import { defaultHuskCommand } from "./spawn.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET, readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
-import { ensureSocketPath, socketPath } from "../sockets.ts";
+import { ensureSocketPath, socketPath } from "../host/sockets.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
 import { MONITOR_METHODS } from "./methods.ts";
 import { writePidFile } from "../hypervisor/qemu/pidfile.ts";
@@ -84,8 +84,8 @@ export class SandboxMonitor {
     void this.hv.wait().then((exit) => this.onVmExit(exit));
   }
 
-  private newHypervisor(): Hypervisor {
-    return this.options.hypervisor?.(this.config) ?? new QemuHypervisor({ stopTimeoutMs: this.config.stopTimeoutMs });
+  private async newHypervisor(): Promise<Hypervisor> {
+    return this.options.hypervisor?.(this.config) ?? createHypervisor("qemu", { qemu: { stopTimeoutMs: this.config.stopTimeoutMs } });
   }
 
   /**
@@ -99,7 +99,7 @@ export class SandboxMonitor {
     let warning: string | undefined;
     let key: string | undefined;
     if (factory) {
-      const hv = this.newHypervisor();
+      const hv = await this.newHypervisor();
       const outcome = await bootClone(this.spec, factory.dir, hv).catch((e: unknown) => ({
         kind: "failed" as const,
         key: undefined,
@@ -122,7 +122,7 @@ export class SandboxMonitor {
         this.afterBoot = () => void spawnTemplateBuild(defaultHuskCommand(), factory.dir, this.spec, wanted);
       }
     }
-    this.hv = this.newHypervisor();
+    this.hv = await this.newHypervisor();
     const result = await bootVm(this.hv, this.spec, connectGuest);
     this.boot = { mode: "cold", ms: Date.now() - t0, ...(key ? { template: key } : {}), ...(warning ? { warning } : {}) };
     return result;

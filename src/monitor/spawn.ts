@@ -1,7 +1,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { MonitorError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { MonitorError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { MONITOR_LOG } from "./files.ts";
 
 /** Starting the detached `husk monitor` process: the only place it is spawned. */

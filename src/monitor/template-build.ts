@@ -1,13 +1,13 @@
 import { chmodSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { FactoryError } from "../errors.ts";
-import { QemuHypervisor } from "../hypervisor/qemu/index.ts";
+import { FactoryError } from "../host/errors.ts";
+import { createHypervisor } from "../hypervisor/registry.ts";
 import { probeHost, resolveBinary } from "../hypervisor/qemu/probe.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { bootVm } from "./boot.ts";
 import { connectGuest } from "./guest.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../host/version.ts";
 import { templateKey } from "../factory/key.ts";
 import { lockWithin, tryLock } from "../factory/lock.ts";
 import { checkSpace } from "../factory/space.ts";
@@ -83,7 +83,7 @@ export async function buildTemplate(spec: VmSpec, options: BuildOptions): Promis
 
 async function makeTemplate(spec: VmSpec, dir: string, key: string, inputs: { argv: string[]; files: Record<string, string> }) {
   const tspec = templateSpec(spec, dir);
-  const hv = new QemuHypervisor({ stopTimeoutMs: 2000 });
+  const hv = await createHypervisor("qemu", { qemu: { stopTimeoutMs: 2000 } });
   const t0 = Date.now();
   const { agent, bootMs } = await bootVm(hv, tspec, connectGuest).catch((err: unknown) => {
     throw new FactoryError(`template VM did not come up: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

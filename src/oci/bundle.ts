@@ -1,9 +1,10 @@
 import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
-import { BundleError, InvalidSpecError } from "../errors.ts";
+import { BundleError, InvalidSpecError } from "../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "./limits.ts";
-import { issuePath, SpecSchema, type OciSpec } from "./spec.ts";
+import { SpecSchema, type OciSpec } from "./spec.ts";
+import { issuePath } from "../host/valid.ts";
 
 /**
  * Load a bundle: <bundle>/config.json validated against the OCI schema (bad

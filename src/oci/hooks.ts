@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import type { ConsolaInstance } from "consola";
-import { HookError, HookTimeoutError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { HookError, HookTimeoutError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { formatLimit, LIMITS, overLimit, utf8Bytes } from "./limits.ts";
 import { OCI_VERSION, type Hook, type HookPhase, type OciState } from "./spec.ts";
 

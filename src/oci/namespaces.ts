@@ -1,5 +1,5 @@
 import { readlinkSync } from "node:fs";
-import { InvalidSpecError } from "../errors.ts";
+import { InvalidSpecError } from "../host/errors.ts";
 import type { OciSpec } from "./spec.ts";
 
 /** The name the kernel shows in /proc/<pid>/ns/* links for each spec namespace type. */

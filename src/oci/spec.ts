@@ -299,12 +299,3 @@ export const OciStateSchema = v.object({
 export type OciState = v.InferOutput<typeof OciStateSchema>;
 
 export const OCI_VERSION = "1.0.2";
-
-/** "process.args" style JSON path of a valibot issue, for error messages. */
-export function issuePath(issue: v.BaseIssue<unknown>): string {
-  const parts = (issue.path ?? []).map((p) => p.key as string | number);
-  return parts.reduce<string>(
-    (acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${k}` : String(k)),
-    "",
-  );
-}

@@ -8,4 +8,4 @@ export { definePlugin } from "./define.ts";
 export * as v from "valibot";
 export type * from "./types.ts";
 export { PLUGIN_AGENT_METHODS, PLUGIN_HOOK_NAMES } from "./types.ts";
-export { HuskError, InvalidSpecError, NotFoundError, PluginError, PolicyError, UnsupportedError } from "../errors.ts";
+export { HuskError, InvalidSpecError, NotFoundError, PluginError, PolicyError, UnsupportedError } from "../host/errors.ts";

@@ -1,8 +1,9 @@
 import * as v from "valibot";
-import { PluginError } from "../errors.ts";
+import { PluginError } from "../host/errors.ts";
 import type { Agent } from "../agent/types.ts";
-import { issuePath, SpecSchema, type OciSpec } from "../oci/spec.ts";
-import type { ContainerPhaseContext, SandboxPhaseContext } from "../lifecycle.ts";
+import { SpecSchema, type OciSpec } from "../oci/spec.ts";
+import { issuePath } from "../host/valid.ts";
+import type { ContainerPhaseContext, SandboxPhaseContext } from "../core/ports.ts";
 import { frozenCopy } from "./freeze.ts";
 import type { PluginScope } from "./host.ts";
 import type { VmNic } from "../hypervisor/types.ts";

@@ -1,7 +1,7 @@
 import { createHooks, type Hookable } from "hookable";
 import type { ConsolaInstance } from "consola";
-import { HuskError, PluginError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { HuskError, PluginError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import type { LoadedPlugin } from "./loaded.ts";
 import { createRunner } from "./runner.ts";
 import type { PluginHookName, PluginHooks, ProcessRunner } from "./types.ts";

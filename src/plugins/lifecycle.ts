@@ -1,8 +1,7 @@
 import type { HuskConfig } from "../config/schema.ts";
 import { DEFAULT_ROOT } from "../config/schema.ts";
-import type { ContainerPhaseContext, Lifecycle, SandboxPhaseContext } from "../lifecycle.ts";
-import { logger } from "../log.ts";
-import { sizingFromSpec } from "../core/vmspec.ts";
+import type { ContainerPhaseContext, Lifecycle, SandboxPhaseContext } from "../core/ports.ts";
+import { logger } from "../host/log.ts";
 import type { VmNic } from "../hypervisor/types.ts";
 import { runHooks } from "../oci/hooks.ts";
 import type { HookPhase, OciSpec, OciState } from "../oci/spec.ts";
@@ -67,9 +66,8 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
 
   return {
     async sandboxPrestart(ctx) {
-      // The size the core will boot: the configured base grown by the first container's limits.
-      const sized = sizingFromSpec(ctx.spec, { vcpus: vm.vcpus, memoryMiB: vm.memoryMib });
-      const size = { vcpus: sized.vcpus, memoryMib: sized.memoryMiB };
+      // The size the core will boot (limits and overrides applied); the configured base without one.
+      const size = ctx.vm ? { vcpus: ctx.vm.vcpus, memoryMib: ctx.vm.memoryMiB } : { ...vm };
       const nics: VmNic[] = [];
       for (const name of ["policy:sandbox", "network:prepare", "sandbox:prestart"] as const) {
         await host.call(name, (s) => sandboxPrestartContext(s, ctx, size, nics), "abort");

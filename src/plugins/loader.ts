@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { PluginError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { PluginError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import type { HuskConfig } from "../config/schema.ts";
 import { BUNDLED_PLUGINS } from "./bundled.ts";
 import { isPlugin } from "./define.ts";

@@ -1,7 +1,7 @@
 import * as v from "valibot";
-import { PluginError } from "../errors.ts";
+import { PluginError } from "../host/errors.ts";
 import { jsonShapeProblem, LIMITS } from "../oci/limits.ts";
-import { issuePath } from "../oci/spec.ts";
+import { issuePath } from "../host/valid.ts";
 import type { AnyPlugin } from "./types.ts";
 
 /**

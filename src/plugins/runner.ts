@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import type { ConsolaInstance } from "consola";
-import { IoError, TimeoutError } from "../errors.ts";
+import { IoError, TimeoutError } from "../host/errors.ts";
 import type { ProcessRunner, RunOptions, RunResult } from "./types.ts";
 
 /**

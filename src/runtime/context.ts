@@ -1,27 +1,31 @@
-import { createContext, type RuntimeContext } from "../context.ts";
-import { PluginError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { createContext, type RuntimeContext } from "../core/ports.ts";
+import { PluginError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { MonitorBackend } from "../monitor/backend.ts";
 import { createLifecycle } from "../plugins/index.ts";
 import { ShimLauncher, type ShimLauncherOptions } from "../shim/launcher.ts";
-import { globals, globalsToArgv } from "./globals.ts";
-import { cliConfig } from "./lib/config.ts";
+import type { HuskConfig } from "../config/schema.ts";
 
 /**
- * The real RuntimeContext for CLI commands: configuration (file + flags),
+ * The real RuntimeContext for the CLI and the shim v2: configuration,
  * the monitor backend (a detached `husk monitor` per sandbox owns QEMU), the
  * shim launcher, and the lifecycle running OCI hooks and plugins.
  */
-export interface CliRuntime {
+export interface Runtime {
   ctx: RuntimeContext;
   launcher: ShimLauncher;
 }
 
 const log = logger("cli");
 
-let cached: Promise<CliRuntime> | undefined;
-
-export interface CliRuntimeOptions {
+export interface RuntimeOptions {
+  config: HuskConfig;
+  /** Global flags every spawned `husk shim` / `husk monitor` must get again (--root, --config, --debug...). */
+  globalArgs: string[];
+  /** Plugins named on the command line (--plugin), over the config's. */
+  pluginPaths?: string[];
+  /** --debug: the monitor logs at debug level too. */
+  debug?: boolean;
   /**
    * For commands that clean up (delete): an external plugin that fails to
    * load must not keep a container from being deleted, so go on without the
@@ -32,16 +36,10 @@ export interface CliRuntimeOptions {
   stdioFor?: ShimLauncherOptions["stdioFor"];
 }
 
-export function cliRuntime(options: CliRuntimeOptions = {}): Promise<CliRuntime> {
-  cached ??= build(options);
-  return cached;
-}
-
-async function build(options: CliRuntimeOptions): Promise<CliRuntime> {
-  const g = globals();
-  const config = cliConfig();
-  const launcher = new ShimLauncher({ globalArgs: globalsToArgv(g), ...(options.stdioFor ? { stdioFor: options.stdioFor } : {}) });
-  const lifecycle = await createLifecycle({ config, extraPluginPaths: g.plugins }).catch(async (e: unknown) => {
+export async function realRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config } = options;
+  const launcher = new ShimLauncher({ globalArgs: options.globalArgs, ...(options.stdioFor ? { stdioFor: options.stdioFor } : {}) });
+  const lifecycle = await createLifecycle({ config, ...(options.pluginPaths ? { extraPluginPaths: options.pluginPaths } : {}) }).catch(async (e: unknown) => {
     if (!options.tolerateBrokenPlugins || !(e instanceof PluginError)) throw e;
     log.warn(`${e.message}; going on without external plugins`);
     const bundledOnly = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.path === undefined));
@@ -53,7 +51,7 @@ async function build(options: CliRuntimeOptions): Promise<CliRuntime> {
       stopTimeoutMs: config.hypervisor.stop_timeout_ms,
       ...(config.factory.template ? { factory: { dir: config.factory.dir } } : {}),
       // --debug reaches the monitor's log (<sandbox>/monitor.log) through the environment.
-      ...(g.debug ? { env: { HUSK_LOG_LEVEL: "4" } } : {}),
+      ...(options.debug ? { env: { HUSK_LOG_LEVEL: "4" } } : {}),
     }),
     launcher,
     lifecycle,

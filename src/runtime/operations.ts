@@ -8,14 +8,14 @@ import {
   sandboxOfContainer,
   statusContainer,
   type ContainerStatus,
-} from "../../api.ts";
-import type { RuntimeContext } from "../../context.ts";
-import { InvalidStateError, NotFoundError, UsageError } from "../../errors.ts";
-import { validateId } from "../../ids.ts";
-import type { LaunchIo } from "../../launcher.ts";
-import { loadBundle } from "../../oci/bundle.ts";
-import { ociStatus } from "../../state.ts";
-import { sandboxDir } from "../../store.ts";
+} from "../core/api.ts";
+import type { RuntimeContext } from "../core/ports.ts";
+import { InvalidStateError, NotFoundError, UsageError } from "../host/errors.ts";
+import { validateId } from "../host/ids.ts";
+import type { LaunchIo } from "../core/ports.ts";
+import { loadBundle } from "../oci/bundle.ts";
+import { ociStatus } from "../core/status.ts";
+import { sandboxDir } from "../host/layout.ts";
 import { podSandboxOf } from "./pod.ts";
 
 /**

@@ -1,5 +1,5 @@
-import { IoError } from "../errors.ts";
-import { ScmError, sendFd } from "../ffi/scm.ts";
+import { IoError } from "../host/errors.ts";
+import { ScmError, sendFd } from "../host/ffi/scm.ts";
 
 /** runc's --console-socket protocol: connect, send the pty master with SCM_RIGHTS, close. */
 export async function sendConsoleMaster(socketPath: string, master: number): Promise<void> {

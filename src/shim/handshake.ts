@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError } from "../host/errors.ts";
 
 /**
  * A one-shot, line-framed JSON channel between the launching CLI and the

@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { isatty } from "node:tty";
-import { getWinsize, makeRaw, openpty, setControllingTerminal, type WinSize } from "../ffi/pty.ts";
-import { logger } from "../log.ts";
+import { getWinsize, makeRaw, openpty, setControllingTerminal, type WinSize } from "../host/ffi/pty.ts";
+import { logger } from "../host/log.ts";
 import { sendConsoleMaster } from "./console-socket.ts";
 
 /**

@@ -2,10 +2,10 @@ import { lstatSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { constants } from "node:os";
 import { dirname, basename, join, resolve } from "node:path";
 import * as v from "valibot";
-import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../errors.ts";
-import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../launcher.ts";
-import { logger } from "../log.ts";
-import type { VmHandle } from "../monitor/types.ts";
+import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../host/errors.ts";
+import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../core/ports.ts";
+import { logger } from "../host/log.ts";
+import type { VmHandle } from "../core/ports.ts";
 import { LIMITS, utf8Bytes } from "../oci/limits.ts";
 import { listenHandshake } from "./handshake.ts";
 import { ShimReportSchema } from "./protocol.ts";

@@ -1,6 +1,6 @@
 import * as v from "valibot";
-import { ERROR_CODES } from "../errors.ts";
-import { ID_PATTERN } from "../ids.ts";
+import { ERROR_CODES } from "../host/errors.ts";
+import { ID_PATTERN } from "../host/ids.ts";
 import { ProcessSchema, SpecSchema } from "../oci/spec.ts";
 
 /**

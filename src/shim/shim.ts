@@ -1,11 +1,11 @@
 import * as v from "valibot";
 import { connectAgent, type AgentClient } from "../agent/client.ts";
 import type { ProcessStreams } from "../agent/types.ts";
-import { asHuskError, HuskError, ProtocolError } from "../errors.ts";
-import { getWinsize } from "../ffi/pty.ts";
-import { logger } from "../log.ts";
-import { socketPath } from "../sockets.ts";
-import { issuePath } from "../oci/spec.ts";
+import { asHuskError, HuskError, ProtocolError } from "../host/errors.ts";
+import { getWinsize } from "../host/ffi/pty.ts";
+import { logger } from "../host/log.ts";
+import { socketPath } from "../host/sockets.ts";
+import { issuePath } from "../host/valid.ts";
 import { exitStatus, writeExitFile } from "./exit.ts";
 import { connectHandshake, type LineConn } from "./handshake.ts";
 import { setupHostIo, type HostIo } from "./host-io.ts";

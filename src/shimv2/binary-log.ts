@@ -2,8 +2,8 @@ import { accessSync, closeSync, constants, mkdtempSync, open, read, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { IoError, NotFoundError, TimeoutError, UsageError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { IoError, NotFoundError, TimeoutError, UsageError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 
 /**
  * containerd's `binary://` logging (`ctr run --log-uri binary:///path?k=v`,

@@ -1,6 +1,6 @@
 import { create, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { anyPack, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { logger } from "../log.ts";
+import { logger } from "../host/log.ts";
 import { EnvelopeSchema, ForwardRequestSchema } from "./gen/containerd/services/events/v1/events_pb.ts";
 import { TtrpcClient } from "./ttrpc.ts";
 

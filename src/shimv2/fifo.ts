@@ -1,6 +1,6 @@
 import { closeSync, constants, open, openSync } from "node:fs";
-import { IoError, UnsupportedError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { IoError, UnsupportedError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { startBinaryLogger } from "./binary-log.ts";
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import * as v from "valibot";
-import { UsageError } from "../errors.ts";
-import { ID_PATTERN } from "../ids.ts";
+import { UsageError } from "../host/errors.ts";
+import { ID_PATTERN } from "../host/ids.ts";
 
 /**
  * containerd's shim v2 command line, Go flag style:

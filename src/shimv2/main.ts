@@ -2,12 +2,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { sandboxOfContainer, statusContainer } from "../api.ts";
-import { podSandboxOf } from "../cli/lib/pod.ts";
-import { deleteById } from "../cli/lib/runtime.ts";
-import type { RuntimeContext } from "../context.ts";
-import { NotFoundError, ShimError, TimeoutError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { sandboxOfContainer, statusContainer } from "../core/api.ts";
+import { podSandboxOf } from "../runtime/pod.ts";
+import { deleteById } from "../runtime/operations.ts";
+import type { RuntimeContext } from "../core/ports.ts";
+import { NotFoundError, ShimError, TimeoutError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { mountsUnder, unmountAll } from "../core/rootfs.ts";
 import { DeleteResponseSchema, ShutdownRequestSchema } from "./gen/containerd/task/v2/shim_pb.ts";

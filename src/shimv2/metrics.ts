@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { AnySchema, type Any } from "@bufbuild/protobuf/wkt";
-import type { ContainerStats } from "../api.ts";
+import type { ContainerStats } from "../core/api.ts";
 import { MetricsSchema } from "./gen/containerd/cgroups/metrics_pb.ts";
 
 /**

@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { mountsUnder, unmountAll } from "../core/rootfs.ts";
-import { asHuskError, InvalidSpecError, IoError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { asHuskError, InvalidSpecError, IoError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import type { Mount } from "./gen/containerd/types/mount_pb.ts";
 
 const log = logger("shimv2");

@@ -14,16 +14,17 @@ import {
   statusContainer,
   updateContainer,
   watchContainerOom,
-} from "../api.ts";
-import { createFromBundle, deleteById } from "../cli/lib/runtime.ts";
-import type { RuntimeContext } from "../context.ts";
-import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, UnsupportedError } from "../errors.ts";
-import { validateId } from "../ids.ts";
-import type { LaunchRequest } from "../launcher.ts";
-import { logger } from "../log.ts";
-import { issuePath, ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
+} from "../core/api.ts";
+import { createFromBundle, deleteById } from "../runtime/operations.ts";
+import type { RuntimeContext } from "../core/ports.ts";
+import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, UnsupportedError } from "../host/errors.ts";
+import { validateId } from "../host/ids.ts";
+import type { LaunchRequest } from "../core/ports.ts";
+import { logger } from "../host/log.ts";
+import { ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
+import { issuePath } from "../host/valid.ts";
 import { unmountAll } from "../core/rootfs.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../host/version.ts";
 import {
   TaskCreateSchema,
   TaskDeleteSchema,

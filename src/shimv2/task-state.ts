@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import { InvalidSpecError } from "../errors.ts";
+import { InvalidSpecError } from "../host/errors.ts";
 import type { OciProcess } from "../oci/spec.ts";
 import { closeFds } from "./fifo.ts";
 import * as T from "./gen/containerd/task/v2/shim_pb.ts";

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Socket } from "bun";
-import { ProtocolError, TimeoutError } from "../errors.ts";
+import { ProtocolError, TimeoutError } from "../host/errors.ts";
 import { RequestSchema, ResponseSchema } from "./gen/ttrpc/ttrpc_pb.ts";
 import { Code, encodeFrame, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, type Frame, Writer } from "./ttrpc-frame.ts";
 

@@ -1,4 +1,4 @@
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError } from "../host/errors.ts";
 import type { Socket } from "bun";
 
 /** ttrpc frames (see ./ttrpc.ts): the header codec, the bounded decoder, and a bounded connection writer. */

@@ -1,8 +1,8 @@
 import { chmodSync, rmSync } from "node:fs";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Socket } from "bun";
-import { HuskError } from "../errors.ts";
-import { logger } from "../log.ts";
+import { HuskError } from "../host/errors.ts";
+import { logger } from "../host/log.ts";
 import { RequestSchema, ResponseSchema, type Request } from "./gen/ttrpc/ttrpc_pb.ts";
 import { StatusSchema } from "./gen/google/rpc/status_pb.ts";
 import { Code, encodeFrame, type Frame, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, MAX_FRAME_BYTES, MAX_INFLIGHT, Writer } from "./ttrpc-frame.ts";

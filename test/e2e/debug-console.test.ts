@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, closeSync, read, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { openpty, setWinsize } from "../../src/ffi/pty.ts";
+import { openpty, setWinsize } from "../../src/host/ffi/pty.ts";
 import { alive, canRun, HUSK, husk, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
 
 /**

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, read, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../src/ffi/scm.ts";
+import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../src/host/ffi/scm.ts";
 import { canRun, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eEnv } from "./env.ts";
 
 /** exec (stdin piped, exit codes, -p process.json) and --console-socket on one VM. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hostCgroupDirs, parseCgroupMounts } from "../../src/core/host-cgroup.ts";
+import { hostCgroupDirs, parseCgroupMounts } from "../../src/host/cgroup.ts";
 import { canRun, HUSK, husk, makeBundle, makeEnv, processesOf, waitFor, type E2eEnv } from "./env.ts";
 
 /**

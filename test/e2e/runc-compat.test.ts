@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../src/ffi/scm.ts";
+import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../src/host/ffi/scm.ts";
 import { alive, canRun, HUSK, husk, leftovers, makeBundle, makeEnv, waitFor, type E2eEnv, type Ran } from "./env.ts";
 
 /**

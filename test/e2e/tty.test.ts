@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, read, writeSync } from "node:fs";
 import { promisify } from "node:util";
-import { openpty, setWinsize } from "../../src/ffi/pty.ts";
+import { openpty, setWinsize } from "../../src/host/ffi/pty.ts";
 import { canRun, HUSK, makeBundle, makeEnv, type E2eEnv } from "./env.ts";
 
 /**

@@ -1,56 +1,16 @@
+import type { RuntimeContext } from "../../src/core/ports.ts";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { MockAgent, type MockAgentOptions } from "./agent/mock.ts";
-import { parseConfig } from "./config/load.ts";
-import type { HuskConfig } from "./config/schema.ts";
-import { MonitorError } from "./errors.ts";
-import { forceCleanupMockVm, MockHypervisor, type MockHypervisorOptions } from "./hypervisor/mock/index.ts";
-import { DirectLauncher, type DirectLauncherOptions } from "./launcher-direct.ts";
-import type { ProcessLauncher } from "./launcher.ts";
-import { NOOP_LIFECYCLE, type Lifecycle } from "./lifecycle.ts";
-import { InProcessBackend } from "./monitor/inprocess.ts";
-import type { VmBackend } from "./monitor/types.ts";
-
-/**
- * Everything an API call needs from outside the core. The CLI builds the
- * real one (MonitorBackend + shim launcher + plugin lifecycle) with
- * createContext; unit tests use createTestContext (mock drivers in process).
- */
-export interface RuntimeContext {
-  config: HuskConfig;
-  /** State root (--root), e.g. /run/husk. */
-  root: string;
-  backend: VmBackend;
-  launcher: ProcessLauncher;
-  lifecycle: Lifecycle;
-  /** Host directory holding the husk binary, exported to the guest as the agent (VmSpec.agentDir). */
-  agentDir?: string;
-  /** Give up waiting for a sandbox lock after this long (E_LOCKED); default: wait. */
-  lockTimeoutMs?: number;
-}
-
-export interface ContextParts {
-  config: HuskConfig;
-  backend: VmBackend;
-  launcher: ProcessLauncher;
-  lifecycle?: Lifecycle;
-  /** Defaults to config.runtime.root. */
-  root?: string;
-  agentDir?: string;
-  lockTimeoutMs?: number;
-}
-
-export function createContext(parts: ContextParts): RuntimeContext {
-  return {
-    config: parts.config,
-    root: parts.root ?? parts.config.runtime.root,
-    backend: parts.backend,
-    launcher: parts.launcher,
-    lifecycle: parts.lifecycle ?? NOOP_LIFECYCLE,
-    ...(parts.agentDir ? { agentDir: parts.agentDir } : {}),
-    ...(parts.lockTimeoutMs !== undefined ? { lockTimeoutMs: parts.lockTimeoutMs } : {}),
-  };
-}
+import { MockAgent, type MockAgentOptions } from "../../src/agent/mock.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import type { HuskConfig } from "../../src/config/schema.ts";
+import { MonitorError } from "../../src/host/errors.ts";
+import { forceCleanupMockVm, MockHypervisor, type MockHypervisorOptions } from "../../src/hypervisor/mock/index.ts";
+import { DirectLauncher, type DirectLauncherOptions } from "./direct-launcher.ts";
+import type { ProcessLauncher } from "../../src/core/ports.ts";
+import { NOOP_LIFECYCLE, type Lifecycle } from "../../src/core/ports.ts";
+import { InProcessBackend } from "./inprocess-backend.ts";
+import type { VmBackend } from "../../src/core/ports.ts";
 
 /** File in the sandbox dir where the mock agent keeps its guest. */
 export const MOCK_AGENT_FILE = "mock-agent.json";

@@ -1,6 +1,6 @@
-import type { ProcessStreams } from "./agent/types.ts";
-import type { LaunchRequest, LaunchResult, ProcessLauncher } from "./launcher.ts";
-import type { VmHandle } from "./monitor/types.ts";
+import type { ProcessStreams } from "../../src/agent/types.ts";
+import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../../src/core/ports.ts";
+import type { VmHandle } from "../../src/core/ports.ts";
 import { writeFileSync } from "node:fs";
 
 /**

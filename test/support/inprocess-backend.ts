@@ -1,8 +1,8 @@
-import type { Agent } from "../agent/types.ts";
-import { CleanupError, asHuskError } from "../errors.ts";
-import type { Hypervisor, VmSpec, VmStatus } from "../hypervisor/types.ts";
-import { logger } from "../log.ts";
-import type { VmBackend, VmHandle } from "./types.ts";
+import type { Agent } from "../../src/agent/types.ts";
+import { CleanupError, asHuskError } from "../../src/host/errors.ts";
+import type { Hypervisor, VmSpec, VmStatus } from "../../src/hypervisor/types.ts";
+import { logger } from "../../src/host/log.ts";
+import type { VmBackend, VmHandle } from "../../src/core/ports.ts";
 
 /**
  * InProcessBackend: a VmBackend that drives a Hypervisor driver and an Agent

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import { AgentError } from "../../errors.ts";
-import { mountFs, reseedKernelRng, setHostname, setRealtimeClock } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import { AgentError } from "../../host/errors.ts";
+import { mountFs, reseedKernelRng, setHostname, setRealtimeClock } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 import type { MethodRequest } from "../protocol.ts";
 import { parseMountPoints, type MountSpec } from "./mounts.ts";
 

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { AgentError, type HuskError } from "../../errors.ts";
+import { AgentError, type HuskError } from "../../host/errors.ts";
 import { constants } from "node:os";
-import type { WaitResult } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import type { WaitResult } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 import type { OciProcess, OciResources } from "../../oci/spec.ts";
 import type { ContainerRuntime, RuntimeIo, StartedProcess } from "./runtime.ts";
 import { trackSpawn } from "./orphans.ts";

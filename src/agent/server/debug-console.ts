@@ -1,10 +1,10 @@
 import { closeSync } from "node:fs";
 import { constants } from "node:os";
-import { AgentError } from "../../errors.ts";
-import type { WaitResult } from "../../ffi/process.ts";
-import { openpty } from "../../ffi/pty.ts";
-import { sendFd } from "../../ffi/scm.ts";
-import { logger } from "../../log.ts";
+import { AgentError } from "../../host/errors.ts";
+import type { WaitResult } from "../../host/ffi/process.ts";
+import { openpty } from "../../host/ffi/pty.ts";
+import { sendFd } from "../../host/ffi/scm.ts";
+import { logger } from "../../host/log.ts";
 import { trackSpawn } from "./orphans.ts";
 import type { RuntimeIo, StartedProcess } from "./runtime.ts";
 

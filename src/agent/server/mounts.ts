@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import { trackSpawn } from "./orphans.ts";
 
 const log = logger("agent-mounts");

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import { parseKeyValues } from "./procfs.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { getPid, reapPid } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import { getPid, reapPid } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 import { parseStat } from "./procfs.ts";
 
 const log = logger("agent-reaper");

@@ -1,5 +1,5 @@
-import { closeFd, setNonBlocking } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import { closeFd, setNonBlocking } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 
 const log = logger("agent-stdio");
 

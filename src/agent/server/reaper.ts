@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { isNotChild, reapPid, type WaitResult } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import { isNotChild, reapPid, type WaitResult } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 
 const log = logger("agent-reaper");
 

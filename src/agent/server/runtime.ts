@@ -1,5 +1,5 @@
 import type { OciProcess, OciResources } from "../../oci/spec.ts";
-import type { WaitResult } from "../../ffi/process.ts";
+import type { WaitResult } from "../../host/ffi/process.ts";
 
 /**
  * What the guest agent needs from a container runtime. CrunRuntime is the

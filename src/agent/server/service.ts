@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentError, AlreadyExistsError, InvalidIdError, InvalidStateError, NotFoundError, UnsupportedError } from "../../errors.ts";
-import { killPid, type WaitResult } from "../../ffi/process.ts";
-import { logger } from "../../log.ts";
+import { AgentError, AlreadyExistsError, InvalidIdError, InvalidStateError, NotFoundError, UnsupportedError } from "../../host/errors.ts";
+import { killPid, type WaitResult } from "../../host/ffi/process.ts";
+import { logger } from "../../host/log.ts";
 import type { OciProcess, OciSpec } from "../../oci/spec.ts";
-import { COMMIT, VERSION } from "../../version.ts";
+import { COMMIT, VERSION } from "../../host/version.ts";
 import { GUEST_CONSOLE_ID, type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
 import type { Channel, RequestContext, RequestHandler } from "../wire/channel.ts";
 import { type DebugShell, spawnGuestShell } from "./debug-console.ts";

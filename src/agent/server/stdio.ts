@@ -1,7 +1,7 @@
 import { openSync, rmSync } from "node:fs";
-import { AgentError } from "../../errors.ts";
-import { closeFd, makePipe, setWindowSize } from "../../ffi/process.ts";
-import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../ffi/scm.ts";
+import { AgentError } from "../../host/errors.ts";
+import { closeFd, makePipe, setWindowSize } from "../../host/ffi/process.ts";
+import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../host/ffi/scm.ts";
 import type { Stdio } from "../protocol.ts";
 import type { Channel } from "../wire/channel.ts";
 import { FdWriter, pumpFdToStream, pumpStreamToFd } from "./pump.ts";

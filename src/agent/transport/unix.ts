@@ -1,5 +1,5 @@
 import net from "node:net";
-import { MonitorError } from "../../errors.ts";
+import { MonitorError } from "../../host/errors.ts";
 import type { Transport, TransportHandlers } from "../wire/transport.ts";
 
 /** Wrap a connected node:net socket (client side, or one accepted by a server). */

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import type { Transport, TransportHandlers } from "../wire/transport.ts";
 
 const log = logger("agent-port");

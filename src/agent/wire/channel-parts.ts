@@ -1,7 +1,7 @@
 import type { Channel } from "./channel.ts";
 import * as v from "valibot";
-import { ERROR_CODES, type ErrorCode, HuskError } from "../../errors.ts";
-import { logger } from "../../log.ts";
+import { ERROR_CODES, type ErrorCode, HuskError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
 import type { EventTable, MethodTable } from "./table.ts";
 
 const log = logger("agent-wire");

@@ -1,6 +1,6 @@
 import * as v from "valibot";
-import { ProtocolError, TimeoutError, isHuskError } from "../../errors.ts";
-import { logger } from "../../log.ts";
+import { ProtocolError, TimeoutError, isHuskError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
 import { AgentErrorSchema, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../protocol.ts";
 import { FrameDecoder } from "./decoder.ts";
 import { decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, type Frame, FrameType, frameTypeName, HEADER_BYTES } from "./frame.ts";

@@ -1,4 +1,4 @@
-import { type HuskError, ProtocolError } from "../../errors.ts";
+import { type HuskError, ProtocolError } from "../../host/errors.ts";
 import { MAX_FRAME_BYTES } from "../protocol.ts";
 import { FrameType, HEADER_BYTES, MAGIC0, MAGIC1, type Frame, frameTypeName, isFrameType } from "./frame.ts";
 

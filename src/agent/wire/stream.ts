@@ -1,4 +1,4 @@
-import { ProtocolError } from "../../errors.ts";
+import { ProtocolError } from "../../host/errors.ts";
 import { MAX_DATA_CHUNK } from "./frame.ts";
 
 /** Default per-stream, per-direction credit window. */

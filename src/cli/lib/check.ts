@@ -9,7 +9,7 @@ import { resolveConfinement } from "../../hypervisor/qemu/index.ts";
 import { type ConfinementProbe, probeConfinedQemu } from "../../hypervisor/qemu/process.ts";
 import { probeHost, resolveBinary } from "../../hypervisor/qemu/probe.ts";
 import { type ImageOrigin, readImageManifest } from "../../image/manifest.ts";
-import { COMMIT, VERSION } from "../../version.ts";
+import { COMMIT, VERSION } from "../../host/version.ts";
 
 /**
  * `husk check`: can this host run husk as configured? Each check says what

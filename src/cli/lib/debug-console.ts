@@ -2,18 +2,18 @@ import { existsSync } from "node:fs";
 import { isatty } from "node:tty";
 import { connectAgent, type AgentClient } from "../../agent/client.ts";
 import { GUEST_CONSOLE_ID } from "../../agent/protocol.ts";
-import { sandboxOfContainer, statusSandbox } from "../../api.ts";
-import type { RuntimeContext } from "../../context.ts";
-import { asHuskError, InvalidStateError, isHuskError, NotFoundError, UnsupportedError } from "../../errors.ts";
-import { getWinsize } from "../../ffi/pty.ts";
-import { validateId } from "../../ids.ts";
-import { logger } from "../../log.ts";
+import { sandboxOfContainer, statusSandbox } from "../../core/api.ts";
+import type { RuntimeContext } from "../../core/ports.ts";
+import { asHuskError, InvalidStateError, isHuskError, NotFoundError, UnsupportedError } from "../../host/errors.ts";
+import { getWinsize } from "../../host/ffi/pty.ts";
+import { validateId } from "../../host/ids.ts";
+import { logger } from "../../host/log.ts";
 import { exitStatus } from "../../shim/exit.ts";
 import { setupHostIo } from "../../shim/host-io.ts";
 import { pumpFdToStream, pumpStreamToFd } from "../../shim/relay.ts";
 import { installSignalHandlers } from "../../shim/signals.ts";
-import { socketPath } from "../../sockets.ts";
-import { sandboxDir } from "../../store.ts";
+import { socketPath } from "../../host/sockets.ts";
+import { sandboxDir } from "../../host/layout.ts";
 
 /**
  * `husk debug-console ID`, host side: find the sandbox (by its id or one of

@@ -1,4 +1,4 @@
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../host/errors.ts";
 
 /** A Go duration as runc's flags take them ("5s", "100ms", "1m30s"); milliseconds. */
 export function parseDuration(input: string): number {

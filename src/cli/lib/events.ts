@@ -1,5 +1,5 @@
-import { statsContainer, statusContainer, watchContainerOom, type ContainerStats } from "../../api.ts";
-import type { RuntimeContext } from "../../context.ts";
+import { statsContainer, statusContainer, watchContainerOom, type ContainerStats } from "../../core/api.ts";
+import type { RuntimeContext } from "../../core/ports.ts";
 
 /**
  * runc events: JSON lines {"type":"stats","id":...,"data":{...}}, once with

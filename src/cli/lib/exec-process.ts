@@ -1,7 +1,8 @@
 import * as v from "valibot";
-import { InvalidSpecError, NotFoundError, UnsupportedError, UsageError } from "../../errors.ts";
+import { InvalidSpecError, NotFoundError, UnsupportedError, UsageError } from "../../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
-import { issuePath, ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
+import { ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
+import { issuePath } from "../../host/valid.ts";
 
 /**
  * The process `exec` runs: from --process FILE (containerd's shim writes

@@ -1,5 +1,5 @@
 import { CAPABILITIES, HOOK_PHASES, NAMESPACE_TYPES, OCI_VERSION } from "../../oci/spec.ts";
-import { COMMIT, VERSION } from "../../version.ts";
+import { COMMIT, VERSION } from "../../host/version.ts";
 
 /**
  * `husk features` (runtime-spec features.md): what a config.json may ask of

@@ -1,5 +1,5 @@
 import type { ArgsDef, CommandDef } from "citty";
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../host/errors.ts";
 
 /**
  * citty parses leniently (unknown flags are kept as values); runc rejects

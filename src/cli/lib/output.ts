@@ -1,4 +1,4 @@
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../host/errors.ts";
 
 /** `--format` as runc spells it (table|json); text is accepted as table's synonym. */
 export const formatArg = {

@@ -1,4 +1,4 @@
-import { UnsupportedError, UsageError } from "../../errors.ts";
+import { UnsupportedError, UsageError } from "../../host/errors.ts";
 
 /** --preserve-fds N: file descriptors cannot cross into a VM, so only 0 is honoured. */
 export function checkPreserveFds(value: string | undefined): void {

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import type { ProcessInfo } from "../../api.ts";
-import { type HuskError, UnsupportedError, UsageError } from "../../errors.ts";
+import type { ProcessInfo } from "../../core/api.ts";
+import { type HuskError, UnsupportedError, UsageError } from "../../host/errors.ts";
 
 /**
  * `husk ps ID [PS ARGS...]` as runc's: runc runs the host's `ps` (default

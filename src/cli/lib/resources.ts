@@ -1,7 +1,8 @@
 import * as v from "valibot";
-import { InvalidSpecError, UnsupportedError, UsageError } from "../../errors.ts";
+import { InvalidSpecError, UnsupportedError, UsageError } from "../../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
-import { issuePath, ResourcesSchema, type OciResources } from "../../oci/spec.ts";
+import { ResourcesSchema, type OciResources } from "../../oci/spec.ts";
+import { issuePath } from "../../host/valid.ts";
 
 /**
  * runc update's flags (or -r FILE) as OCI resources. The guest's cgroup v2

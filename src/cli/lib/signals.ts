@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import { UsageError } from "../../errors.ts";
+import { UsageError } from "../../host/errors.ts";
 
 /**
  * Signals as runc's kill takes them: a number (containerd: `kill ID 9`), a

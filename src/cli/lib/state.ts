@@ -1,6 +1,6 @@
-import type { ContainerStatus } from "../../api.ts";
+import type { ContainerStatus } from "../../core/api.ts";
 import { OCI_VERSION } from "../../oci/spec.ts";
-import { ociStatus } from "../../state.ts";
+import { ociStatus } from "../../core/status.ts";
 
 /**
  * `husk state` / `list --format json`: the OCI state (ociVersion, id,

@@ -1,7 +1,7 @@
 import { appendFileSync, rmSync } from "node:fs";
-import { HypervisorError } from "../../errors.ts";
-import { logger } from "../../log.ts";
-import { isProcessAlive, processStartTime } from "../../core/proc.ts";
+import { HypervisorError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
+import { isProcessAlive, processStartTime } from "../../host/proc.ts";
 import type {
   AgentEndpoint,
   DeviceSpec,

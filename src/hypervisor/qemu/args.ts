@@ -1,4 +1,5 @@
-import { HypervisorError } from "../../errors.ts";
+import { HypervisorError } from "../../host/errors.ts";
+import { MAC, TAP_NAME } from "../spec.ts";
 import type { VmSpec } from "../types.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
 import { buildJailPrefix, jailPaths, type RootView } from "./jail.ts";
@@ -14,9 +15,6 @@ export const AGENT_PORT_NAME = "agent.channel.0";
 /** Agent port on vsock (guest side), when that transport is used. */
 export const AGENT_VSOCK_PORT = 1024;
 
-/** What a NIC's tap name and MAC may be (checked here and in the stored VM spec's schema). */
-export const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
-export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /**
  * QEMU's own seccomp filter (`-sandbox`): on, and every optional group

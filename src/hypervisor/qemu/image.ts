@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { MANIFEST_FILE, readImageManifest, type ImageManifest } from "../../image/manifest.ts";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import type { VmSpec } from "../types.ts";
 
 /**

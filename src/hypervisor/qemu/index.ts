@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { HypervisorError, UnsupportedError } from "../../errors.ts";
-import { logger } from "../../log.ts";
+import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
 import type {
   AgentEndpoint,
   DeviceSpec,
@@ -14,13 +14,13 @@ import type {
 import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
 import { JAIL_DEVICES, ROOT_ENTRIES, ROOT_FILES, type RootView } from "./jail.ts";
-import { mountFs, unmountFs } from "../../ffi/process.ts";
+import { mountFs, unmountFs } from "../../host/ffi/process.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
 import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
 import { probeHost, resolveBinary } from "./probe.ts";
 import { spawnQemu, type QemuProcess } from "./process.ts";
-import { placeInHostCgroup } from "../../core/host-cgroup.ts";
+import { placeInHostCgroup } from "../../host/cgroup.ts";
 import { QmpClient } from "./qmp.ts";
 import { restoreDeviceState, saveDeviceState } from "./template.ts";
 

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { HypervisorError } from "../../errors.ts";
+import { HypervisorError } from "../../host/errors.ts";
 import type { VmSpec } from "../types.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import { atomicWriteFile } from "./atomic.ts";
 
 /**

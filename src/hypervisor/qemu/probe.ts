@@ -1,6 +1,6 @@
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import { parseCpuInfo, type HostFacts } from "./host.ts";
 
 /** The effects behind HostFacts: read /proc/cpuinfo, try /dev/kvm, look for vhost-vsock. */

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, readlinkSync } from "node:fs";
-import { logger } from "../../log.ts";
+import { logger } from "../../host/log.ts";
 import { QEMU_ENV } from "./args.ts";
 
 /** The only place QEMU is spawned. The caller owns the child: no -daemonize. */

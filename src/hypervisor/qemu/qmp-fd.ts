@@ -1,7 +1,7 @@
 import * as v from "valibot";
-import { setNonBlocking } from "../../ffi/process.ts";
-import { closeSocket, connectUnixFd, recvBytes, sendFdOn, sendText } from "../../ffi/scm.ts";
-import { HypervisorError } from "../../errors.ts";
+import { setNonBlocking } from "../../host/ffi/process.ts";
+import { closeSocket, connectUnixFd, recvBytes, sendFdOn, sendText } from "../../host/ffi/scm.ts";
+import { HypervisorError } from "../../host/errors.ts";
 import { MAX_QMP_LINE } from "./qmp.ts";
 
 /**

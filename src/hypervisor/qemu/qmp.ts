@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from "node:net";
 import * as v from "valibot";
-import { HypervisorError, ProtocolError, TimeoutError } from "../../errors.ts";
-import { logger } from "../../log.ts";
+import { HypervisorError, ProtocolError, TimeoutError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
 
 /**
  * QMP client: the only module that talks to QEMU's monitor socket.

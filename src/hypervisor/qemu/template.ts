@@ -1,7 +1,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { HypervisorError } from "../../errors.ts";
-import { logger } from "../../log.ts";
+import { HypervisorError } from "../../host/errors.ts";
+import { logger } from "../../host/log.ts";
 import type { VmSpec } from "../types.ts";
 import { qmpFdSocket } from "./args.ts";
 import type { QemuProcess } from "./process.ts";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
+import { hostCgroupDirs, parseCgroupMounts } from "../../../src/host/cgroup.ts";
 import { canRun, ensureTemplate, makeEnv, type E2eEnv } from "../env.ts";
 import { buildBusyboxImage } from "./oci-image.ts";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, read, rmSync, writeSync } from "node:fs";
 import { promisify } from "node:util";
-import { openpty } from "../../../src/ffi/pty.ts";
+import { openpty } from "../../../src/host/ffi/pty.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canRun, ensureTemplate, makeEnv, type E2eEnv } from "../env.ts";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostCgroupDirs, parseCgroupMounts } from "../../../src/core/host-cgroup.ts";
+import { hostCgroupDirs, parseCgroupMounts } from "../../../src/host/cgroup.ts";
 import { canRun, ensureTemplate, HUSK, makeEnv, processesOf, type E2eEnv } from "../env.ts";
 import { C } from "./client.ts";
 import { CNI_BRIDGE, haveCni, IMAGE, processesMentioning, removeCniBridge, startContainerd, type Containerd } from "./containerd.ts";

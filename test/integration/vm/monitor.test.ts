@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { HuskError } from "../../../src/errors.ts";
+import type { HuskError } from "../../../src/host/errors.ts";
 import { readPidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 import { MonitorBackend } from "../../../src/monitor/backend.ts";

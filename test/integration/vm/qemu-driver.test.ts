@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HypervisorError } from "../../../src/errors.ts";
+import { HypervisorError } from "../../../src/host/errors.ts";
 import { QemuHypervisor } from "../../../src/hypervisor/qemu/index.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 import { debianKernel, makeInitramfs, skipReason } from "./fixture.ts";

@@ -93,7 +93,7 @@ describe("client over memory transport", () => {
 
   test("agent errors come back typed with their code", async () => {
     const { agent } = await pair(async () => {
-      const { NotFoundError } = await import("../../../src/errors.ts");
+      const { NotFoundError } = await import("../../../src/host/errors.ts");
       throw new NotFoundError("no container c9");
     });
     const err = await agent.call("startContainer", { containerId: "c9" }).catch((e) => e);

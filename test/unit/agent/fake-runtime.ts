@@ -1,10 +1,10 @@
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, openPty, setWindowSize, type WaitResult } from "../../../src/ffi/process.ts";
-import { sendFd } from "../../../src/ffi/scm.ts";
+import { closeFd, openPty, setWindowSize, type WaitResult } from "../../../src/host/ffi/process.ts";
+import { sendFd } from "../../../src/host/ffi/scm.ts";
 import type { OciProcess, OciResources, OciSpec } from "../../../src/oci/spec.ts";
 import type { ContainerRuntime, RuntimeIo, StartedProcess } from "../../../src/agent/server/runtime.ts";
-import { NotFoundError } from "../../../src/errors.ts";
+import { NotFoundError } from "../../../src/host/errors.ts";
 
 /**
  * Runs "containers" as plain host processes: create spawns the process

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { closeFd, decodeWaitStatus, isNotChild, makePipe, openPty, reapPid, setChildSubreaper, setWindowSize } from "../../../src/ffi/process.ts";
-import { acceptUnix, closeSocket, listenUnix, recvFd, sendFd } from "../../../src/ffi/scm.ts";
+import { closeFd, decodeWaitStatus, isNotChild, makePipe, openPty, reapPid, setChildSubreaper, setWindowSize } from "../../../src/host/ffi/process.ts";
+import { acceptUnix, closeSocket, listenUnix, recvFd, sendFd } from "../../../src/host/ffi/scm.ts";
 import { sleep } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "husk-ffi-"));

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { colorAllowed, plainLine } from "../../../src/cli/logging.ts";
-import { openpty } from "../../../src/ffi/pty.ts";
+import { openpty } from "../../../src/host/ffi/pty.ts";
 import { haveBinary, HUSK, husk } from "./helpers.ts";
 
 /**

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bootTime, parseStatTimes, processInfo, ttyName } from "../../../src/agent/server/procfs.ts";
-import type { ProcessInfo } from "../../../src/api.ts";
+import type { ProcessInfo } from "../../../src/core/api.ts";
 import { containerUsers, formatPs, psColumns } from "../../../src/cli/lib/ps.ts";
 
 /** husk ps: ps -ef columns built from the guest's process list, ps's arguments read as ps reads them. */

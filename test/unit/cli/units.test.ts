@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { checkFlags, repeated } from "../../../src/cli/lib/flags.ts";
 import { parseGlobals } from "../../../src/cli/globals.ts";
 import { parseSignal } from "../../../src/cli/lib/signals.ts";
-import { podSandboxOf } from "../../../src/cli/lib/pod.ts";
+import { podSandboxOf } from "../../../src/runtime/pod.ts";
 import { parseDuration } from "../../../src/cli/lib/duration.ts";
 import { parseBytes, updateResources } from "../../../src/cli/lib/resources.ts";
 import { execProcess } from "../../../src/cli/lib/exec-process.ts";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
-import { createTestContext } from "../../../src/context.ts";
+import * as api from "../../../src/core/api.ts";
+import { createTestContext } from "../../support/context.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
 import { FIXTURES, containerConfig, makeBundle, killPlaceholders, rejectsWith, tempDir } from "./helpers.ts";
 import { removeTree } from "../../../src/core/rootfs.ts";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
-import type { RuntimeContext } from "../../../src/context.ts";
+import * as api from "../../../src/core/api.ts";
+import type { RuntimeContext } from "../../../src/core/ports.ts";
 import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from "./helpers.ts";
 
 /**

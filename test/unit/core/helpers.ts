@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ContainerConfig } from "../../../src/api.ts";
-import { createTestContext, type TestContext, type TestContextOptions } from "../../../src/context.ts";
+import type { ContainerConfig } from "../../../src/core/api.ts";
+import { createTestContext, type TestContext, type TestContextOptions } from "../../support/context.ts";
 import { removeTree } from "../../../src/core/rootfs.ts";
 import { readMockVmState } from "../../../src/hypervisor/mock/state.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 
 /** Shared fixtures for the core tests: temp roots, bundles, mock contexts. */

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import { cgroupRelPath, hostCgroupDirs, parseCgroupMounts, placeInHostCgroup, removeHostCgroup } from "../../../src/core/host-cgroup.ts";
+import { cgroupRelPath, hostCgroupDirs, parseCgroupMounts, placeInHostCgroup, removeHostCgroup } from "../../../src/host/cgroup.ts";
 
 /** The container's host cgroup (accounting only): paths, hierarchies, placing and removing for real. */
 

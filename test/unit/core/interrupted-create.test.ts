@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
-import * as api from "../../../src/api.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import * as api from "../../../src/core/api.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import { readMockVmState } from "../../../src/hypervisor/mock/state.ts";
-import { sandboxDir, sandboxStateFile } from "../../../src/store.ts";
+import { sandboxDir, sandboxStateFile } from "../../../src/host/layout.ts";
 import { containerConfig, makeEnv, type Env } from "./helpers.ts";
 
 /**

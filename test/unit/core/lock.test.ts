@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { withNewSandboxLock, withSandboxLock } from "../../../src/lock.ts";
+import { withNewSandboxLock, withSandboxLock } from "../../../src/core/lock.ts";
 import { FIXTURES, rejectsWith, tempDir } from "./helpers.ts";
 
 /** Sandbox locks across real processes. */

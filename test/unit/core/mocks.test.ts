@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { MockAgent } from "../../../src/agent/mock.ts";
 import { buildVmSpec } from "../../../src/core/vmspec.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import { parseConfigText } from "../../../src/config/load.ts";
 import { MockHypervisor } from "../../../src/hypervisor/mock/index.ts";
 import { createHypervisor } from "../../../src/hypervisor/registry.ts";

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import * as api from "../../../src/core/api.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
-import { containerExitFile, containerStateFile, sandboxStateFile } from "../../../src/store.ts";
+import { containerExitFile, containerStateFile, sandboxStateFile } from "../../../src/host/layout.ts";
 import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from "./helpers.ts";
 
 /** status/list repair stale state: dead shims and dead VM owners. */

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
-import type { TestContextOptions } from "../../../src/context.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import * as api from "../../../src/core/api.ts";
+import type { TestContextOptions } from "../../support/context.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
-import { CleanupError } from "../../../src/errors.ts";
-import { NOOP_LIFECYCLE } from "../../../src/lifecycle.ts";
+import { CleanupError } from "../../../src/host/errors.ts";
+import { NOOP_LIFECYCLE } from "../../../src/core/ports.ts";
 import { containerConfig, makeEnv, type Env } from "./helpers.ts";
 
 /** A createSandbox that fails at any step leaves nothing behind: no dir, VM, mount or container id. */

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
+import * as api from "../../../src/core/api.ts";
+import { NOOP_LIFECYCLE } from "../../../src/core/ports.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
-import { isProcessAlive } from "../../../src/core/proc.ts";
+import { isProcessAlive } from "../../../src/host/proc.ts";
 import { containerConfig, makeEnv, minimalSpec, readJsonFile, type Env } from "./helpers.ts";
 
 /** Sandbox entry points on the mock drivers: normal paths and what is on disk after each step. */
@@ -67,6 +68,18 @@ describe("createSandbox", () => {
     const record = readJsonFile(join(sbDir(), "sandbox.json"));
     expect(record.vm.vcpus).toBe(3);
     expect(record.vm.memoryMiB).toBe(512 + 256);
+  });
+
+  test("sandbox prestart sees the VM size the core boots, overrides applied", async () => {
+    const seen: unknown[] = [];
+    await env.cleanup();
+    env = makeEnv({ lifecycle: { ...NOOP_LIFECYCLE, async sandboxPrestart(c) { seen.push(c.vm); } } });
+    const spec = minimalSpec();
+    spec.linux = { resources: { memory: { limit: 256 * 1024 * 1024 } } };
+    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b", spec), spec)], hypervisor: { vcpus: 2 } });
+    const record = readJsonFile(join(sbDir(), "sandbox.json"));
+    expect(seen).toEqual([{ vcpus: 2, memoryMiB: 512 + 256 }]);
+    expect({ vcpus: record.vm.vcpus, memoryMiB: record.vm.memoryMiB }).toEqual({ vcpus: 2, memoryMiB: 768 });
   });
 
   test("a sandbox without containers is allowed", async () => {

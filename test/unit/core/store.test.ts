@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import * as api from "../../../src/api.ts";
-import { readJson, writeJsonAtomic, containerDir, sandboxDir } from "../../../src/store.ts";
+import * as api from "../../../src/core/api.ts";
+import { readJson, writeJsonAtomic, containerDir, sandboxDir } from "../../../src/host/layout.ts";
 import { FIXTURES, containerConfig, makeEnv, rejectsWith, tempDir } from "./helpers.ts";
 
 /** Atomic writes under SIGKILL, strict reads, ids before paths. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { CleanupError } from "../../../src/errors.ts";
-import { withUndo } from "../../../src/undo.ts";
+import { CleanupError } from "../../../src/host/errors.ts";
+import { withUndo } from "../../../src/core/undo.ts";
 
 describe("withUndo", () => {
   test("success keeps the effects: no undo runs", async () => {

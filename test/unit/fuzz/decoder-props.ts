@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { ERROR_CODES, HuskError } from "../../../src/errors.ts";
+import { ERROR_CODES, HuskError } from "../../../src/host/errors.ts";
 import { FrameDecoder } from "../../../src/agent/wire/decoder.ts";
 import { decodeCredit, decodeJson, encodeFrame, type Frame, FrameType, HEADER_BYTES, MAGIC0, MAGIC1 } from "../../../src/agent/wire/frame.ts";
 

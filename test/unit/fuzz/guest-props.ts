@@ -7,7 +7,7 @@ import { memoryPair } from "../../../src/agent/transport/memory.ts";
 import { FrameDecoder } from "../../../src/agent/wire/decoder.ts";
 import { decodeJson, encodeFrame, encodeJson, FrameType, HEADER_BYTES, MAGIC0, MAGIC1 } from "../../../src/agent/wire/frame.ts";
 import type { Transport } from "../../../src/agent/wire/transport.ts";
-import { ERROR_CODES, HuskError } from "../../../src/errors.ts";
+import { ERROR_CODES, HuskError } from "../../../src/host/errors.ts";
 import { applyMutations, MESSAGE_KEYS, mutationsOf, SAMPLE_EVENTS, SAMPLE_REQUESTS, SAMPLE_RESPONSES } from "./arbitraries.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import * as api from "../../../src/api.ts";
+import * as api from "../../../src/core/api.ts";
 import type { Hook, OciSpec } from "../../../src/oci/spec.ts";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import { containerConfig, makeEnv, minimalSpec, type Env } from "../core/helpers.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HookError, HookTimeoutError } from "../../../src/errors.ts";
+import { HookError, HookTimeoutError } from "../../../src/host/errors.ts";
 import { HOOK_STATUS, hookCommand, hookState, runHooks } from "../../../src/oci/hooks.ts";
 import { HOOK_PHASES } from "../../../src/oci/spec.ts";
 import { FAIL, readRecord, RECORD, SLEEP, state, tempDir } from "./helpers.ts";

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "tar";
-import { type ErrorCode, HuskError } from "../../../src/errors.ts";
+import { type ErrorCode, HuskError } from "../../../src/host/errors.ts";
 import { exportImage, importImage, type HuskBuild } from "../../../src/image/archive.ts";
 import { type ImageManifest, readImageManifest, writeImageManifest } from "../../../src/image/manifest.ts";
 

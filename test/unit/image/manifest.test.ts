@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HuskError } from "../../../src/errors.ts";
+import { HuskError } from "../../../src/host/errors.ts";
 import { type ImageManifest, parseImageManifest, readImageManifest, serializeManifest, writeImageManifest } from "../../../src/image/manifest.ts";
 
 const sha = "a".repeat(64);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { agentOverTransport } from "../../../src/agent/client.ts";
 import { memoryPair } from "../../../src/agent/transport/memory.ts";
-import { HookError } from "../../../src/errors.ts";
+import { HookError } from "../../../src/host/errors.ts";
 import { runHooks } from "../../../src/oci/hooks.ts";
 import { LIMITS } from "../../../src/oci/limits.ts";
 import { definePlugin } from "../../../src/plugins/define.ts";

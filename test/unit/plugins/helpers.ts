@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { ContainerPhaseContext, Lifecycle } from "../../../src/lifecycle.ts";
+import type { ContainerPhaseContext, Lifecycle } from "../../../src/core/ports.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 
 export const FIXTURES = resolve(import.meta.dir, "../../fixtures/plugins");

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { HookError, HookTimeoutError, PluginError } from "../../../src/errors.ts";
+import { HookError, HookTimeoutError, PluginError } from "../../../src/host/errors.ts";
 import type { Agent } from "../../../src/agent/types.ts";
 import type { Hook, HookPhase, OciSpec } from "../../../src/oci/spec.ts";
 import { definePlugin } from "../../../src/plugins/define.ts";

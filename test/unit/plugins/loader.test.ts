@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { PluginError } from "../../../src/errors.ts";
+import { PluginError } from "../../../src/host/errors.ts";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import { listPlugins } from "../../../src/plugins/list.ts";
 import { loadPlugins } from "../../../src/plugins/loader.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { PluginError, PolicyError } from "../../../src/errors.ts";
+import { PluginError, PolicyError } from "../../../src/host/errors.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import policy from "../../../plugins/policy/index.ts";
@@ -156,16 +156,26 @@ describe("policy plugin", () => {
 });
 
 describe("policy: VM size as the core will boot it", () => {
-  test("the first container's memory limit grows the VM past the cap at sandbox prestart", async () => {
+  test("sandbox prestart checks the size the core passes (limits and overrides applied), not a recomputed one", async () => {
     const lc = await createLifecycle({
       config: { plugins: { policy: { enabled: true, options: { max_memory_mib: 1024 } } }, hypervisor: { vcpus: 1, memory_mib: 512 } },
       bundled: [policy],
     });
     const small = baseSpec({ linux: { resources: { memory: { limit: 256 * 1048576 } } } });
-    await expect(lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small })).resolves.toBeUndefined();
-    const big = baseSpec({ linux: { resources: { memory: { limit: 768 * 1048576 } } } });
-    const err = await lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: big }).catch((e) => e);
+    await expect(lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 768 } })).resolves.toBeUndefined();
+    // The core grew the VM by the container's limit (or a caller's override did): 1280 MiB is over the cap.
+    const err = await lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 1280 } }).catch((e) => e);
     expect(err).toBeInstanceOf(PolicyError);
     expect(err.message).toContain("the VM would have 1280 MiB");
+  });
+
+  test("without a size from the core, the configured base size is checked", async () => {
+    const lc = await createLifecycle({
+      config: { plugins: { policy: { enabled: true, options: { max_memory_mib: 256 } } }, hypervisor: { vcpus: 1, memory_mib: 512 } },
+      bundled: [policy],
+    });
+    const err = await lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: baseSpec({}) }).catch((e) => e);
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.message).toContain("the VM would have 512 MiB");
   });
 });

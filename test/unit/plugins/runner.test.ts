@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { IoError, PluginError, TimeoutError } from "../../../src/errors.ts";
-import { logger } from "../../../src/log.ts";
+import { IoError, PluginError, TimeoutError } from "../../../src/host/errors.ts";
+import { logger } from "../../../src/host/log.ts";
 import { importPlugin } from "../../../src/plugins/loader.ts";
 import { createRunner } from "../../../src/plugins/runner.ts";
 import { tempDir } from "./helpers.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { NotFoundError, UnsupportedError } from "../../../src/errors.ts";
+import { NotFoundError, UnsupportedError } from "../../../src/host/errors.ts";
 import { DEFAULT_GUEST_TYPES, planStorage, type PlanInput, type SourceKind } from "../../../plugins/storage/plan.ts";
 
 function input(mounts: PlanInput["mounts"], kinds: Record<string, SourceKind> = {}): PlanInput {

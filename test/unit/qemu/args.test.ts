@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { HypervisorError } from "../../../src/errors.ts";
+import { HypervisorError } from "../../../src/host/errors.ts";
 import { buildKernelCmdline, buildLaunchCommand, buildMachine, buildQemuArgs, escapeOptionValue } from "../../../src/hypervisor/qemu/args.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { HypervisorError } from "../../../src/errors.ts";
+import { HypervisorError } from "../../../src/host/errors.ts";
 import {
   buildConfinementPrefix,
   buildLaunchCommand,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { HypervisorError } from "../../../src/errors.ts";
+import { HypervisorError } from "../../../src/host/errors.ts";
 import { buildLaunchCommand, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS } from "../../../src/hypervisor/qemu/args.ts";
 import { buildJailPrefix, JAIL_SCRIPT, jailPaths, type RootView } from "../../../src/hypervisor/qemu/jail.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";

@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { HuskError } from "../../../src/errors.ts";
+import type { HuskError } from "../../../src/host/errors.ts";
 import { QmpClient, QmpError } from "../../../src/hypervisor/qemu/qmp.ts";
 
 /** A fake QEMU monitor: greets, answers qmp_capabilities, then lets each test script replies. */

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:net";
 import { EVENTS, METHODS } from "../../../src/agent/protocol.ts";
 import { socketTransport } from "../../../src/agent/transport/unix.ts";
 import { Channel } from "../../../src/agent/wire/channel.ts";
-import { AgentError } from "../../../src/errors.ts";
+import { AgentError } from "../../../src/host/errors.ts";
 
 /**
  * A stand-in for "monitor + guest agent" at <dir>/monitor.sock, speaking the

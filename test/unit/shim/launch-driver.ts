@@ -7,8 +7,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LaunchRequest } from "../../../src/launcher.ts";
-import type { VmHandle } from "../../../src/monitor/types.ts";
+import type { LaunchRequest } from "../../../src/core/ports.ts";
+import type { VmHandle } from "../../../src/core/ports.ts";
 import { ShimLauncher } from "../../../src/shim/launcher.ts";
 
 const [requestFile, resultFile] = process.argv.slice(2) as [string, string];

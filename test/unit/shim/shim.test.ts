@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, read, readFileSync, rmSy
 import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../../src/ffi/scm.ts";
+import { acceptUnix, closeSocket, listenUnix, recvFd } from "../../../src/host/ffi/scm.ts";
 import { startFakeGuest, type FakeGuest } from "./fake-guest.ts";
 
 /**

@@ -7,7 +7,7 @@ import { Status } from "../../../src/shimv2/gen/containerd/types/task_pb.ts";
 import type { EventSink } from "../../../src/shimv2/events.ts";
 import { TASK_SERVICE, TaskService } from "../../../src/shimv2/service.ts";
 import { Code, serveTtrpc, TtrpcCallError, TtrpcClient, type TtrpcServer } from "../../../src/shimv2/ttrpc.ts";
-import { statusContainer } from "../../../src/api.ts";
+import { statusContainer } from "../../../src/core/api.ts";
 import { makeEnv, minimalSpec, type Env } from "../core/helpers.ts";
 
 /**

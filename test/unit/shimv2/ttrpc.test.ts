@@ -19,7 +19,7 @@ import {
   type Handler,
   type TtrpcServer,
 } from "../../../src/shimv2/ttrpc.ts";
-import { NotFoundError, InvalidStateError } from "../../../src/errors.ts";
+import { NotFoundError, InvalidStateError } from "../../../src/host/errors.ts";
 
 function header(length: number, stream: number, type: number, flags = 0): Uint8Array {
   const b = new Uint8Array(10);
