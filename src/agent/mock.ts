@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { AgentError, ProtocolError, TimeoutError } from "../host/errors.ts";
 import { flock, LOCK_EX, LOCK_UN } from "../host/ffi/flock.ts";
 import { logger } from "../host/log.ts";
-import { readJsonIfExists, writeJsonAtomic } from "../host/layout.ts";
+import { readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 import { EVENTS, GUEST_CONSOLE_ID, METHODS, PROTOCOL_VERSION, type EventName, type EventPayload, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
 import { emptyGuest, INIT, keyOf, MockGuestSchema, NON_LETHAL, type MockContainer, type MockGuest, type MockProcess } from "./mock-guest.ts";

@@ -3,7 +3,7 @@ import { findStale, isStale, repairSandbox } from "./repair.ts";
 import { validateId } from "../host/ids.ts";
 import { withSandboxLock, type LockMode } from "./lock.ts";
 import { loadSandbox, type LoadedSandbox } from "./sandbox.ts";
-import { assertState } from "./status.ts";
+import { assertStatus, GUEST_REACHABLE } from "./status.ts";
 
 /** The shape every entry point shares (./api.ts): lock, load, repair, guard. */
 
@@ -33,7 +33,7 @@ export async function loadRepaired(ctx: RuntimeContext, sid: string): Promise<Lo
 
 /** Container operations talk to the guest: its VM must be up and not paused. */
 export function assertGuestReachable(sb: LoadedSandbox, operation: string): void {
-  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], operation);
+  assertStatus("sandbox", sb.record.id, sb.current.state, GUEST_REACHABLE, operation);
 }
 
 export function ids(sid: string, cid?: string): void {

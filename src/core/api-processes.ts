@@ -12,7 +12,7 @@ import { logger } from "../host/log.ts";
 import { ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "../oci/spec.ts";
 import { issuePath } from "../host/valid.ts";
 import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./sandbox.ts";
-import { assertState } from "./status.ts";
+import { guardSandbox, guardContainer } from "./status.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
 
 /** The entry points on a container's processes (exec, signals, ps, stats, limits, pause); see ./api.ts. */
@@ -47,7 +47,7 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "exec in");
-    assertState("container", cid, c.state.state, ["ready", "running"], "exec in");
+    guardContainer(cid, c.current.state, "exec");
     const vm = await ctx.backend.connect(sb.record.vm);
     try {
       const r = await ctx.launcher.launch(vm, {
@@ -95,8 +95,8 @@ export async function killContainer(ctx: RuntimeContext, sid: string, cid: strin
   await locked(ctx, sid, "exclusive", async (sb) => {
     await repairSandbox(ctx, sb);
     const c = findContainer(sb, cid);
-    if (all && c.state.state === "stopped") {
-      if (sb.state.state === "ready" || sb.state.state === "running") {
+    if (all && c.current.state === "stopped") {
+      if (sb.current.state === "ready" || sb.current.state === "running") {
         await withVm(ctx, sb, (vm) => vm.agent.call("signalProcess", { containerId: cid, signal, all: true })).catch((e: unknown) =>
           log.debug(`kill --all ${cid} (stopped): ${(e as Error).message}`),
         );
@@ -104,7 +104,7 @@ export async function killContainer(ctx: RuntimeContext, sid: string, cid: strin
       return;
     }
     assertGuestReachable(sb, "signal a container in");
-    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "kill");
+    guardContainer(cid, c.current.state, "kill");
     await withVm(ctx, sb, (vm) => killContainerIn(sb, vm, c, signal, all));
   });
 }
@@ -116,9 +116,9 @@ export async function processListContainer(ctx: RuntimeContext, sid: string, cid
   ids(sid, cid);
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
-    if (c.state.state === "stopped") return [];
+    if (c.current.state === "stopped") return [];
     assertGuestReachable(sb, "list processes in");
-    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "list processes of");
+    guardContainer(cid, c.current.state, "ps");
     return withVm(ctx, sb, async (vm) => (await vm.agent.call("listProcesses", { containerId: cid })).processes);
   });
 }
@@ -131,7 +131,7 @@ export async function statsContainer(ctx: RuntimeContext, sid: string, cid: stri
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "get stats in");
-    assertState("container", cid, c.state.state, ["running", "paused"], "get stats of");
+    guardContainer(cid, c.current.state, "stats");
     return withVm(ctx, sb, (vm) => vm.agent.call("stats", { containerId: cid }));
   });
 }
@@ -168,7 +168,7 @@ export async function updateContainer(ctx: RuntimeContext, sid: string, cid: str
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "update a container in");
-    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "update");
+    guardContainer(cid, c.current.state, "update");
     await withVm(ctx, sb, (vm) => vm.agent.call("updateContainer", { containerId: cid, resources: parsed.output }));
     for (const spec of [c.record.spec, c.record.guestSpec]) {
       if (spec) spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...parsed.output } };
@@ -183,8 +183,8 @@ export async function pauseContainer(ctx: RuntimeContext, sid: string, cid: stri
   ids(sid, cid);
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
-    assertState("sandbox", sid, sb.state.state, ["running"], "pause a container in");
-    assertState("container", cid, c.state.state, ["running"], "pause");
+    guardSandbox(sid, sb.current.state, "pauseContainer");
+    guardContainer(cid, c.current.state, "pause");
     await withVm(ctx, sb, (vm) => vm.agent.call("pauseContainer", { containerId: cid }));
     moveContainer(ctx.root, sid, c, "paused");
     return containerStatusOf(sb, c);
@@ -196,8 +196,8 @@ export async function resumeContainer(ctx: RuntimeContext, sid: string, cid: str
   ids(sid, cid);
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
-    assertState("sandbox", sid, sb.state.state, ["running"], "resume a container in");
-    assertState("container", cid, c.state.state, ["paused"], "resume");
+    guardSandbox(sid, sb.current.state, "resumeContainer");
+    guardContainer(cid, c.current.state, "resume");
     await withVm(ctx, sb, (vm) => vm.agent.call("resumeContainer", { containerId: cid }));
     moveContainer(ctx.root, sid, c, "running");
     return containerStatusOf(sb, c);

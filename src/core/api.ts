@@ -7,7 +7,7 @@ import { NotFoundError } from "../host/errors.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { withNewSandboxLock, withSandboxLock } from "./lock.ts";
 import { containerStatusOf, findContainer, loadSandbox, sandboxStatusOf, withVm, type ContainerStatus, type LoadedSandbox, type SandboxStatus } from "./sandbox.ts";
-import { assertState } from "./status.ts";
+import { guardSandbox, guardContainer } from "./status.ts";
 import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
 import { withUndo } from "./undo.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
@@ -141,7 +141,7 @@ export async function createContainer(ctx: RuntimeContext, sid: string, config: 
   ids(sid, config.id);
   validateContainerConfig(config);
   return locked(ctx, sid, "exclusive", (sb) => {
-    assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
+    guardSandbox(sid, sb.current.state, "createContainer");
     return withVm(ctx, sb, (vm) => withUndo(async (undo) => containerStatusOf(sb, await createContainerIn(ctx, sb, vm, config, undo))));
   });
 }
@@ -151,8 +151,8 @@ export async function startContainer(ctx: RuntimeContext, sid: string, cid: stri
   ids(sid, cid);
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
-    assertState("sandbox", sid, sb.state.state, ["ready", "running"], "start a container in");
-    assertState("container", cid, c.state.state, ["ready", "stopped"], "start");
+    guardSandbox(sid, sb.current.state, "startContainer");
+    guardContainer(cid, c.current.state, "start");
     await withVm(ctx, sb, (vm) => startContainerIn(ctx, sb, vm, c));
     return containerStatusOf(sb, c);
   });
@@ -164,7 +164,7 @@ export async function stopContainer(ctx: RuntimeContext, sid: string, cid: strin
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "stop a container in");
-    assertState("container", cid, c.state.state, ["ready", "running", "paused"], "stop");
+    guardContainer(cid, c.current.state, "stop");
     await withVm(ctx, sb, (vm) => stopContainerIn(ctx, sb, vm, c));
     return containerStatusOf(sb, c);
   });
@@ -177,9 +177,9 @@ export async function deleteContainer(ctx: RuntimeContext, sid: string, cid: str
     await repairSandbox(ctx, sb);
     const c = findContainer(sb, cid);
     const force = options.force ?? false;
-    assertState("sandbox", sid, sb.state.state, ["ready", "running", "stopped"], "delete a container in");
-    if (!force) assertState("container", cid, c.state.state, ["ready", "stopped"], "delete");
-    if (sb.state.state === "stopped") await deleteContainerIn(ctx, sb, undefined, c, force);
+    guardSandbox(sid, sb.current.state, "deleteContainer");
+    if (!force) guardContainer(cid, c.current.state, "delete");
+    if (sb.current.state === "stopped") await deleteContainerIn(ctx, sb, undefined, c, force);
     else await withVm(ctx, sb, (vm) => deleteContainerIn(ctx, sb, vm, c, force));
   });
 }

@@ -17,9 +17,10 @@ import { rootfsOf } from "../oci/bundle.ts";
 import { AnnotationsSchema, SpecSchema, type OciSpec, type OciState } from "../oci/spec.ts";
 import { issuePath } from "../host/valid.ts";
 import { findContainer, moveContainer, moveSandbox, ociStateOf, saveContainer, saveContainerRecord, saveSandboxState, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
-import { assertState } from "./status.ts";
+import { guardSandbox, guardContainer } from "./status.ts";
 import { frozen, phaseContext, warnOnly } from "./container-phase.ts";
-import { containerDir, containerMapping, containerMappingsDir, DIR_MODE, guestRootfs, makeDir, sandboxDir, sharedRootfs, writeJsonAtomic, containerConfigFile } from "../host/layout.ts";
+import { containerDir, containerMapping, containerMappingsDir, DIR_MODE, guestRootfs, sandboxDir, sharedRootfs, containerConfigFile } from "../host/layout.ts";
+import { makeDir, writeJsonAtomic } from "../host/json-file.ts";
 import type { UndoStack } from "./undo.ts";
 
 /**
@@ -44,7 +45,7 @@ export interface ContainerConfig {
 function guestOptions(sb: LoadedSandbox): { vmNetwork: boolean; peers: Map<number, number> } {
   const peers = new Map<number, number>();
   for (const c of sb.containers) {
-    if (c.state.pid > 0 && c.state.guestPid > 0 && (c.state.state === "ready" || c.state.state === "running")) peers.set(c.state.pid, c.state.guestPid);
+    if (c.current.pid > 0 && c.current.guestPid > 0 && (c.current.state === "ready" || c.current.state === "running")) peers.set(c.current.pid, c.current.guestPid);
   }
   return { vmNetwork: (sb.record.vm.network?.nics.length ?? 0) > 0, peers };
 }
@@ -136,7 +137,7 @@ export async function createContainerIn(
   const sid = sb.record.id;
   config = validateContainerConfig(config);
   const cid = config.id;
-  assertState("sandbox", sid, sb.state.state, ["ready", "running"], "create a container in");
+  guardSandbox(sid, sb.current.state, "createContainer");
   if (sb.containers.some((c) => c.record.id === cid)) {
     throw new AlreadyExistsError(`container ${cid} already exists in sandbox ${sid}`, { details: { containerId: cid } });
   }
@@ -209,7 +210,7 @@ export async function createContainerIn(
 
   const c: LoadedContainer = {
     record,
-    state: {
+    current: {
       state: "ready",
       pid: launched.pid,
       ...(pidStart !== undefined ? { pidStart } : {}),
@@ -219,10 +220,10 @@ export async function createContainerIn(
   };
   saveContainer(ctx.root, sid, c);
   sb.containers.push(c);
-  sb.state.containers.push(cid);
+  sb.current.containers.push(cid);
   undo.push(`forget ${cid}`, () => {
     sb.containers = sb.containers.filter((x) => x !== c);
-    sb.state.containers = sb.state.containers.filter((x) => x !== cid);
+    sb.current.containers = sb.current.containers.filter((x) => x !== cid);
     if (existsSync(sandboxDir(ctx.root, sid))) saveSandboxState(ctx.root, sb);
   });
   saveSandboxState(ctx.root, sb);
@@ -238,7 +239,7 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
   } catch (e) {
     log.debug(`removing old ${cid} in the guest before restart: ${(e as Error).message}`);
   }
-  killShim(c.state.pid, c.state.pidStart);
+  killShim(c.current.pid, c.current.pidStart);
   const launched = await ctx.launcher.launch(vm, {
     kind: "init",
     sandboxId: sid,
@@ -249,43 +250,43 @@ async function relaunch(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c:
   });
   const pidStart = processStartTime(launched.pid);
   placeInHostCgroup(c.record.spec.linux?.cgroupsPath, [launched.pid]);
-  c.state = { ...c.state, pid: launched.pid, guestPid: launched.guestPid };
-  delete c.state.exitCode;
-  if (pidStart !== undefined) c.state.pidStart = pidStart;
-  else delete c.state.pidStart;
+  c.current = { ...c.current, pid: launched.pid, guestPid: launched.guestPid };
+  delete c.current.exitCode;
+  if (pidStart !== undefined) c.current.pidStart = pidStart;
+  else delete c.current.pidStart;
   saveContainer(ctx.root, sid, c);
 }
 
 export async function startContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c: LoadedContainer): Promise<void> {
   const sid = sb.record.id;
   const cid = c.record.id;
-  assertState("sandbox", sid, sb.state.state, ["ready", "running"], "start a container in");
-  assertState("container", cid, c.state.state, ["ready", "stopped"], "start");
-  if (c.state.state === "stopped") await relaunch(ctx, sb, vm, c);
+  guardSandbox(sid, sb.current.state, "startContainer");
+  guardContainer(cid, c.current.state, "start");
+  if (c.current.state === "stopped") await relaunch(ctx, sb, vm, c);
   const spec = frozen(c.record.guestSpec ?? c.record.spec);
   try {
-    await ctx.lifecycle.containerStart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.state), vm));
+    await ctx.lifecycle.containerStart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.current), vm));
   } catch (e) {
     // OCI: a failing startContainer hook stops the container.
     await warnOnly(`killing ${cid} after a failed start hook`, async () => {
       await vm.agent.call("signalProcess", { containerId: cid, signal: 9, all: true });
     });
-    if (c.state.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
+    if (c.current.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
     throw e;
   }
   await vm.agent.call("startContainer", { containerId: cid });
   moveContainer(ctx.root, sid, c, "running", { startedAt: new Date().toISOString(), exitCode: undefined });
-  if (sb.state.state === "ready") moveSandbox(ctx.root, sb, "running");
+  if (sb.current.state === "ready") moveSandbox(ctx.root, sb, "running");
   await warnOnly(`poststart of ${cid}`, () =>
-    ctx.lifecycle.containerPoststart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.state), vm)),
+    ctx.lifecycle.containerPoststart(phaseContext(ctx, sb, c.record, spec, ociStateOf(c.record, c.current), vm)),
   );
 }
 
 /** SIGKILL every process of the container and wait for its init to exit. */
 export async function stopContainerIn(ctx: RuntimeContext, sb: LoadedSandbox, vm: VmHandle, c: LoadedContainer): Promise<void> {
   const cid = c.record.id;
-  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], "stop a container in");
-  assertState("container", cid, c.state.state, ["ready", "running", "paused"], "stop");
+  guardSandbox(sb.record.id, sb.current.state, "stopContainer");
+  guardContainer(cid, c.current.state, "stop");
   await vm.agent.call("signalProcess", { containerId: cid, signal: 9, all: true });
   const r = await vm.agent.call("waitProcess", { containerId: cid }, { timeoutMs: ctx.config.hypervisor.stop_timeout_ms });
   moveContainer(ctx.root, sb.record.id, c, "stopped", { exitCode: r.signal ? 128 + r.signal : r.exitCode });
@@ -304,8 +305,8 @@ export async function killContainerIn(
   all: boolean,
 ): Promise<void> {
   checkSignal(signal);
-  assertState("sandbox", sb.record.id, sb.state.state, ["ready", "running"], "signal a container in");
-  assertState("container", c.record.id, c.state.state, ["ready", "running", "paused"], "kill");
+  guardSandbox(sb.record.id, sb.current.state, "signalContainer");
+  guardContainer(c.record.id, c.current.state, "kill");
   await vm.agent.call("signalProcess", { containerId: c.record.id, signal, all });
 }
 
@@ -324,25 +325,25 @@ export async function deleteContainerIn(
 ): Promise<void> {
   const sid = sb.record.id;
   const cid = c.record.id;
-  if (!force) assertState("container", cid, c.state.state, ["ready", "stopped"], "delete");
+  if (!force) guardContainer(cid, c.current.state, "delete");
   if (vm && !vmGoing) {
     try {
       await vm.agent.call("removeContainer", { containerId: cid, force: true });
     } catch (e) {
-      if (!force && c.state.state !== "stopped") throw e;
+      if (!force && c.current.state !== "stopped") throw e;
       log.warn(`removing ${cid} in the guest: ${(e as Error).message} (continuing: ${force ? "forced" : "already stopped"})`);
     }
   }
-  killShim(c.state.pid, c.state.pidStart);
+  killShim(c.current.pid, c.current.pidStart);
   // Forget it first: a crash below leaves unlisted files, which deleteSandbox clears, never a listed container without files.
   sb.containers = sb.containers.filter((x) => x !== c);
-  sb.state.containers = sb.state.containers.filter((x) => x !== cid);
+  sb.current.containers = sb.current.containers.filter((x) => x !== cid);
   saveSandboxState(ctx.root, sb);
   await unshareRootfs(sharedRootfs(ctx.root, sid, cid));
   await removeHostCgroup(c.record.spec.linux?.cgroupsPath);
   await removeTree(containerDir(ctx.root, sid, cid));
   releaseContainerId(ctx.root, sid, cid);
-  const stopped = ociStateOf(c.record, c.state, "stopped");
+  const stopped = ociStateOf(c.record, c.current, "stopped");
   await warnOnly(`poststop of ${cid}`, () =>
     ctx.lifecycle.containerPoststop(phaseContext(ctx, sb, c.record, frozen(c.record.guestSpec ?? c.record.spec), stopped, vm)),
   );

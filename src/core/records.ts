@@ -4,7 +4,7 @@ import type { LaunchIo } from "./ports.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { VmSpecSchema } from "../hypervisor/spec.ts";
 import { SpecSchema } from "../oci/spec.ts";
-import { STATES } from "./status.ts";
+import { STATUSES } from "./status.ts";
 
 /**
  * Schemas of the files husk writes under <root>. Strict: an unknown field in
@@ -17,7 +17,7 @@ const nat = v.pipe(v.number(), v.integer(), v.minValue(0));
 const annotations = v.record(v.string(), v.string());
 const isoTime = v.pipe(v.string(), v.isoTimestamp());
 
-export const StateSchema = v.picklist(STATES);
+export const StatusSchema = v.picklist(STATUSES);
 
 // The stored spec must be exactly a VmSpec (checked both ways at compile time).
 type StoredVmSpec = v.InferOutput<typeof VmSpecSchema>;
@@ -37,7 +37,7 @@ export type SandboxRecord = v.InferOutput<typeof SandboxRecordSchema>;
 
 /** <sandboxDir>/state.json: what is. */
 export const SandboxStateSchema = v.strictObject({
-  state: StateSchema,
+  state: StatusSchema,
   /** Container ids in creation order. */
   containers: v.array(id),
   /** Process owning the VM (monitor), and its start time (/proc stat field 22) against pid reuse. */
@@ -74,7 +74,7 @@ export type ContainerRecord = v.InferOutput<typeof ContainerRecordSchema>;
 
 /** <sandboxDir>/containers/<cid>/state.json. */
 export const ContainerStateSchema = v.strictObject({
-  state: StateSchema,
+  state: StatusSchema,
   /** Host pid standing for the container (the shim), 0 when none. */
   pid: nat,
   pidStart: v.optional(nat),

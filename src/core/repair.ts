@@ -1,7 +1,8 @@
 import type { RuntimeContext } from "./ports.ts";
 import { logger } from "../host/log.ts";
 import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
-import { containerExitFile, readJsonIfExists } from "../host/layout.ts";
+import { containerExitFile } from "../host/layout.ts";
+import { readJsonIfExists } from "../host/json-file.ts";
 import { isProcessAlive } from "../host/proc.ts";
 import { ExitRecordSchema } from "./records.ts";
 
@@ -20,9 +21,9 @@ export interface Staleness {
 }
 
 export function findStale(sb: LoadedSandbox): Staleness {
-  const sandboxDead = sb.state.state !== "stopped" && !vmAlive(sb);
+  const sandboxDead = sb.current.state !== "stopped" && !vmAlive(sb);
   const deadContainers = sb.containers.filter(
-    (c) => c.state.state !== "stopped" && (sandboxDead || (c.state.pid > 0 && !isProcessAlive(c.state.pid, c.state.pidStart))),
+    (c) => c.current.state !== "stopped" && (sandboxDead || (c.current.pid > 0 && !isProcessAlive(c.current.pid, c.current.pidStart))),
   );
   return { sandboxDead, deadContainers };
 }
@@ -57,11 +58,11 @@ export async function repairSandbox(ctx: RuntimeContext, sb: LoadedSandbox): Pro
   }
   for (const c of stale.deadContainers) {
     const exit = readJsonIfExists(containerExitFile(ctx.root, sid, c.record.id), ExitRecordSchema, `exit status of ${c.record.id}`);
-    log.debug(`container ${c.record.id}: shim ${c.state.pid} gone, marking stopped`);
+    log.debug(`container ${c.record.id}: shim ${c.current.pid} gone, marking stopped`);
     moveContainer(ctx.root, sid, c, "stopped", exit ? { exitCode: exit.exitCode } : {});
   }
   if (stale.sandboxDead) {
-    log.debug(`sandbox ${sid}: VM owner ${sb.state.vmPid ?? "(none)"} gone, marking stopped`);
+    log.debug(`sandbox ${sid}: VM owner ${sb.current.vmPid ?? "(none)"} gone, marking stopped`);
     moveSandbox(ctx.root, sb, "stopped");
   }
 }

@@ -15,8 +15,9 @@ import { validateId } from "../host/ids.ts";
 import type { SandboxPhaseContext } from "./ports.ts";
 import { logger } from "../host/log.ts";
 import { closeQuietly, containerDirsOf, moveContainer, moveSandbox, saveSandboxState, vmAlive, withVm, type LoadedSandbox } from "./sandbox.ts";
-import { assertState } from "./status.ts";
-import { containerConfigFile, makeDir, readJsonIfExists, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir, writeJsonAtomic } from "../host/layout.ts";
+import { guardSandbox } from "./status.ts";
+import { containerConfigFile, SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir } from "../host/layout.ts";
+import { makeDir, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 import type { UndoStack } from "./undo.ts";
 import { processStartTime } from "../host/proc.ts";
 import { ContainerRecordSchema, type SandboxRecord } from "./records.ts";
@@ -88,7 +89,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
     vm: buildVmSpec(ctx.config, sid, dir, sizing, ctx.agentDir, first?.spec.linux?.cgroupsPath),
   };
   writeJsonAtomic(sandboxConfigFile(ctx.root, sid), record);
-  const sb: LoadedSandbox = { record, state: { state: "ready", containers: [] }, containers: [] };
+  const sb: LoadedSandbox = { record, current: { state: "ready", containers: [] }, containers: [] };
   saveSandboxState(ctx.root, sb);
 
   const phase = sandboxPhase(ctx, sid, first, { vcpus: record.vm.vcpus, memoryMiB: record.vm.memoryMiB });
@@ -110,7 +111,7 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
   // On failure this undo (stop) also drops the connection; the container undos before it still use it.
   undo.push(`stop VM of ${sid}`, () => vm.stop());
   const vmPidStart = processStartTime(vm.pid);
-  sb.state = { ...sb.state, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
+  sb.current = { ...sb.current, vmPid: vm.pid, ...(vmPidStart !== undefined ? { vmPidStart } : {}) };
   saveSandboxState(ctx.root, sb);
   for (const c of config.containers) await createContainerIn(ctx, sb, vm, c, undo);
   await closeQuietly(vm);
@@ -120,56 +121,56 @@ export async function createSandboxIn(ctx: RuntimeContext, config: SandboxConfig
 /** Start every container; a stopped sandbox boots its VM again first. */
 export async function startSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
   const sid = sb.record.id;
-  assertState("sandbox", sid, sb.state.state, ["ready", "stopped"], "start");
-  if (sb.state.state === "stopped") {
+  guardSandbox(sid, sb.current.state, "start");
+  if (sb.current.state === "stopped") {
     const vm = await ctx.backend.boot(sb.record.vm);
     const vmPidStart = processStartTime(vm.pid);
-    sb.state = { ...sb.state, vmPid: vm.pid };
-    if (vmPidStart !== undefined) sb.state.vmPidStart = vmPidStart;
-    else delete sb.state.vmPidStart;
+    sb.current = { ...sb.current, vmPid: vm.pid };
+    if (vmPidStart !== undefined) sb.current.vmPidStart = vmPidStart;
+    else delete sb.current.vmPidStart;
     await closeQuietly(vm);
     moveSandbox(ctx.root, sb, "running");
   }
   await withVm(ctx, sb, async (vm) => {
     for (const c of sb.containers) {
-      if (c.state.state === "ready" || c.state.state === "stopped") await startContainerIn(ctx, sb, vm, c);
+      if (c.current.state === "ready" || c.current.state === "stopped") await startContainerIn(ctx, sb, vm, c);
     }
   });
-  if (sb.state.state === "ready") moveSandbox(ctx.root, sb, "running");
+  if (sb.current.state === "ready") moveSandbox(ctx.root, sb, "running");
 }
 
 /** Stop every container (SIGKILL), then the VM. */
 export async function stopSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
   const sid = sb.record.id;
-  assertState("sandbox", sid, sb.state.state, ["ready", "running", "paused"], "stop");
+  guardSandbox(sid, sb.current.state, "stop");
   if (vmAlive(sb)) {
     await withVm(ctx, sb, async (vm) => {
-      if (sb.state.state === "paused") {
+      if (sb.current.state === "paused") {
         await vm.resume();
         moveSandbox(ctx.root, sb, "running");
       }
       for (const c of sb.containers) {
-        if (c.state.state !== "stopped") await stopContainerIn(ctx, sb, vm, c);
+        if (c.current.state !== "stopped") await stopContainerIn(ctx, sb, vm, c);
       }
       await vm.stop();
     });
   } else {
-    for (const c of sb.containers) if (c.state.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
+    for (const c of sb.containers) if (c.current.state !== "stopped") moveContainer(ctx.root, sid, c, "stopped");
   }
   moveSandbox(ctx.root, sb, "stopped");
 }
 
 export async function pauseSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
-  assertState("sandbox", sb.record.id, sb.state.state, ["running"], "pause");
+  guardSandbox(sb.record.id, sb.current.state, "pause");
   await withVm(ctx, sb, (vm) => vm.pause());
-  for (const c of sb.containers) if (c.state.state === "running") moveContainer(ctx.root, sb.record.id, c, "paused");
+  for (const c of sb.containers) if (c.current.state === "running") moveContainer(ctx.root, sb.record.id, c, "paused");
   moveSandbox(ctx.root, sb, "paused");
 }
 
 export async function resumeSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
-  assertState("sandbox", sb.record.id, sb.state.state, ["paused"], "resume");
+  guardSandbox(sb.record.id, sb.current.state, "resume");
   await withVm(ctx, sb, (vm) => vm.resume());
-  for (const c of sb.containers) if (c.state.state === "paused") moveContainer(ctx.root, sb.record.id, c, "running");
+  for (const c of sb.containers) if (c.current.state === "paused") moveContainer(ctx.root, sb.record.id, c, "running");
   moveSandbox(ctx.root, sb, "running");
 }
 
@@ -184,14 +185,14 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
   const first = sb.containers[0]?.record;
   await repairSandbox(ctx, sb);
   // A running sandbox whose containers have all stopped only holds an idle VM: deletable without force.
-  const idle = sb.containers.every((c) => c.state.state === "stopped");
-  if (!force && !(sb.state.state === "running" && idle)) {
-    assertState("sandbox", sid, sb.state.state, ["ready", "paused", "stopped"], "delete");
+  const idle = sb.containers.every((c) => c.current.state === "stopped");
+  if (!force && !(sb.current.state === "running" && idle)) {
+    guardSandbox(sid, sb.current.state, "delete");
   }
   if (vmAlive(sb)) {
     // A failure to stop the VM keeps the state: the sandbox can be deleted again.
     await withVm(ctx, sb, async (vm) => {
-      if (sb.state.state === "paused") await vm.resume();
+      if (sb.current.state === "paused") await vm.resume();
       for (const c of [...sb.containers]) await deleteContainerIn(ctx, sb, vm, c, true, true);
       await vm.stop();
     });

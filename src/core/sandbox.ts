@@ -15,17 +15,15 @@ import { NotFoundError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
 import type { VmHandle } from "./ports.ts";
 import { OCI_VERSION, type OciState } from "../oci/spec.ts";
-import { assertTransition, ociStatus, type State } from "./status.ts";
+import { assertTransition, ociStatus, type Status } from "./status.ts";
 import {
   containerConfigFile,
   containerStateFile,
   sandboxConfigFile,
   sandboxDir,
   sandboxStateFile,
-  readJson,
-  readJsonIfExists,
-  writeJsonAtomic,
 } from "../host/layout.ts";
+import { readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 
 /**
  * A sandbox as stored, loaded under its lock, and the only functions that
@@ -37,12 +35,14 @@ const log = logger("sandbox");
 
 export interface LoadedContainer {
   record: ContainerRecord;
-  state: ContainerState;
+  /** state.json: what is (status, pids, exit code). */
+  current: ContainerState;
 }
 
 export interface LoadedSandbox {
   record: SandboxRecord;
-  state: SandboxState;
+  /** state.json: what is (status, containers, VM owner). */
+  current: SandboxState;
   containers: LoadedContainer[];
 }
 
@@ -50,7 +50,7 @@ export interface LoadedSandbox {
 export interface ContainerStatus {
   id: string;
   sandboxId: string;
-  state: State;
+  state: Status;
   /** Host pid standing for the container (the shim), 0 when none. */
   pid: number;
   guestPid: number;
@@ -65,7 +65,7 @@ export interface ContainerStatus {
 
 export interface SandboxStatus {
   id: string;
-  state: State;
+  state: Status;
   backend: string;
   /** Pid of the process owning the VM (monitor), 0 when none. */
   vmPid: number;
@@ -91,10 +91,10 @@ export function loadSandbox(root: string, sid: string): LoadedSandbox {
   for (const cid of state.containers) {
     containers.push({
       record: readJson(containerConfigFile(root, sid, cid), ContainerRecordSchema, `container ${cid}`),
-      state: readJson(containerStateFile(root, sid, cid), ContainerStateSchema, `state of container ${cid}`),
+      current: readJson(containerStateFile(root, sid, cid), ContainerStateSchema, `state of container ${cid}`),
     });
   }
-  return { record, state, containers };
+  return { record, current: state, containers };
 }
 
 export function findContainer(sb: LoadedSandbox, cid: string): LoadedContainer {
@@ -113,20 +113,20 @@ export function containerDirsOf(root: string, sid: string): string[] {
 }
 
 export function saveSandboxState(root: string, sb: LoadedSandbox): void {
-  writeJsonAtomic(sandboxStateFile(root, sb.record.id), sb.state);
+  writeJsonAtomic(sandboxStateFile(root, sb.record.id), sb.current);
 }
 
 export function saveContainer(root: string, sid: string, c: LoadedContainer): void {
-  writeJsonAtomic(containerStateFile(root, sid, c.record.id), c.state);
+  writeJsonAtomic(containerStateFile(root, sid, c.record.id), c.current);
 }
 
 export function saveContainerRecord(root: string, sid: string, c: LoadedContainer): void {
   writeJsonAtomic(containerConfigFile(root, sid, c.record.id), c.record);
 }
 
-export function moveSandbox(root: string, sb: LoadedSandbox, to: State): void {
-  assertTransition("sandbox", sb.record.id, sb.state.state, to);
-  sb.state = { ...sb.state, state: to };
+export function moveSandbox(root: string, sb: LoadedSandbox, to: Status): void {
+  assertTransition("sandbox", sb.record.id, sb.current.state, to);
+  sb.current = { ...sb.current, state: to };
   saveSandboxState(root, sb);
 }
 
@@ -134,18 +134,18 @@ export function moveContainer(
   root: string,
   sid: string,
   c: LoadedContainer,
-  to: State,
+  to: Status,
   patch: Partial<Omit<ContainerState, "state">> = {},
 ): void {
-  assertTransition("container", c.record.id, c.state.state, to);
-  const next: ContainerState = { ...c.state, ...patch, state: to };
+  assertTransition("container", c.record.id, c.current.state, to);
+  const next: ContainerState = { ...c.current, ...patch, state: to };
   for (const k of Object.keys(next) as (keyof ContainerState)[]) if (next[k] === undefined) delete next[k];
-  c.state = next;
+  c.current = next;
   saveContainer(root, sid, c);
 }
 
 export function vmAlive(sb: LoadedSandbox): boolean {
-  return sb.state.vmPid !== undefined && isProcessAlive(sb.state.vmPid, sb.state.vmPidStart);
+  return sb.current.vmPid !== undefined && isProcessAlive(sb.current.vmPid, sb.current.vmPidStart);
 }
 
 /** Connect to the sandbox's VM for the duration of fn. */
@@ -171,24 +171,24 @@ export function containerStatusOf(sb: LoadedSandbox, c: LoadedContainer): Contai
   return {
     id: c.record.id,
     sandboxId: sb.record.id,
-    state: c.state.state,
-    pid: c.state.pid,
-    guestPid: c.state.guestPid,
+    state: c.current.state,
+    pid: c.current.pid,
+    guestPid: c.current.guestPid,
     bundle: c.record.bundle,
     rootfs: c.record.rootfs,
     annotations: c.record.annotations,
     createdAt: c.record.createdAt,
-    ...(c.state.startedAt ? { startedAt: c.state.startedAt } : {}),
-    ...(c.state.exitCode !== undefined ? { exitCode: c.state.exitCode } : {}),
+    ...(c.current.startedAt ? { startedAt: c.current.startedAt } : {}),
+    ...(c.current.exitCode !== undefined ? { exitCode: c.current.exitCode } : {}),
   };
 }
 
 export function sandboxStatusOf(sb: LoadedSandbox): SandboxStatus {
   return {
     id: sb.record.id,
-    state: sb.state.state,
+    state: sb.current.state,
     backend: sb.record.backend,
-    vmPid: sb.state.vmPid ?? 0,
+    vmPid: sb.current.vmPid ?? 0,
     annotations: sb.record.annotations,
     createdAt: sb.record.createdAt,
     containers: sb.containers.map((c) => containerStatusOf(sb, c)),

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
+import { writeJsonAtomic } from "../host/json-file.ts";
 import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
 import { logger } from "../host/log.ts";
 import { identity, identityPath } from "./key.ts";
@@ -70,7 +70,7 @@ export function ensureFactoryDir(factoryDir: string): void {
 }
 
 export function writeTemplateRecord(dir: string, record: TemplateRecord): void {
-  atomicWriteFile(join(dir, TEMPLATE_FILE), JSON.stringify(v.parse(TemplateRecordSchema, record), null, 2) + "\n");
+  writeJsonAtomic(join(dir, TEMPLATE_FILE), v.parse(TemplateRecordSchema, record));
 }
 
 export function sha256File(path: string): string {

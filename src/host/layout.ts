@@ -1,14 +1,10 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
-import * as v from "valibot";
-import { InternalError, NotFoundError, asHuskError } from "./errors.ts";
+import { join } from "node:path";
 import { validateId } from "./ids.ts";
-import { issuePath } from "./valid.ts";
 
 /**
- * The on-disk layout (DESIGN.md "On disk") and its two primitives: atomic
- * JSON writes and schema-checked reads. Ids are validated here, before they
- * become path components, so no caller can forget.
+ * The on-disk layout (DESIGN.md "On disk"): every path under the state root
+ * and in the guest. Ids are validated here, before they become path
+ * components, so no caller can forget. Writing and reading the files: json-file.ts.
  */
 
 export const DIR_MODE = 0o700;
@@ -69,90 +65,3 @@ export const GUEST_SHARED_DIR = "/run/husk/shared";
 export function guestRootfs(cid: string): string {
   return `${GUEST_SHARED_DIR}/${validateId(cid, "container id")}/rootfs`;
 }
-
-export function makeDir(path: string, recursive = false, mode = DIR_MODE): void {
-  try {
-    mkdirSync(path, { mode, recursive });
-  } catch (e) {
-    throw asHuskError(e, "E_IO", `cannot create directory ${path}`);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Write JSON so that a crash at any instant leaves the old file or the new
- * one: temp file in the same directory, fsync, rename over, fsync the dir.
- */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const data = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx", FILE_MODE);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-    fsyncDir(dir);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw asHuskError(e, "E_IO", `cannot write ${path}`);
-  }
-}
-
-/**
- * Read a JSON file and validate it. Missing → E_NOT_FOUND (with `what`);
- * unreadable → E_IO; not JSON or not matching the schema → E_INTERNAL naming
- * the file and the bad key (husk wrote it, so it is corrupt).
- */
-export function readJson<S extends v.GenericSchema>(path: string, schema: S, what: string): v.InferOutput<S> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new NotFoundError(`${what} not found`, { details: { path } });
-    }
-    throw asHuskError(e, "E_IO", `cannot read ${path}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InternalError(`corrupt file ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
-  }
-  const result = v.safeParse(schema, json);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const at = issuePath(issue) || "(top level)";
-    throw new InternalError(`corrupt file ${path}: ${at}: ${issue.message}`, { details: { path, key: at } });
-  }
-  return result.output;
-}
-
-/** Read an optional file; undefined when it does not exist. */
-export function readJsonIfExists<S extends v.GenericSchema>(
-  path: string,
-  schema: S,
-  what: string,
-): v.InferOutput<S> | undefined {
-  try {
-    return readJson(path, schema, what);
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
-}
-

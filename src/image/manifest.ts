@@ -3,10 +3,11 @@
  * and how to boot it. Written by build.ts, read back (validated) by the QEMU
  * driver through readImageManifest.
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
 import { ImageError, NotFoundError } from "../host/errors.ts";
+import { writeFileAtomic } from "../host/json-file.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_SCHEMA_VERSION = 1;
@@ -121,7 +122,5 @@ export function serializeManifest(m: ImageManifest): string {
 }
 
 export async function writeImageManifest(dir: string, m: ImageManifest): Promise<void> {
-  const path = join(dir, MANIFEST_FILE);
-  await writeFile(`${path}.tmp`, serializeManifest(m));
-  await rename(`${path}.tmp`, path);
+  writeFileAtomic(join(dir, MANIFEST_FILE), serializeManifest(m), 0o644);
 }

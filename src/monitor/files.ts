@@ -1,9 +1,8 @@
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { MonitorError } from "../host/errors.ts";
 import { VmSpecSchema } from "../hypervisor/spec.ts";
-import { atomicWriteFile } from "../hypervisor/qemu/atomic.ts";
+import { readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 
 /**
  * Files the monitor shares with the CLI in the sandbox directory:
@@ -60,58 +59,24 @@ export const VmStateSchema = v.strictObject({
 });
 export type VmState = v.InferOutput<typeof VmStateSchema>;
 
-export function sandboxDir(root: string, sandboxId: string): string {
-  return join(root, "sandboxes", sandboxId);
-}
-
 export function readVmConfig(dir: string): VmConfig {
   return readJson(join(dir, VM_CONFIG_FILE), VmConfigSchema, "vm config");
 }
 
 export function writeVmConfig(dir: string, config: VmConfig): void {
-  atomicWriteFile(join(dir, VM_CONFIG_FILE), JSON.stringify(v.parse(VmConfigSchema, config), null, 2) + "\n");
+  writeJsonAtomic(join(dir, VM_CONFIG_FILE), v.parse(VmConfigSchema, config));
 }
 
 /** The monitor's last recorded VM state, or undefined if none was written yet. */
 export function readVmState(dir: string): VmState | undefined {
-  try {
-    return readJson(join(dir, VM_STATE_FILE), VmStateSchema, "vm state");
-  } catch (err) {
-    if (err instanceof MonitorError && err.details?.missing) return undefined;
-    throw err;
-  }
+  return readJsonIfExists(join(dir, VM_STATE_FILE), VmStateSchema, "vm state");
 }
 
 export function writeVmState(dir: string, state: Omit<VmState, "version" | "updatedAt">): void {
   const full: VmState = { version: 1, ...state, updatedAt: new Date().toISOString() };
-  atomicWriteFile(join(dir, VM_STATE_FILE), JSON.stringify(full) + "\n");
+  writeJsonAtomic(join(dir, VM_STATE_FILE), full);
 }
 
 export function removeVmState(dir: string): void {
   rmSync(join(dir, VM_STATE_FILE), { force: true });
-}
-
-function readJson<S extends v.GenericSchema>(path: string, schema: S, what: string): v.InferOutput<S> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new MonitorError(`cannot read ${what} ${path}: ${(err as Error).message}`, {
-      cause: err,
-      details: { path, missing: (err as NodeJS.ErrnoException).code === "ENOENT" },
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new MonitorError(`${what} ${path} is not valid JSON`, { cause: err, details: { path } });
-  }
-  const parsed = v.safeParse(schema, json);
-  if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const at = issue.path?.map((p: { key: unknown }) => String(p.key)).join(".") ?? "";
-    throw new MonitorError(`${what} ${path} is invalid${at ? ` at ${at}` : ""}: ${issue.message}`, { details: { path } });
-  }
-  return parsed.output;
 }

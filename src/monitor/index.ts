@@ -3,11 +3,11 @@ import { UsageError } from "../host/errors.ts";
 import { validateId } from "../host/ids.ts";
 import { logger } from "../host/log.ts";
 import { DEFAULT_ROOT } from "../config/schema.ts";
-import { sandboxDir } from "./files.ts";
+import { sandboxDir } from "../host/layout.ts";
 import { SandboxMonitor, type MonitorOptions } from "./monitor.ts";
 
 export { MonitorBackend, forceStopVm, type MonitorBackendOptions } from "./backend.ts";
-export { readVmState, sandboxDir, VM_STATE_FILE, VM_CONFIG_FILE, MONITOR_SOCKET, type VmState, type VmConfig } from "./files.ts";
+export { readVmState, VM_STATE_FILE, VM_CONFIG_FILE, MONITOR_SOCKET, type VmState, type VmConfig } from "./files.ts";
 export { MONITOR_METHODS } from "./methods.ts";
 export { SandboxMonitor } from "./monitor.ts";
 
@@ -46,7 +46,7 @@ export function parseMonitorArgs(argv: readonly string[]): RunMonitorOptions {
 export async function runMonitor(args: readonly string[] | RunMonitorOptions): Promise<number> {
   const asProcess = Array.isArray(args);
   const opts = asProcess ? parseMonitorArgs(args as readonly string[]) : (args as RunMonitorOptions);
-  const dir = sandboxDir(opts.root, validateId(opts.sandboxId, "sandbox id"));
+  const dir = sandboxDir(opts.root, opts.sandboxId);
   if (!existsSync(dir)) throw new UsageError(`husk monitor: sandbox directory ${dir} does not exist`);
   const monitor = new SandboxMonitor({ dir, hypervisor: opts.hypervisor });
   const onSignal = (sig: string) => {

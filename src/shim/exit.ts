@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { writeJsonAtomic } from "../host/layout.ts";
+import { writeJsonAtomic } from "../host/json-file.ts";
 
 /** The status the shim exits with, as a shell reports it: 128+signal when signalled. */
 export function exitStatus(result: { exitCode: number; signal?: number | undefined }): number {

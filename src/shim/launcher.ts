@@ -1,9 +1,10 @@
-import { lstatSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, statSync } from "node:fs";
 import { constants } from "node:os";
-import { dirname, basename, join, resolve } from "node:path";
+import { dirname, basename, resolve } from "node:path";
 import * as v from "valibot";
 import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../host/errors.ts";
 import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../core/ports.ts";
+import { writeFileAtomic } from "../host/json-file.ts";
 import { logger } from "../host/log.ts";
 import type { VmHandle } from "../core/ports.ts";
 import { LIMITS, utf8Bytes } from "../oci/limits.ts";
@@ -94,15 +95,11 @@ export function assertPidFileDir(path: string): void {
 
 /** Written like runc: the bare number, replaced atomically so a reader never sees half of it. */
 export function writePidFile(path: string, pid: number): void {
-  const abs = resolve(path);
-  // Not named after the pid file: a name at NAME_MAX must not make the temporary one too long.
-  const tmp = join(dirname(abs), `.husk-pid.${process.pid}.tmp`);
   try {
-    writeFileSync(tmp, String(pid), { mode: 0o644 });
-    renameSync(tmp, abs);
+    writeFileAtomic(resolve(path), String(pid), 0o644);
   } catch (e) {
-    rmSync(tmp, { force: true });
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const errno = (e as Error).cause as NodeJS.ErrnoException | undefined;
+    const why = errno?.code ?? (e as Error).message;
     throw new IoError(`cannot write pid file ${path}: ${why}`, { cause: e, details: { path } });
   }
 }

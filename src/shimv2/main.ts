@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -7,6 +7,7 @@ import { podSandboxOf } from "../runtime/pod.ts";
 import { deleteById } from "../runtime/operations.ts";
 import type { RuntimeContext } from "../core/ports.ts";
 import { NotFoundError, ShimError, TimeoutError } from "../host/errors.ts";
+import { writeFileAtomic } from "../host/json-file.ts";
 import { logger } from "../host/log.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { mountsUnder, unmountAll } from "../core/rootfs.ts";
@@ -67,9 +68,7 @@ async function answers(socket: string): Promise<boolean> {
  * does); without it the task is taken for dead and cleaned up.
  */
 function writeAddress(bundle: string, address: string): void {
-  const tmp = join(bundle, ".address.tmp");
-  writeFileSync(tmp, address, { mode: 0o600 });
-  renameSync(tmp, join(bundle, "address"));
+  writeFileAtomic(join(bundle, "address"), address);
 }
 
 /** Ask a server left from an earlier task of the same id to go, and wait until it has. */

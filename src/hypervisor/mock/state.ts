@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { readJsonIfExists, writeJsonAtomic } from "../../host/layout.ts";
+import { readJsonIfExists, writeJsonAtomic } from "../../host/json-file.ts";
 
 /**
  * The mock hypervisor's little persisted state, kept in the sandbox dir so

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { logger } from "../../host/log.ts";
-import { atomicWriteFile } from "./atomic.ts";
+import { writeJsonAtomic } from "../../host/json-file.ts";
 
 /**
  * <dir>/qemu.pid: who to kill when the process that started QEMU is gone
@@ -36,7 +36,7 @@ export function parseStatStartTime(stat: string): string | undefined {
 
 export function writePidFile(path: string, pid: number, qmpSocket: string): void {
   const startTime = processStartTime(pid) ?? "";
-  atomicWriteFile(path, JSON.stringify({ pid, startTime, qmpSocket } satisfies PidFile) + "\n");
+  writeJsonAtomic(path, { pid, startTime, qmpSocket } satisfies PidFile);
 }
 
 export function readPidFile(path: string): PidFile | undefined {

@@ -130,7 +130,7 @@ describe("sandbox lifecycle", () => {
     await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b"))] });
     const snap = await api.fetchSandbox(env.ctx, "sb");
     expect(snap.record.id).toBe("sb");
-    expect(snap.state.state).toBe("ready");
+    expect(snap.current.state).toBe("ready");
     expect(snap.containers[0]?.record.bundle).toBe(join(env.dir, "b"));
   });
 

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from "node:path";
 import * as v from "valibot";
 import * as api from "../../../src/core/api.ts";
-import { readJson, writeJsonAtomic, containerDir, sandboxDir } from "../../../src/host/layout.ts";
+import { containerDir, sandboxDir } from "../../../src/host/layout.ts";
+import { readJson, writeJsonAtomic } from "../../../src/host/json-file.ts";
 import { FIXTURES, containerConfig, makeEnv, rejectsWith, tempDir } from "./helpers.ts";
 
 /** Atomic writes under SIGKILL, strict reads, ids before paths. */

@@ -44,12 +44,12 @@ describe("vm.json / vm-state.json", () => {
       writeFileSync(join(dir, "vm.json"), JSON.stringify(c));
       return () => readVmConfig(dir);
     };
-    expect(bad((c) => (c.extra = 1))).toThrow(/invalid/);
+    expect(bad((c) => (c.extra = 1))).toThrow(/corrupt file .*: extra/);
     expect(bad((c) => (c.spec.kernel = "vmlinux"))).toThrow(/spec\.kernel/);
     expect(bad((c) => (c.spec.machine = "microvm,x=1;rm"))).toThrow(/spec\.machine/);
     expect(bad((c) => (c.spec.sandboxId = "../x"))).toThrow(/spec\.sandboxId/);
     writeFileSync(join(dir, "vm.json"), "{");
-    expect(() => readVmConfig(dir)).toThrow(/not valid JSON/);
+    expect(() => readVmConfig(dir)).toThrow(/corrupt file .*vm\.json/);
   });
   test("writing an invalid config throws before touching the file", () => {
     const dir = mkdtempSync(join(tmpdir(), "husk-files-"));
