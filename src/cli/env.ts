@@ -34,7 +34,8 @@ export default defineCommand(
             vcpus: config.hypervisor.vcpus,
             memoryMiB: config.hypervisor.memory_mib,
           },
-          agent: { transport: config.agent.transport },
+          // The agent channel is always a virtio-serial port (no vsock yet).
+          agent: { transport: "virtio-serial", debug: config.agent.debug },
           plugins: [...Object.keys(config.plugins), ...globals().plugins],
         };
         if (format === "json") return printJson(env);

@@ -32,14 +32,16 @@ export const HypervisorConfigSchema = v.strictObject({
 });
 
 export const AgentConfigSchema = v.strictObject({
-  transport: v.optional(v.picklist(["auto", "virtio-serial", "vsock"]), "auto"),
-  request_timeout_ms: v.optional(posInt(3_600_000), 30_000),
+  /**
+   * The guest agent logs at debug level to the guest console (the sandbox's
+   * console.log on the host): the kernel gets husk.debug=1 and the guest init
+   * passes it on. Part of the VM's command line, so a template of its own.
+   */
   debug: v.optional(v.boolean(), false),
 });
 
 export const RuntimeConfigSchema = v.strictObject({
   root: v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path")), DEFAULT_ROOT),
-  log_level: v.optional(v.picklist(["silent", "error", "warn", "info", "debug", "trace"]), "info"),
 });
 
 /** Where VM templates live by default: a tmpfs (guest RAM files), present on every Linux host. */

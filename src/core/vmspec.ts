@@ -71,7 +71,7 @@ export function buildVmSpec(
     vcpus: sizing.vcpus ?? hv.vcpus,
     memoryMiB: sizing.memoryMiB ?? hv.memory_mib,
     ...(hv.tcg_cache_mib !== 64 ? { tcgCacheMiB: hv.tcg_cache_mib } : {}),
-    kernelParams: [...hv.kernel_params],
+    kernelParams: [...hv.kernel_params, ...(config.agent.debug ? ["husk.debug=1"] : [])],
     bootTimeoutMs: hv.boot_timeout_ms,
     consoleLog: join(dir, "console.log"),
     qmpSocket: ensureSocketPath(dir, "qmp.sock"),

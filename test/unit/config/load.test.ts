@@ -33,9 +33,9 @@ function configError(fn: () => unknown): Error & { code: string; details: Record
 describe("loadConfig", () => {
   test("an empty file gives every default", () => {
     const defaults = parseConfigText("", "defaults");
-    expect(defaults.runtime).toEqual({ root: DEFAULT_ROOT, log_level: "info" });
+    expect(defaults.runtime).toEqual({ root: DEFAULT_ROOT });
     expect(defaults.hypervisor).toMatchObject({ vcpus: 1, memory_mib: 512, machine: "microvm", accelerator: "auto", kernel_params: [] });
-    expect(defaults.agent).toEqual({ transport: "auto", request_timeout_ms: 30_000, debug: false });
+    expect(defaults.agent).toEqual({ debug: false });
     expect(defaults.plugins).toEqual({});
   });
 

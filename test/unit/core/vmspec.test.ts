@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { highestCpu, sizingFromSpec } from "../../../src/core/vmspec.ts";
+import { parseConfig } from "../../../src/config/load.ts";
+import { buildVmSpec, highestCpu, sizingFromSpec } from "../../../src/core/vmspec.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 
 const base = { vcpus: 1, memoryMiB: 512 };
@@ -29,5 +30,21 @@ describe("VM sizing from the first container", () => {
     expect(highestCpu("")).toBeUndefined();
     expect(highestCpu("0-")).toBeUndefined();
     expect(highestCpu("a,b")).toBeUndefined();
+  });
+});
+
+describe("VM spec from config", () => {
+  const build = (doc: Record<string, unknown>) =>
+    buildVmSpec(parseConfig(doc, "test"), "sb", "/run/husk/sandboxes/sb", { vcpus: 1, memoryMiB: 512 });
+
+  test("[agent] debug puts husk.debug=1 on the guest's command line, after the configured params", () => {
+    expect(build({ hypervisor: { kernel_params: ["foo=1"] }, agent: { debug: true } }).kernelParams).toEqual(["foo=1", "husk.debug=1"]);
+    expect(build({ hypervisor: { kernel_params: ["foo=1"] } }).kernelParams).toEqual(["foo=1"]);
+  });
+
+  test("removed keys are refused by name, not ignored", () => {
+    expect(() => parseConfig({ agent: { request_timeout_ms: 5 } }, "test")).toThrow("request_timeout_ms");
+    expect(() => parseConfig({ runtime: { log_level: "debug" } }, "test")).toThrow("log_level");
+    expect(() => parseConfig({ agent: { transport: "vsock" } }, "test")).toThrow("transport");
   });
 });
