@@ -1,0 +1,44 @@
+import { afterAll, describe } from "bun:test";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfigText } from "../../src/config/load.ts";
+import { removeTree } from "../../src/core/rootfs.ts";
+import { buildVmSpec } from "../../src/core/vmspec.ts";
+import { MockHypervisor } from "../../src/hypervisor/mock/index.ts";
+import { QemuHypervisor } from "../../src/hypervisor/qemu/index.ts";
+import { announceSkip, qemuSkipReason } from "../support/conformance/env.ts";
+import { imageVmSpec } from "../support/conformance/guest.ts";
+import { HYPERVISOR_CLAUSES, hypervisorContract } from "./contracts/hypervisor.ts";
+
+/** The Hypervisor port: the mock driver always, QEMU (guest image, TCG or KVM) where it can run. */
+
+// Short: QEMU's sockets live in these directories (sun_path is 108 bytes).
+const work = mkdtempSync("/tmp/hkc-hv-");
+afterAll(() => removeTree(work));
+
+const config = parseConfigText("", "conformance");
+
+hypervisorContract("mock", {
+  make(name) {
+    const dir = join(work, "mock", name);
+    mkdirSync(dir, { recursive: true });
+    return { driver: new MockHypervisor(), spec: buildVmSpec(config, name, dir, {}) };
+  },
+  stopTimeoutMs: 1000,
+  timeoutMs: 20_000,
+  deviations: {
+    [HYPERVISOR_CLAUSES.prepareValidates]: "MockHypervisor.prepare checks no paths (the core's unit tests boot mock VMs from specs naming no real kernel)",
+  },
+});
+
+const skip = qemuSkipReason();
+announceSkip("Hypervisor contract: qemu", skip);
+describe.skipIf(!!skip)("real driver", () => {
+  hypervisorContract("qemu", {
+    make(name) {
+      return { driver: new QemuHypervisor(), spec: imageVmSpec(join(work, "qemu"), name, { bootTimeoutMs: 60_000 }) };
+    },
+    stopTimeoutMs: 5000,
+    timeoutMs: 120_000,
+  });
+});
