@@ -3,7 +3,7 @@ import { UsageError } from "../host/errors.ts";
 import type { GlobalOptions } from "./globals.ts";
 import { colorFor } from "./logging.ts";
 import { rootCommand } from "./root.ts";
-import { versionText } from "./version.ts";
+import { versionText } from "./commands/extra/version.ts";
 
 /**
  * Dispatch the command line (global flags already parsed): --version, --help

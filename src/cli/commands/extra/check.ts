@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
-import { runChecks } from "./lib/check.ts";
-import { cliConfig } from "./lib/config.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson, printTable } from "./lib/output.ts";
+import { runChecks } from "../../lib/check.ts";
+import { cliConfig } from "../../lib/config.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson, printTable } from "../../lib/output.ts";
 
 export default defineCommand(
   strict(

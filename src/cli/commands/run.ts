@@ -1,11 +1,11 @@
 import { defineCommand } from "citty";
-import { startContainer } from "../core/api.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { relaySignalsTo } from "./lib/foreground.ts";
-import { acceptedFlags, consoleSocketArg, ioPaths, pidFileArg } from "./lib/io-args.ts";
-import { checkPreserveFds } from "./lib/preserve-fds.ts";
-import { createFromBundle, deleteById } from "../runtime/operations.ts";
+import { startContainer } from "../../core/api.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { relaySignalsTo } from "../lib/foreground.ts";
+import { acceptedFlags, consoleSocketArg, ioPaths, pidFileArg } from "../lib/io-args.ts";
+import { checkPreserveFds } from "../lib/preserve-fds.ts";
+import { createFromBundle, deleteById } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

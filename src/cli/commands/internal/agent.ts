@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { runAgent } from "../agent/server/index.ts";
+import { runAgent } from "../../../agent/server/index.ts";
 
 /** Hidden: the guest agent, run by the guest's init as `/husk/husk agent`. */
 export default defineCommand({

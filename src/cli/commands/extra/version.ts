@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { OCI_VERSION } from "../oci/spec.ts";
-import { COMMIT, VERSION } from "../host/version.ts";
-import { strict } from "./lib/flags.ts";
+import { OCI_VERSION } from "../../../oci/spec.ts";
+import { COMMIT, VERSION } from "../../../host/version.ts";
+import { strict } from "../../lib/flags.ts";
 
 /** The text runc prints for `--version` / `version`, with husk's values. */
 export function versionText(): string {

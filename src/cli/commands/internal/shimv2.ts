@@ -1,12 +1,12 @@
 import { defineCommand } from "citty";
-import { Publisher } from "../shimv2/events.ts";
-import { parseShimArgs } from "../shimv2/flags.ts";
-import { shimDelete, shimServe, shimStart } from "../shimv2/main.ts";
-import { TaskService } from "../shimv2/service.ts";
-import { selfCommand } from "../shim/launcher.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { globals, globalsToArgv } from "./globals.ts";
-import { cliConfig } from "./lib/config.ts";
+import { Publisher } from "../../../shimv2/events.ts";
+import { parseShimArgs } from "../../../shimv2/flags.ts";
+import { shimDelete, shimServe, shimStart } from "../../../shimv2/main.ts";
+import { TaskService } from "../../../shimv2/service.ts";
+import { selfCommand } from "../../../shim/launcher.ts";
+import { cliRuntime } from "../../lib/runtime.ts";
+import { globals, globalsToArgv } from "../../globals.ts";
+import { cliConfig } from "../../lib/config.ts";
 
 /**
  * Hidden: containerd's shim v2 (`io.containerd.husk.v2`). containerd runs
@@ -19,7 +19,7 @@ export default defineCommand({
   async run({ rawArgs }) {
     const args = parseShimArgs(rawArgs);
     if (args.version) {
-      const { versionText } = await import("./version.ts");
+      const { versionText } = await import("../extra/version.ts");
       console.log(versionText());
       return;
     }

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
-import { runShim } from "../shim/shim.ts";
-import { strict } from "./lib/flags.ts";
+import { runShim } from "../../../shim/shim.ts";
+import { strict } from "../../lib/flags.ts";
 
 /** Hidden: the per-process shim (spawned by the ShimLauncher, never by hand). */
 export default defineCommand(

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { cliConfig, cliConfigPath } from "./lib/config.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson } from "./lib/output.ts";
+import { cliConfig, cliConfigPath } from "../../lib/config.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "../../lib/output.ts";
 
 const show = defineCommand(
   strict(

@@ -1,15 +1,15 @@
 import { readFileSync, rmSync } from "node:fs";
 import { defineCommand } from "citty";
 import * as v from "valibot";
-import { buildVmSpec } from "../core/vmspec.ts";
-import { moveToHostRoot } from "../host/cgroup.ts";
-import { FactoryError, UsageError } from "../host/errors.ts";
-import { destroyFactory, factoryStatus } from "../factory/status.ts";
-import { VmSpecSchema } from "../hypervisor/spec.ts";
-import { buildTemplate } from "../monitor/template-build.ts";
-import { cliConfig } from "./lib/config.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson } from "./lib/output.ts";
+import { buildVmSpec } from "../../../core/vmspec.ts";
+import { moveToHostRoot } from "../../../host/cgroup.ts";
+import { FactoryError, UsageError } from "../../../host/errors.ts";
+import { destroyFactory, factoryStatus } from "../../../factory/status.ts";
+import { VmSpecSchema } from "../../../hypervisor/spec.ts";
+import { buildTemplate } from "../../../monitor/template-build.ts";
+import { cliConfig } from "../../lib/config.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "../../lib/output.ts";
 
 /**
  * `husk factory init|status|destroy`: VM templates (src/factory/). Every

@@ -1,12 +1,12 @@
 import { defineCommand } from "citty";
-import { DEFAULT_IMAGE_DIR } from "../config/schema.ts";
-import { resolveBinary } from "../hypervisor/qemu/probe.ts";
-import { OCI_VERSION } from "../oci/spec.ts";
-import { COMMIT, VERSION } from "../host/version.ts";
-import { globals } from "./globals.ts";
-import { cliConfig, cliConfigPath } from "./lib/config.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson } from "./lib/output.ts";
+import { DEFAULT_IMAGE_DIR } from "../../../config/schema.ts";
+import { resolveBinary } from "../../../hypervisor/qemu/probe.ts";
+import { OCI_VERSION } from "../../../oci/spec.ts";
+import { COMMIT, VERSION } from "../../../host/version.ts";
+import { globals } from "../../globals.ts";
+import { cliConfig, cliConfigPath } from "../../lib/config.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "../../lib/output.ts";
 
 export default defineCommand(
   strict(

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { containerById } from "../runtime/operations.ts";
-import { runcState } from "./lib/state.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { containerById } from "../../runtime/operations.ts";
+import { runcState } from "../lib/state.ts";
 
 export default defineCommand(
   strict(

@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
-import { startContainer } from "../core/api.ts";
-import { InvalidStateError } from "../host/errors.ts";
-import { ociStatus } from "../core/status.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { containerById } from "../runtime/operations.ts";
+import { startContainer } from "../../core/api.ts";
+import { InvalidStateError } from "../../host/errors.ts";
+import { ociStatus } from "../../core/status.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { containerById } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import { listSandbox } from "../core/api.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson, printTable } from "./lib/output.ts";
-import { runcState } from "./lib/state.ts";
+import { listSandbox } from "../../core/api.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { formatArg, outputFormat, printJson, printTable } from "../lib/output.ts";
+import { runcState } from "../lib/state.ts";
 
 export default defineCommand(
   strict(

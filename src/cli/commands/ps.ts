@@ -1,11 +1,11 @@
 import { defineCommand, parseArgs } from "citty";
-import { processListContainer } from "../core/api.ts";
-import { UsageError } from "../host/errors.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { checkFlags, strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson } from "./lib/output.ts";
-import { containerUsers, formatPs, psColumns } from "./lib/ps.ts";
-import { containerById } from "../runtime/operations.ts";
+import { processListContainer } from "../../core/api.ts";
+import { UsageError } from "../../host/errors.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { checkFlags, strict } from "../lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "../lib/output.ts";
+import { containerUsers, formatPs, psColumns } from "../lib/ps.ts";
+import { containerById } from "../../runtime/operations.ts";
 
 const psArgs = { format: formatArg } as const;
 

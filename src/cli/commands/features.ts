@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
-import { features } from "./lib/features.ts";
-import { strict } from "./lib/flags.ts";
+import { features } from "../lib/features.ts";
+import { strict } from "../lib/flags.ts";
 
 export default defineCommand(
   strict(

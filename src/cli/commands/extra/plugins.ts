@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import { listPlugins } from "../plugins/index.ts";
-import { globals } from "./globals.ts";
-import { cliConfig } from "./lib/config.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson, printTable } from "./lib/output.ts";
+import { listPlugins } from "../../../plugins/index.ts";
+import { globals } from "../../globals.ts";
+import { cliConfig } from "../../lib/config.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson, printTable } from "../../lib/output.ts";
 
 const list = defineCommand(
   strict(

@@ -1,13 +1,13 @@
 import { defineCommand, parseArgs } from "citty";
-import { enterContainer, fetchSandbox } from "../core/api.ts";
-import { UsageError } from "../host/errors.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { checkExecCgroups, execProcess, readProcessFile } from "./lib/exec-process.ts";
-import { checkFlags, repeated, strict } from "./lib/flags.ts";
-import { relaySignalsTo } from "./lib/foreground.ts";
-import { consoleSocketArg, ioPaths, pidFileArg } from "./lib/io-args.ts";
-import { checkPreserveFds } from "./lib/preserve-fds.ts";
-import { checkTerminalIo, containerById } from "../runtime/operations.ts";
+import { enterContainer, fetchSandbox } from "../../core/api.ts";
+import { UsageError } from "../../host/errors.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { checkExecCgroups, execProcess, readProcessFile } from "../lib/exec-process.ts";
+import { checkFlags, repeated, strict } from "../lib/flags.ts";
+import { relaySignalsTo } from "../lib/foreground.ts";
+import { consoleSocketArg, ioPaths, pidFileArg } from "../lib/io-args.ts";
+import { checkPreserveFds } from "../lib/preserve-fds.ts";
+import { checkTerminalIo, containerById } from "../../runtime/operations.ts";
 
 const execArgs = {
   "console-socket": consoleSocketArg,

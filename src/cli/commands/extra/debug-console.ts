@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
-import { DisabledError } from "../host/errors.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { cliConfig } from "./lib/config.ts";
-import { runDebugConsole, runningSandbox } from "./lib/debug-console.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat } from "./lib/output.ts";
+import { DisabledError } from "../../../host/errors.ts";
+import { cliRuntime } from "../../lib/runtime.ts";
+import { cliConfig } from "../../lib/config.ts";
+import { runDebugConsole, runningSandbox } from "../../lib/debug-console.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat } from "../../lib/output.ts";
 
 export default defineCommand(
   strict(

@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "./lib/runtime.ts";
-import { parseDuration } from "./lib/duration.ts";
-import { streamEvents } from "./lib/events.ts";
-import { strict } from "./lib/flags.ts";
-import { containerById } from "../runtime/operations.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { parseDuration } from "../lib/duration.ts";
+import { streamEvents } from "../lib/events.ts";
+import { strict } from "../lib/flags.ts";
+import { containerById } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

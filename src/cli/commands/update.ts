@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
-import { updateContainer } from "../core/api.ts";
-import { UsageError } from "../host/errors.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { updateResources } from "./lib/resources.ts";
-import { containerById } from "../runtime/operations.ts";
+import { updateContainer } from "../../core/api.ts";
+import { UsageError } from "../../host/errors.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { updateResources } from "../lib/resources.ts";
+import { containerById } from "../../runtime/operations.ts";
 
 const s = (description: string) => ({ type: "string", description }) as const;
 

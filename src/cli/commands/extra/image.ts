@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
-import { DEFAULT_IMAGE_DIR } from "../config/schema.ts";
-import { UsageError } from "../host/errors.ts";
-import { exportImage, importImage } from "../image/archive.ts";
-import { buildImage } from "../image/build.ts";
-import { strict } from "./lib/flags.ts";
-import { formatArg, outputFormat, printJson } from "./lib/output.ts";
+import { DEFAULT_IMAGE_DIR } from "../../../config/schema.ts";
+import { UsageError } from "../../../host/errors.ts";
+import { exportImage, importImage } from "../../../image/archive.ts";
+import { buildImage } from "../../../image/build.ts";
+import { strict } from "../../lib/flags.ts";
+import { formatArg, outputFormat, printJson } from "../../lib/output.ts";
 
 const KERNELS = ["auto", "minimal", "debian"] as const;
 

@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { acceptedFlags, consoleSocketArg, ioPaths, pidFileArg } from "./lib/io-args.ts";
-import { checkPreserveFds } from "./lib/preserve-fds.ts";
-import { createFromBundle } from "../runtime/operations.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { acceptedFlags, consoleSocketArg, ioPaths, pidFileArg } from "../lib/io-args.ts";
+import { checkPreserveFds } from "../lib/preserve-fds.ts";
+import { createFromBundle } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

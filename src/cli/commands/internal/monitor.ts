@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { runMonitor } from "../monitor/index.ts";
+import { runMonitor } from "../../../monitor/index.ts";
 
 /** Hidden: the per-sandbox monitor that owns QEMU (spawned by the MonitorBackend as `husk monitor <sid> --root R`). */
 export default defineCommand({

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { deleteById } from "../runtime/operations.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { deleteById } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
-import { resumeContainer } from "../core/api.ts";
-import { cliRuntime } from "./lib/runtime.ts";
-import { strict } from "./lib/flags.ts";
-import { containerById } from "../runtime/operations.ts";
+import { resumeContainer } from "../../core/api.ts";
+import { cliRuntime } from "../lib/runtime.ts";
+import { strict } from "../lib/flags.ts";
+import { containerById } from "../../runtime/operations.ts";
 
 export default defineCommand(
   strict(

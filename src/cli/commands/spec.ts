@@ -1,9 +1,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineCommand } from "citty";
-import { AlreadyExistsError, IoError } from "../host/errors.ts";
-import { defaultSpec } from "./lib/default-spec.ts";
-import { strict } from "./lib/flags.ts";
+import { AlreadyExistsError, IoError } from "../../host/errors.ts";
+import { defaultSpec } from "../lib/default-spec.ts";
+import { strict } from "../lib/flags.ts";
 
 export default defineCommand(
   strict(
