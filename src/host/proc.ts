@@ -8,30 +8,44 @@ import { readFileSync } from "node:fs";
 
 interface ProcStat {
   state: string;
-  startTime: number;
+  startTime: number | undefined;
+}
+
+/** Pure: the state and start time of a /proc/<pid>/stat line. */
+export function parseStat(text: string): ProcStat {
+  // comm (field 2) may contain spaces and parens: fields resume after the last ')'.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const start = Number(rest[19]);
+  return { state: rest[0] ?? "", startTime: rest[19] !== undefined && Number.isSafeInteger(start) ? start : undefined };
 }
 
 function readStat(pid: number): ProcStat | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return undefined;
   }
-  // comm (field 2) may contain spaces and parens: fields resume after the last ')'.
-  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const state = rest[0] ?? "";
-  const startTime = Number(rest[19]);
-  return { state, startTime };
 }
 
+/** The start time to record beside a pid; undefined when the process is gone. */
 export function processStartTime(pid: number): number | undefined {
   return readStat(pid)?.startTime;
 }
 
+/** Is pid alive and, when startTime is given, still the process that started then? */
 export function isProcessAlive(pid: number, startTime?: number): boolean {
   const stat = readStat(pid);
   if (stat === undefined || stat.state === "Z" || stat.state === "X") return false;
   return startTime === undefined || stat.startTime === startTime;
+}
+
+/** Poll until pid is gone (or no longer the process that started at startTime); false on timeout. */
+export async function waitForExit(pid: number, timeoutMs: number, startTime?: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isProcessAlive(pid, startTime)) {
+    if (Date.now() >= deadline) return false;
+    await Bun.sleep(25);
+  }
+  return true;
 }

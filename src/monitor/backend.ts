@@ -18,7 +18,7 @@ import {
   writeVmConfig,
   type VmState,
 } from "./files.ts";
-import { processAlive, waitForExit } from "./liveness.ts";
+import { isProcessAlive, waitForExit } from "../host/proc.ts";
 import { MONITOR_METHODS, type MonitorMethods } from "./methods.ts";
 import { defaultHuskCommand, spawnMonitor } from "./spawn.ts";
 
@@ -67,7 +67,7 @@ export class MonitorBackend implements VmBackend {
   async connect(spec: VmSpec): Promise<VmHandle> {
     const state = readVmState(spec.dir);
     const pidFile = readPidFile(join(spec.dir, MONITOR_PID_FILE));
-    if (!state || !pidFile || !processAlive(pidFile.pid, pidFile.startTime)) {
+    if (!state || !pidFile || !isProcessAlive(pidFile.pid, pidFile.startTime)) {
       throw notRunning(spec, state);
     }
     return this.attach(spec, pidFile.pid, this.options.stopTimeoutMs ?? 10_000);
@@ -98,7 +98,7 @@ export class MonitorBackend implements VmBackend {
       if (state?.state === "stopped") {
         throw new HypervisorError(`sandbox ${spec.sandboxId}: the VM stopped during boot`);
       }
-      if (!processAlive(pid)) {
+      if (!isProcessAlive(pid)) {
         throw new MonitorError(
           `sandbox monitor for ${spec.sandboxId} exited during boot without reporting a result` + logBlock(spec.dir),
           { details: { sandboxId: spec.sandboxId } },
@@ -163,7 +163,7 @@ class MonitorHandle implements VmHandle {
     try {
       await this.client.callExtra("monitor.stop", { timeoutMs: this.stopTimeoutMs }, { timeoutMs: this.stopTimeoutMs + 10_000 });
     } catch (err) {
-      if (!processAlive(this.pid)) {
+      if (!isProcessAlive(this.pid)) {
         // Exited while answering (its work is done) or it was already gone.
         const state = readVmStateQuiet(this.spec.dir);
         await this.client.close().catch(() => {});
@@ -185,7 +185,7 @@ class MonitorHandle implements VmHandle {
   }
 
   private gone(err: unknown): HuskError {
-    if (err instanceof HuskError && err.code !== "E_PROTOCOL" && err.code !== "E_MONITOR" && processAlive(this.pid)) return err;
+    if (err instanceof HuskError && err.code !== "E_PROTOCOL" && err.code !== "E_MONITOR" && isProcessAlive(this.pid)) return err;
     return notRunning(this.spec, readVmStateQuiet(this.spec.dir), err);
   }
 }
@@ -198,8 +198,8 @@ class MonitorHandle implements VmHandle {
 export async function forceStopVm(dir: string, monitorPid?: number): Promise<void> {
   const file = readPidFile(join(dir, MONITOR_PID_FILE));
   const pids = new Set<number>();
-  if (file && processAlive(file.pid, file.startTime)) pids.add(file.pid);
-  if (monitorPid !== undefined && processAlive(monitorPid) && isMonitorOf(monitorPid, dir)) pids.add(monitorPid);
+  if (file && isProcessAlive(file.pid, file.startTime)) pids.add(file.pid);
+  if (monitorPid !== undefined && isProcessAlive(monitorPid) && isMonitorOf(monitorPid, dir)) pids.add(monitorPid);
   for (const pid of pids) {
     log.warn(`killing sandbox monitor ${pid} (${dir})`);
     try {

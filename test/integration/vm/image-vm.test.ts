@@ -7,7 +7,7 @@ import { readPidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 import { MonitorBackend } from "../../../src/monitor/backend.ts";
 import { readVmState } from "../../../src/monitor/files.ts";
-import { processAlive, waitForExit } from "../../../src/monitor/liveness.ts";
+import { isProcessAlive, waitForExit } from "../../../src/host/proc.ts";
 import { IMAGE_DIR, qemuPath } from "./fixture.ts";
 
 /**
@@ -73,7 +73,7 @@ describe.skipIf(!!skip)("guest image in a real VM", () => {
     const t1 = performance.now();
     await h.stop();
     console.info(`stop (agent shutdown): ${Math.round(performance.now() - t1)} ms`);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     expect(readVmState(s.dir)).toMatchObject({ state: "stopped", reason: "stop" });
     for (const f of ["monitor.sock", "qmp.sock", "agent.sock", "qemu.pid", "monitor.pid"]) expect(existsSync(join(s.dir, f))).toBe(false);
   }, 300_000);

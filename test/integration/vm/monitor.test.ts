@@ -7,7 +7,7 @@ import { readPidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 import { MonitorBackend } from "../../../src/monitor/backend.ts";
 import { readVmState } from "../../../src/monitor/files.ts";
-import { processAlive, waitForExit } from "../../../src/monitor/liveness.ts";
+import { isProcessAlive, waitForExit } from "../../../src/host/proc.ts";
 import { ECHO_HELLO_SCRIPT, debianKernel, makeInitramfs, skipReason, virtioSerialModules } from "./fixture.ts";
 
 /**
@@ -88,7 +88,7 @@ describe.skipIf(!!skip)("sandbox monitor with real QEMU", () => {
     expect(await h.status()).toBe("stopped");
     expect((await rejection(backend.connect(s))).message).toContain("sandbox monitor is not running");
     expect(leftovers(s.dir)).toEqual([]);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     await h.close();
   }, 180_000);
 
@@ -100,8 +100,8 @@ describe.skipIf(!!skip)("sandbox monitor with real QEMU", () => {
     const t0 = performance.now();
     await h.stop();
     console.info(`stop with an unresponsive guest: ${Math.round(performance.now() - t0)} ms`);
-    expect(processAlive(h.pid)).toBe(false);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(h.pid)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     expect(readVmState(s.dir)).toMatchObject({ state: "stopped", reason: "stop" });
     expect(leftovers(s.dir)).toEqual([]);
   }, 180_000);

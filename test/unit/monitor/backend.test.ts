@@ -7,7 +7,7 @@ import { readPidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 import { MonitorBackend, forceStopVm } from "../../../src/monitor/backend.ts";
 import { readVmState } from "../../../src/monitor/files.ts";
-import { processAlive, waitForExit } from "../../../src/monitor/liveness.ts";
+import { isProcessAlive, waitForExit } from "../../../src/host/proc.ts";
 import type { FakeOptions } from "./fakes.ts";
 
 /**
@@ -67,7 +67,7 @@ describe("MonitorBackend with a detached monitor process", () => {
   test("boot → agent through the monitor, status/pause/resume, stop leaves nothing", async () => {
     const s = spec("sb-ok");
     const h = await backend().boot(s);
-    expect(processAlive(h.pid)).toBe(true);
+    expect(isProcessAlive(h.pid)).toBe(true);
     expect(readVmState(s.dir)?.state).toBe("running");
     expect(await h.agent.call("version", {})).toEqual({ agentVersion: "fake", commit: "none", protocolVersion: 1 });
     expect(await h.status()).toBe("running");
@@ -86,8 +86,8 @@ describe("MonitorBackend with a detached monitor process", () => {
 
     const qemu = readPidFile(join(s.dir, "qemu.pid"))!.pid;
     await h.stop();
-    expect(processAlive(h.pid)).toBe(false);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(h.pid)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     expect(readVmState(s.dir)).toMatchObject({ state: "stopped", reason: "stop" });
     for (const f of ["monitor.sock", "monitor.pid", "agent.sock", "qemu.pid"]) expect(existsSync(join(s.dir, f))).toBe(false);
     expect(readFileSync(join(s.dir, "vm.json"), "utf8")).toContain('"sandboxId": "sb-ok"');
@@ -142,7 +142,7 @@ describe("MonitorBackend with a detached monitor process", () => {
     expect((await rejection(h.stop())).code).toBe("E_MONITOR");
     // stop() already used the force path; run it again: idempotent.
     await forceStopVm(s.dir);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     for (const f of ["monitor.sock", "monitor.pid", "agent.sock", "qemu.pid"]) expect(existsSync(join(s.dir, f))).toBe(false);
   }, 30_000);
 
@@ -152,7 +152,7 @@ describe("MonitorBackend with a detached monitor process", () => {
     const qemu = readPidFile(join(s.dir, "qemu.pid"))!.pid;
     process.kill(h.pid, "SIGTERM");
     expect(await waitForExit(h.pid, 10_000)).toBe(true);
-    expect(processAlive(qemu)).toBe(false);
+    expect(isProcessAlive(qemu)).toBe(false);
     expect(readVmState(s.dir)).toMatchObject({ state: "stopped", reason: "stop" });
     await h.close();
   }, 30_000);

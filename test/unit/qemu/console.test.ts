@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readTail, tailLines } from "../../../src/hypervisor/qemu/console.ts";
-import { parseStatStartTime } from "../../../src/hypervisor/qemu/pidfile.ts";
+import { parseStat } from "../../../src/host/proc.ts";
 
 describe("console tail", () => {
   test("last n lines, CRs and control characters removed, trailing blank lines dropped", () => {
@@ -22,6 +22,6 @@ describe("console tail", () => {
 describe("/proc/<pid>/stat start time", () => {
   test("comm with spaces and parens", () => {
     const stat = "123 (qemu (x) y) S 1 123 123 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 987654 1000 200";
-    expect(parseStatStartTime(stat)).toBe("987654");
+    expect(parseStat(stat)).toEqual({ state: "S", startTime: 987654 });
   });
 });
