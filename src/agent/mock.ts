@@ -29,6 +29,9 @@ export interface MockAgentOptions {
   stateFile?: string;
 }
 
+type MockHandler<M extends MethodName> = (req: MethodRequest<M>, options: CallOptions) => MethodResponse<M> | Promise<MethodResponse<M>>;
+type MockHandlers = { [M in MethodName]: MockHandler<M> };
+
 interface StreamSet {
   stdinSink?: WritableStream<Uint8Array>;
   stdout?: ReadableStreamDefaultController<Uint8Array>;
@@ -82,164 +85,149 @@ export class MockAgent implements Agent {
     log.debug(`${method} ${JSON.stringify(request).slice(0, 200)}`);
     const failure = this.options.failOn?.[method];
     if (failure) throw failure;
-    const response = method === "waitProcess"
-      ? await this.waitProcess(request as MethodRequest<"waitProcess">, options)
-      : this.handle(method, request);
+    const handler = this.handlers[method] as MockHandler<M>;
+    const response = await handler(request, options);
     const out = v.safeParse(schema.response, response);
     if (!out.success) throw new ProtocolError(`mock agent: bad ${method} response: ${out.issues[0].message}`);
     return out.output as MethodResponse<M>;
   }
 
-  private handle(method: MethodName, req: unknown): unknown {
-    const r = req as Record<string, unknown> & { containerId: string; execId?: string };
-    switch (method) {
-      case "version":
-        return { agentVersion: "mock", commit: "mock", protocolVersion: PROTOCOL_VERSION };
-      case "guestDetails":
-        return { agentVersion: "mock", kernelRelease: "mock", cpus: 1, memTotalKiB: 524288, memFreeKiB: 400000, uptimeSec: 1 };
-      case "createContainer":
-        return this.transact((g) => {
-          if (g.containers[r.containerId]) throw new AgentError(`container ${r.containerId} already exists`);
-          const spec = r.spec as { process?: { args?: string[] } };
-          const pid = g.nextPid++;
-          g.containers[r.containerId] = {
-            status: "created",
-            processes: { [INIT]: { pid, args: spec.process?.args ?? [], status: "created" } },
-          };
-          this.attach(r.containerId, undefined, r.stdio as Stdio);
-          return { pid };
-        });
-      case "startContainer":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          if (c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not created`);
-          c.status = "running";
-          (c.processes[INIT] as MockProcess).status = "running";
-          return {};
-        });
-      case "removeContainer":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          if ((c.status === "running" || c.status === "paused") && !r.force) {
-            throw new AgentError(`container ${r.containerId} is ${c.status}: stop it or force`);
-          }
-          this.terminate(r.containerId, c, 9);
-          delete g.containers[r.containerId];
-          return {};
-        });
-      case "exec":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          // As crun (and runc): a created container can be exec'd into.
-          if (c.status !== "running" && c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
-          const key = keyOf(r.execId);
-          if (c.processes[key]) throw new AgentError(`exec ${r.execId} already exists`);
-          const pid = g.nextPid++;
-          const proc = r.process as { args?: string[] };
-          c.processes[key] = { pid, execId: r.execId, args: proc.args ?? [], status: "running" };
-          this.attach(r.containerId, r.execId, r.stdio as Stdio);
-          return { pid };
-        });
-      case "signalProcess":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          const p = this.process(c, r.containerId, r.execId);
-          const signal = r.signal as number;
-          if (NON_LETHAL.has(signal) || p.status === "exited") return {};
-          if (r.execId === undefined || r.all) this.terminate(r.containerId, c, signal);
-          else this.exit(r.containerId, p, 128 + signal, signal);
-          return {};
-        });
-      case "listProcesses":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          const init = c.processes[INIT] as MockProcess;
-          const processes = Object.values(c.processes)
-            .filter((p) => p.status !== "exited")
-            .map((p) => ({
-              pid: p.pid,
-              ppid: p === init ? 0 : init.pid,
-              user: "root",
-              state: c.status === "paused" ? "D" : "S",
-              command: p.args.join(" "),
-            }));
-          return { processes };
-        });
-      case "pauseContainer":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
-          c.status = "paused";
-          return {};
-        });
-      case "resumeContainer":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          if (c.status !== "paused") throw new AgentError(`container ${r.containerId} is ${c.status}, not paused`);
-          c.status = "running";
-          return {};
-        });
-      case "stats":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          const live = Object.values(c.processes).filter((p) => p.status !== "exited").length;
-          return {
-            cpu: { usageUsec: 1000 * live, userUsec: 600 * live, systemUsec: 400 * live },
-            memory: { usageBytes: 1024 * 1024 * live },
-            pids: { current: live },
-          };
-        });
-      case "updateContainer":
-        return this.transact((g) => {
-          const c = this.container(g, r.containerId);
-          c.resources = r.resources;
-          return {};
-        });
-      case "writeStdin":
-        return this.transact((g) => {
-          this.process(this.container(g, r.containerId), r.containerId, r.execId);
-          const data = Buffer.from(r.data as string, "base64");
-          this.emitStream(r.containerId, r.execId, "stdout", data);
-          return { written: data.length };
-        });
-      case "closeStdin":
-      case "resizeTty":
-        return this.transact((g) => {
-          this.process(this.container(g, r.containerId), r.containerId, r.execId);
-          return {};
-        });
-      case "updateInterfaces":
-        return this.transact((g) => {
-          g.interfaces = r.interfaces as unknown[];
-          return {};
-        });
-      case "updateRoutes":
-        return this.transact((g) => {
-          g.routes = r.routes as unknown[];
-          return {};
-        });
-      case "debugConsole":
-        // The guest's consoles as processes of a pseudo-container: signal, wait, resize address them the same way.
-        return this.transact((g) => {
-          const c = (g.containers[GUEST_CONSOLE_ID] ??= { status: "running", processes: {} });
-          if (c.processes[keyOf(r.execId)]) throw new AgentError(`debug console ${r.execId} already exists`);
-          const pid = g.nextPid++;
-          c.processes[keyOf(r.execId)] = { pid, execId: r.execId, args: ["/bin/sh"], status: "running" };
-          this.attach(GUEST_CONSOLE_ID, r.execId, r.stdio as Stdio);
-          return { pid };
-        });
-      case "cloneInit":
+  /** One implementation per method, typed from the method table as AgentService's are (./server/service.ts). */
+  private readonly handlers: MockHandlers = {
+    version: () => ({ agentVersion: "mock", commit: "mock", protocolVersion: PROTOCOL_VERSION }),
+    guestDetails: () => ({ agentVersion: "mock", kernelRelease: "mock", cpus: 1, memTotalKiB: 524288, memFreeKiB: 400000, uptimeSec: 1 }),
+    createContainer: (r) =>
+      this.transact((g) => {
+        if (g.containers[r.containerId]) throw new AgentError(`container ${r.containerId} already exists`);
+        const pid = g.nextPid++;
+        g.containers[r.containerId] = {
+          status: "created",
+          processes: { [INIT]: { pid, args: r.spec.process?.args ?? [], status: "created" } },
+        };
+        this.attach(r.containerId, undefined, r.stdio);
+        return { pid };
+      }),
+    startContainer: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        if (c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not created`);
+        c.status = "running";
+        (c.processes[INIT] as MockProcess).status = "running";
         return {};
-      case "shutdown":
-        return this.transact((g) => {
-          for (const [cid, c] of Object.entries(g.containers)) this.terminate(cid, c, 9);
-          g.shutdown = true;
-          return {};
-        });
-      case "waitProcess":
-        throw new AgentError("unreachable");
-    }
-  }
+      }),
+    removeContainer: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        if ((c.status === "running" || c.status === "paused") && !r.force) {
+          throw new AgentError(`container ${r.containerId} is ${c.status}: stop it or force`);
+        }
+        this.terminate(r.containerId, c, 9);
+        delete g.containers[r.containerId];
+        return {};
+      }),
+    exec: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        // As crun (and runc): a created container can be exec'd into.
+        if (c.status !== "running" && c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+        const key = keyOf(r.execId);
+        if (c.processes[key]) throw new AgentError(`exec ${r.execId} already exists`);
+        const pid = g.nextPid++;
+        c.processes[key] = { pid, execId: r.execId, args: r.process.args ?? [], status: "running" };
+        this.attach(r.containerId, r.execId, r.stdio);
+        return { pid };
+      }),
+    signalProcess: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        const p = this.process(c, r.containerId, r.execId);
+        if (NON_LETHAL.has(r.signal) || p.status === "exited") return {};
+        if (r.execId === undefined || r.all) this.terminate(r.containerId, c, r.signal);
+        else this.exit(r.containerId, p, 128 + r.signal, r.signal);
+        return {};
+      }),
+    waitProcess: (r, options) => this.waitProcess(r, options),
+    listProcesses: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        const init = c.processes[INIT] as MockProcess;
+        const processes = Object.values(c.processes)
+          .filter((p) => p.status !== "exited")
+          .map((p) => ({
+            pid: p.pid,
+            ppid: p === init ? 0 : init.pid,
+            user: "root",
+            state: c.status === "paused" ? "D" : "S",
+            command: p.args.join(" "),
+          }));
+        return { processes };
+      }),
+    pauseContainer: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+        c.status = "paused";
+        return {};
+      }),
+    resumeContainer: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        if (c.status !== "paused") throw new AgentError(`container ${r.containerId} is ${c.status}, not paused`);
+        c.status = "running";
+        return {};
+      }),
+    stats: (r) =>
+      this.transact((g) => {
+        const c = this.container(g, r.containerId);
+        const live = Object.values(c.processes).filter((p) => p.status !== "exited").length;
+        return {
+          cpu: { usageUsec: 1000 * live, userUsec: 600 * live, systemUsec: 400 * live },
+          memory: { usageBytes: 1024 * 1024 * live },
+          pids: { current: live },
+        };
+      }),
+    updateContainer: (r) =>
+      this.transact((g) => {
+        this.container(g, r.containerId).resources = r.resources;
+        return {};
+      }),
+    writeStdin: (r) =>
+      this.transact((g) => {
+        this.process(this.container(g, r.containerId), r.containerId, r.execId);
+        const data = Buffer.from(r.data, "base64");
+        this.emitStream(r.containerId, r.execId, "stdout", data);
+        return { written: data.length };
+      }),
+    closeStdin: (r) => this.transact((g) => this.existing(g, r)),
+    resizeTty: (r) => this.transact((g) => this.existing(g, r)),
+    updateInterfaces: (r) =>
+      this.transact((g) => {
+        g.interfaces = r.interfaces;
+        return {};
+      }),
+    updateRoutes: (r) =>
+      this.transact((g) => {
+        g.routes = r.routes;
+        return {};
+      }),
+    debugConsole: (r) =>
+      // The guest's consoles as processes of a pseudo-container: signal, wait, resize address them the same way.
+      this.transact((g) => {
+        const c = (g.containers[GUEST_CONSOLE_ID] ??= { status: "running", processes: {} });
+        if (c.processes[keyOf(r.execId)]) throw new AgentError(`debug console ${r.execId} already exists`);
+        const pid = g.nextPid++;
+        c.processes[keyOf(r.execId)] = { pid, execId: r.execId, args: ["/bin/sh"], status: "running" };
+        this.attach(GUEST_CONSOLE_ID, r.execId, r.stdio);
+        return { pid };
+      }),
+    cloneInit: () => ({}),
+    shutdown: () =>
+      this.transact((g) => {
+        for (const [cid, c] of Object.entries(g.containers)) this.terminate(cid, c, 9);
+        g.shutdown = true;
+        return {};
+      }),
+  };
 
   private container(g: MockGuest, cid: string): MockContainer {
     const c = g.containers[cid];
@@ -251,6 +239,12 @@ export class MockAgent implements Agent {
     const p = c.processes[keyOf(execId)];
     if (!p) throw new AgentError(`process ${execId ?? "init"} of container ${cid} not found`);
     return p;
+  }
+
+  /** Nothing to do but find the process (closeStdin, resizeTty): {} if it exists, else the not-found error. */
+  private existing(g: MockGuest, r: { containerId: string; execId?: string }): Record<string, never> {
+    this.process(this.container(g, r.containerId), r.containerId, r.execId);
+    return {};
   }
 
   /** The init process dying takes the container (pid namespace) down with it. */
@@ -272,7 +266,7 @@ export class MockAgent implements Agent {
     });
   }
 
-  private async waitProcess(req: MethodRequest<"waitProcess">, options: CallOptions): Promise<unknown> {
+  private async waitProcess(req: MethodRequest<"waitProcess">, options: CallOptions): Promise<MethodResponse<"waitProcess">> {
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
     for (;;) {
       const done = this.transact((g) => {
