@@ -1,54 +1,11 @@
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { check, EINTR, errno, libc, SyscallError } from "./libc.ts";
 
 /**
  * Process and fd syscalls with no JS API, through bun:ffi: child subreaper,
  * reaping one pid without stealing other children, pipes with fd numbers we
  * control (to hand to crun), tty window size, power-off.
  */
-
-const libc = dlopen("libc.so.6", {
-  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-  waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  kill: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  pipe2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  close: { args: [FFIType.i32], returns: FFIType.i32 },
-  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i64], returns: FFIType.i32 },
-  sync: { args: [], returns: FFIType.void },
-  reboot: { args: [FFIType.i32], returns: FFIType.i32 },
-  getpid: { args: [], returns: FFIType.i32 },
-  posix_openpt: { args: [FFIType.i32], returns: FFIType.i32 },
-  grantpt: { args: [FFIType.i32], returns: FFIType.i32 },
-  unlockpt: { args: [FFIType.i32], returns: FFIType.i32 },
-  ptsname_r: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
-  open: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
-  clock_settime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  sethostname: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
-  mount: { args: [FFIType.cstring, FFIType.cstring, FFIType.cstring, FFIType.u64, FFIType.cstring], returns: FFIType.i32 },
-  umount2: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
-});
-const c = libc.symbols;
-
-export function errno(): number {
-  const p = c.__errno_location();
-  return p === null ? 0 : read.i32(p, 0);
-}
-
-export class SyscallError extends Error {
-  constructor(
-    readonly syscall: string,
-    readonly errno: number,
-  ) {
-    super(`${syscall} failed: errno ${errno}`);
-    this.name = "SyscallError";
-  }
-}
-
-function check(name: string, rc: number): number {
-  if (rc < 0) throw new SyscallError(name, errno());
-  return rc;
-}
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
@@ -63,13 +20,12 @@ const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const TIOCSWINSZ = 0x5414;
 const ECHILD = 10;
-const EINTR = 4;
 const LINUX_REBOOT_CMD_RESTART = 0x01234567;
 
 /** Orphaned descendants (a container's init after `crun create` exits) are re-parented to us. */
 /** Become (or, with false, stop being) the reaper of orphaned descendants. */
 export function setChildSubreaper(on = true): void {
-  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0));
+  check("prctl(PR_SET_CHILD_SUBREAPER)", libc().prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0));
 }
 
 export type WaitResult = { pid: number; exitCode: number; signal?: number };
@@ -82,7 +38,7 @@ export type WaitResult = { pid: number; exitCode: number; signal?: number };
 export function reapPid(pid: number): WaitResult | null {
   const status = new Int32Array(1);
   for (;;) {
-    const rc = c.waitpid(pid, ptr(status), WNOHANG);
+    const rc = libc().waitpid(pid, ptr(status), WNOHANG);
     if (rc === 0) return null;
     if (rc < 0) {
       const e = errno();
@@ -105,55 +61,55 @@ export function decodeWaitStatus(pid: number, status: number): WaitResult {
 }
 
 export function killPid(pid: number, signal: number): void {
-  check("kill", c.kill(pid, signal));
+  check("kill", libc().kill(pid, signal));
 }
 
 /** A pipe whose two fds are close-on-exec: pass one to a child explicitly. */
 export function makePipe(): { read: number; write: number } {
   const fds = new Int32Array(2);
-  check("pipe2", c.pipe2(ptr(fds), O_CLOEXEC));
+  check("pipe2", libc().pipe2(ptr(fds), O_CLOEXEC));
   return { read: fds[0]!, write: fds[1]! };
 }
 
 export function closeFd(fd: number): void {
-  c.close(fd);
+  libc().close(fd);
 }
 
 export function setNonBlocking(fd: number, on: boolean): void {
-  const flags = check("fcntl(F_GETFL)", c.fcntl(fd, F_GETFL, 0));
-  check("fcntl(F_SETFL)", c.fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK));
+  const flags = check("fcntl(F_GETFL)", libc().fcntl(fd, F_GETFL, 0));
+  check("fcntl(F_SETFL)", libc().fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK));
 }
 
 export function setCloexec(fd: number, on: boolean): void {
-  const flags = check("fcntl(F_GETFD)", c.fcntl(fd, F_GETFD, 0));
-  check("fcntl(F_SETFD)", c.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC));
+  const flags = check("fcntl(F_GETFD)", libc().fcntl(fd, F_GETFD, 0));
+  check("fcntl(F_SETFD)", libc().fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC));
 }
 
 /** TIOCSWINSZ on a pty master (or slave). */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = new Uint16Array([rows, cols, 0, 0]);
-  check("ioctl(TIOCSWINSZ)", c.ioctl(fd, TIOCSWINSZ, ptr(ws)));
+  check("ioctl(TIOCSWINSZ)", libc().ioctl(fd, TIOCSWINSZ, ptr(ws)));
 }
 
 /** A new pty: the master fd (close-on-exec) and the slave's path. */
 export function openPty(): { master: number; slavePath: string } {
-  const master = check("posix_openpt", c.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  const master = check("posix_openpt", libc().posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   try {
-    check("grantpt", c.grantpt(master));
-    check("unlockpt", c.unlockpt(master));
+    check("grantpt", libc().grantpt(master));
+    check("unlockpt", libc().unlockpt(master));
     const buf = new Uint8Array(128);
-    const rc = c.ptsname_r(master, ptr(buf), buf.length);
+    const rc = libc().ptsname_r(master, ptr(buf), buf.length);
     if (rc !== 0) throw new SyscallError("ptsname_r", rc);
     const end = buf.indexOf(0);
     return { master, slavePath: new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end)) };
   } catch (e) {
-    c.close(master);
+    libc().close(master);
     throw e;
   }
 }
 
 export function getPid(): number {
-  return c.getpid();
+  return libc().getpid();
 }
 
 /**
@@ -163,8 +119,8 @@ export function getPid(): number {
  * Only returns if the kernel refused.
  */
 export function powerOff(): void {
-  c.sync();
-  check("reboot(RESTART)", c.reboot(LINUX_REBOOT_CMD_RESTART));
+  libc().sync();
+  check("reboot(RESTART)", libc().reboot(LINUX_REBOOT_CMD_RESTART));
 }
 
 const RNDADDENTROPY = 0x40085203; // _IOW('R', 0x03, int[2])
@@ -177,7 +133,7 @@ const CLOCK_REALTIME = 0;
  * (credited) and force the CRNG to reseed from it at once.
  */
 export function reseedKernelRng(entropy: Uint8Array): void {
-  const fd = check("open(/dev/urandom)", c.open(Buffer.from("/dev/urandom\0"), O_RDWR | O_CLOEXEC));
+  const fd = check("open(/dev/urandom)", libc().open(Buffer.from("/dev/urandom\0"), O_RDWR | O_CLOEXEC));
   try {
     // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
     const info = new Uint8Array(8 + entropy.length);
@@ -185,36 +141,36 @@ export function reseedKernelRng(entropy: Uint8Array): void {
     view.setInt32(0, entropy.length * 8, true);
     view.setInt32(4, entropy.length, true);
     info.set(entropy, 8);
-    check("ioctl(RNDADDENTROPY)", c.ioctl(fd, RNDADDENTROPY, ptr(info)));
-    check("ioctl(RNDRESEEDCRNG)", c.ioctl(fd, RNDRESEEDCRNG, null));
+    check("ioctl(RNDADDENTROPY)", libc().ioctl(fd, RNDADDENTROPY, ptr(info)));
+    check("ioctl(RNDRESEEDCRNG)", libc().ioctl(fd, RNDRESEEDCRNG, null));
   } finally {
-    c.close(fd);
+    libc().close(fd);
   }
 }
 
 /** sync(2). */
 export function syncFilesystems(): void {
-  c.sync();
+  libc().sync();
 }
 
 /** clock_settime(CLOCK_REALTIME) to the given Unix time in milliseconds. */
 export function setRealtimeClock(unixMs: number): void {
   const ts = new BigInt64Array([BigInt(Math.floor(unixMs / 1000)), BigInt(Math.floor(unixMs % 1000) * 1_000_000)]);
-  check("clock_settime(CLOCK_REALTIME)", c.clock_settime(CLOCK_REALTIME, ptr(ts)));
+  check("clock_settime(CLOCK_REALTIME)", libc().clock_settime(CLOCK_REALTIME, ptr(ts)));
 }
 
 export function setHostname(name: string): void {
   const bytes = Buffer.from(name);
-  check("sethostname", c.sethostname(ptr(bytes), bytes.length));
+  check("sethostname", libc().sethostname(ptr(bytes), bytes.length));
 }
 
 /** mount(2): no fork and exec of mount(8), which costs a clone's start-up ~0.1 s under TCG. */
 export function mountFs(source: string, target: string, fstype: string, data: string, flags = 0): void {
   const z = (t: string) => Buffer.from(`${t}\0`);
-  check(`mount(${fstype} on ${target})`, c.mount(z(source), z(target), z(fstype), flags, z(data)));
+  check(`mount(${fstype} on ${target})`, libc().mount(z(source), z(target), z(fstype), flags, z(data)));
 }
 
 /** umount2(2), not lazy: fails (EBUSY) while anything is mounted beneath or in use. */
 export function unmountFs(target: string, flags = 0): void {
-  check(`umount(${target})`, c.umount2(Buffer.from(`${target}\0`), flags));
+  check(`umount(${target})`, libc().umount2(Buffer.from(`${target}\0`), flags));
 }

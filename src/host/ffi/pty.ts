@@ -1,4 +1,5 @@
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { errno, libc, SyscallError } from "./libc.ts";
 
 /**
  * Terminals through bun:ffi, where node has no API: openpty(3), window size
@@ -13,24 +14,8 @@ const TCSANOW = 0;
 /** sizeof(struct termios) on glibc is 60; keep slack. */
 const TERMIOS_SIZE = 64;
 
-const libc = dlopen("libc.so.6", {
-  openpty: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-  tcgetattr: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  tcsetattr: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  cfmakeraw: { args: [FFIType.ptr], returns: FFIType.void },
-  setsid: { args: [], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
-});
-
-function errno(): number {
-  const p = libc.symbols.__errno_location();
-  return p === null ? 0 : read.i32(p, 0);
-}
-
 function fail(what: string): never {
-  const err = errno();
-  throw Object.assign(new Error(`${what} failed: errno ${err}`), { errno: err });
+  throw new SyscallError(what, errno());
 }
 
 export interface Pty {
@@ -48,7 +33,7 @@ export function openpty(size?: WinSize): Pty {
   const master = new Int32Array(1);
   const slave = new Int32Array(1);
   const ws = size ? winsizeBuffer(size) : null;
-  if (libc.symbols.openpty(ptr(master), ptr(slave), null, null, ws ? ptr(ws) : null) !== 0) fail("openpty");
+  if (libc().openpty(ptr(master), ptr(slave), null, null, ws ? ptr(ws) : null) !== 0) fail("openpty");
   return { master: master[0]!, slave: slave[0]! };
 }
 
@@ -59,23 +44,23 @@ function winsizeBuffer(size: WinSize): Uint16Array {
 
 export function getWinsize(fd: number): WinSize | undefined {
   const ws = new Uint16Array(4);
-  if (libc.symbols.ioctl(fd, TIOCGWINSZ, ptr(ws)) !== 0) return undefined;
+  if (libc().ioctl(fd, TIOCGWINSZ, ptr(ws)) !== 0) return undefined;
   return { rows: ws[0]!, cols: ws[1]! };
 }
 
 export function setWinsize(fd: number, size: WinSize): void {
-  if (libc.symbols.ioctl(fd, TIOCSWINSZ, ptr(winsizeBuffer(size))) !== 0) fail("ioctl(TIOCSWINSZ)");
+  if (libc().ioctl(fd, TIOCSWINSZ, ptr(winsizeBuffer(size))) !== 0) fail("ioctl(TIOCSWINSZ)");
 }
 
 /** Put a terminal in raw mode; returns a function restoring the previous mode. */
 export function makeRaw(fd: number): () => void {
   const saved = new Uint8Array(TERMIOS_SIZE);
-  if (libc.symbols.tcgetattr(fd, ptr(saved)) !== 0) fail("tcgetattr");
+  if (libc().tcgetattr(fd, ptr(saved)) !== 0) fail("tcgetattr");
   const raw = saved.slice();
-  libc.symbols.cfmakeraw(ptr(raw));
-  if (libc.symbols.tcsetattr(fd, TCSANOW, ptr(raw)) !== 0) fail("tcsetattr");
+  libc().cfmakeraw(ptr(raw));
+  if (libc().tcsetattr(fd, TCSANOW, ptr(raw)) !== 0) fail("tcsetattr");
   return () => {
-    libc.symbols.tcsetattr(fd, TCSANOW, ptr(saved));
+    libc().tcsetattr(fd, TCSANOW, ptr(saved));
   };
 }
 
@@ -85,10 +70,10 @@ export function makeRaw(fd: number): () => void {
  * end resizes the terminal.
  */
 export function setControllingTerminal(fd: number): void {
-  if (libc.symbols.ioctl(fd, TIOCSCTTY, null) !== 0) fail("ioctl(TIOCSCTTY)");
+  if (libc().ioctl(fd, TIOCSCTTY, null) !== 0) fail("ioctl(TIOCSCTTY)");
 }
 
 /** setsid(2); returns the new session id, or -1 when already a group leader. */
 export function setsid(): number {
-  return libc.symbols.setsid();
+  return libc().setsid();
 }

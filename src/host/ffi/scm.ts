@@ -1,4 +1,5 @@
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { EAGAIN, EINTR, errno, libc, SyscallError } from "./libc.ts";
 
 /**
  * Passing file descriptors over unix sockets (SCM_RIGHTS), which node:net
@@ -8,19 +9,6 @@ import { dlopen, FFIType, ptr, read } from "bun:ffi";
  * noted), polled by the caller; nothing here blocks the event loop for long.
  */
 
-const libc = dlopen("libc.so.6", {
-  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  accept4: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  sendmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
-  recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
-  close: { args: [FFIType.i32], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
-});
-const c = libc.symbols;
-
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0x800;
@@ -29,28 +17,10 @@ const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
 const MSG_NOSIGNAL = 0x4000;
-const EAGAIN = 11;
-const EINTR = 4;
-
-export class ScmError extends Error {
-  constructor(
-    readonly syscall: string,
-    readonly errno: number,
-    context: string,
-  ) {
-    super(`${syscall} ${context}: errno ${errno}`);
-    this.name = "ScmError";
-  }
-}
-
-function errno(): number {
-  const p = c.__errno_location();
-  return p === null ? 0 : read.i32(p, 0);
-}
 
 function sockaddr(path: string): Uint8Array {
   const bytes = new TextEncoder().encode(path);
-  if (bytes.length >= 108) throw new ScmError("sockaddr", 36 /* ENAMETOOLONG */, `socket path too long: ${path}`);
+  if (bytes.length >= 108) throw new SyscallError("sockaddr", 36 /* ENAMETOOLONG */, `socket path too long: ${path}`);
   const addr = new Uint8Array(110);
   new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
   addr.set(bytes, 2);
@@ -59,13 +29,13 @@ function sockaddr(path: string): Uint8Array {
 
 /** A listening unix socket (non-blocking, close-on-exec). */
 export function listenUnix(path: string): number {
-  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new ScmError("socket", errno(), path);
+  const fd = libc().socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SyscallError("socket", errno(), path);
   const addr = sockaddr(path);
-  if (c.bind(fd, ptr(addr), addr.length) < 0 || c.listen(fd, 16) < 0) {
+  if (libc().bind(fd, ptr(addr), addr.length) < 0 || libc().listen(fd, 16) < 0) {
     const e = errno();
-    c.close(fd);
-    throw new ScmError("bind/listen", e, path);
+    libc().close(fd);
+    throw new SyscallError("bind/listen", e, path);
   }
   return fd;
 }
@@ -73,24 +43,24 @@ export function listenUnix(path: string): number {
 /** Accept one connection (non-blocking fd); null when nobody is waiting. */
 export function acceptUnix(listenFd: number): number | null {
   for (;;) {
-    const fd = c.accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const fd = libc().accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) return fd;
     const e = errno();
     if (e === EINTR) continue;
     if (e === EAGAIN) return null;
-    throw new ScmError("accept4", e, `fd ${listenFd}`);
+    throw new SyscallError("accept4", e, `fd ${listenFd}`);
   }
 }
 
 /** Connect a blocking unix stream socket. */
 export function connectUnixFd(path: string): number {
-  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new ScmError("socket", errno(), path);
+  const fd = libc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SyscallError("socket", errno(), path);
   const addr = sockaddr(path);
-  if (c.connect(fd, ptr(addr), addr.length) < 0) {
+  if (libc().connect(fd, ptr(addr), addr.length) < 0) {
     const e = errno();
-    c.close(fd);
-    throw new ScmError("connect", e, path);
+    libc().close(fd);
+    throw new SyscallError("connect", e, path);
   }
   return fd;
 }
@@ -130,10 +100,10 @@ export function sendFdOn(sockFd: number, fd: number, payload = "pty"): void {
   cdv.setInt32(16, fd, true);
   const hdr = msghdr(iov, control);
   for (;;) {
-    const n = Number(c.sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
+    const n = Number(libc().sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
     if (n >= 0) return;
     const e = errno();
-    if (e !== EINTR) throw new ScmError("sendmsg", e, `fd ${fd}`);
+    if (e !== EINTR) throw new SyscallError("sendmsg", e, `fd ${fd}`);
   }
 }
 
@@ -145,13 +115,13 @@ export function sendText(sockFd: number, text: string): void {
     const iov = iovec(data);
     new DataView(hdr.buffer).setBigUint64(16, BigInt(ptr(iov)), true);
     new DataView(hdr.buffer).setBigUint64(24, 1n, true);
-    const n = Number(c.sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
+    const n = Number(libc().sendmsg(sockFd, ptr(hdr), MSG_NOSIGNAL));
     if (n >= 0) {
       data = data.subarray(n);
       continue;
     }
     const e = errno();
-    if (e !== EINTR && e !== EAGAIN) throw new ScmError("sendmsg", e, `fd ${sockFd}`);
+    if (e !== EINTR && e !== EAGAIN) throw new SyscallError("sendmsg", e, `fd ${sockFd}`);
   }
 }
 
@@ -161,7 +131,7 @@ export function sendFd(socketPath: string, fd: number, payload = "pty"): void {
   try {
     sendFdOn(s, fd, payload);
   } finally {
-    c.close(s);
+    libc().close(s);
   }
 }
 
@@ -182,12 +152,12 @@ export function recvFd(sockFd: number): ReceivedFd | null {
   const hdr = msghdr(iov, control);
   let n: number;
   for (;;) {
-    n = Number(c.recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
+    n = Number(libc().recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
     if (n >= 0) break;
     const e = errno();
     if (e === EINTR) continue;
     if (e === EAGAIN) return null;
-    throw new ScmError("recvmsg", e, `fd ${sockFd}`);
+    throw new SyscallError("recvmsg", e, `fd ${sockFd}`);
   }
   const hdv = new DataView(hdr.buffer);
   const controllen = Number(hdv.getBigUint64(40, true));
@@ -203,14 +173,14 @@ export function recvFd(sockFd: number): ReceivedFd | null {
       for (let p = off + 16; p + 4 <= off + len; p += 4) {
         const got = cdv.getInt32(p, true);
         if (fd < 0) fd = got;
-        else c.close(got);
+        else libc().close(got);
       }
     }
     off += (len + 7) & ~7;
   }
   if (fd < 0) {
-    if (n === 0) throw new ScmError("recvmsg", 0, "peer closed without sending a file descriptor");
-    throw new ScmError("recvmsg", 0, "message carried no file descriptor");
+    if (n === 0) throw new SyscallError("recvmsg", 0, "peer closed without sending a file descriptor");
+    throw new SyscallError("recvmsg", 0, "message carried no file descriptor");
   }
   return { fd, payload: new TextDecoder().decode(data.subarray(0, n)).replace(/\0+$/, "") };
 }
@@ -223,15 +193,15 @@ export function recvBytes(sockFd: number, max = 65536): Uint8Array | null {
   const data = new Uint8Array(max);
   const hdr = msghdr(iovec(data), new Uint8Array(CMSG_SPACE_1FD));
   for (;;) {
-    const n = Number(c.recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
+    const n = Number(libc().recvmsg(sockFd, ptr(hdr), MSG_CMSG_CLOEXEC));
     if (n >= 0) return data.subarray(0, n);
     const e = errno();
     if (e === EINTR) continue;
     if (e === EAGAIN) return null;
-    throw new ScmError("recvmsg", e, `fd ${sockFd}`);
+    throw new SyscallError("recvmsg", e, `fd ${sockFd}`);
   }
 }
 
 export function closeSocket(fd: number): void {
-  c.close(fd);
+  libc().close(fd);
 }
