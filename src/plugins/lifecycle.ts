@@ -80,11 +80,6 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
       const rootfs = await hostRootfs(ctx.bundle, ctx.spec.root?.path);
       const plugins = (name: (typeof CREATE_SLICES)[number]) =>
         host.call(name, (s) => containerPrestartContext(s, ctx, draft, vm, rootfs), "abort");
-      // Hooks come from the spec as plugins left it so far (a plugin may add hooks).
-      const hooks = (phase: HookPhase) => {
-        const spec = draft.result();
-        return runPhase(phase, spec, ctx, "abort", ctx.netnsPath);
-      };
       try {
         // Policy first: a refusal comes before anything is done.
         await plugins("policy:admit");

@@ -1,16 +1,12 @@
-import type { RuntimeContext } from "../../src/core/ports.ts";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { MockAgent, type MockAgentOptions } from "../../src/agent/mock.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import type { HuskConfig } from "../../src/config/schema.ts";
 import { MonitorError } from "../../src/host/errors.ts";
 import { forceCleanupMockVm, MockHypervisor, type MockHypervisorOptions } from "../../src/hypervisor/mock/index.ts";
 import { DirectLauncher, type DirectLauncherOptions } from "./direct-launcher.ts";
-import type { ProcessLauncher } from "../../src/core/ports.ts";
-import { NOOP_LIFECYCLE, type Lifecycle } from "../../src/core/ports.ts";
+import { NOOP_LIFECYCLE, type Lifecycle, type RuntimeContext } from "../../src/core/ports.ts";
 import { InProcessBackend } from "./inprocess-backend.ts";
-import type { VmBackend } from "../../src/core/ports.ts";
 
 /** File in the sandbox dir where the mock agent keeps its guest. */
 export const MOCK_AGENT_FILE = "mock-agent.json";

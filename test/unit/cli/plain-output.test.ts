@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { colorAllowed, plainLine } from "../../../src/cli/logging.ts";
 import { openpty } from "../../../src/host/ffi/pty.ts";
-import { haveBinary, HUSK, husk } from "./helpers.ts";
+import { haveBinary, HUSK } from "./helpers.ts";
 
 /**
  * Colour and decoration only on a terminal: `husk --help | less`, an error

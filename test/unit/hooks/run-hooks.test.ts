@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HookError, HookTimeoutError } from "../../../src/host/errors.ts";
 import { HOOK_STATUS, hookCommand, hookState, runHooks } from "../../../src/oci/hooks.ts";
