@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { AgentError, ProtocolError, TimeoutError } from "../host/errors.ts";
 import { flock, LOCK_EX, LOCK_UN } from "../host/ffi/flock.ts";
 import { logger } from "../host/log.ts";
+import { parseOr } from "../host/valid.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 import { EVENTS, GUEST_CONSOLE_ID, METHODS, PROTOCOL_VERSION, type EventName, type EventPayload, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
@@ -79,17 +80,14 @@ export class MockAgent implements Agent {
   async call<M extends MethodName>(method: M, request: MethodRequest<M>, options: CallOptions = {}): Promise<MethodResponse<M>> {
     if (this.closed) throw new AgentError(`mock agent: ${method} after close`);
     const schema = METHODS[method];
-    const parsed = v.safeParse(schema.request, request);
-    if (!parsed.success) throw new ProtocolError(`mock agent: bad ${method} request: ${parsed.issues[0].message}`);
+    parseOr(schema.request, request, ({ message }) => new ProtocolError(`mock agent: bad ${method} request: ${message}`));
     this.calls.push({ method, request });
     log.debug(`${method} ${JSON.stringify(request).slice(0, 200)}`);
     const failure = this.options.failOn?.[method];
     if (failure) throw failure;
     const handler = this.handlers[method] as MockHandler<M>;
     const response = await handler(request, options);
-    const out = v.safeParse(schema.response, response);
-    if (!out.success) throw new ProtocolError(`mock agent: bad ${method} response: ${out.issues[0].message}`);
-    return out.output as MethodResponse<M>;
+    return parseOr(schema.response, response, ({ message }) => new ProtocolError(`mock agent: bad ${method} response: ${message}`)) as MethodResponse<M>;
   }
 
   /** One implementation per method, typed from the method table as AgentService's are (./server/service.ts). */

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import * as v from "valibot";
 import type { MethodResponse } from "../agent/protocol.ts";
 import type { RuntimeContext } from "./ports.ts";
 import { checkSignal, killContainerIn } from "./container.ts";
@@ -10,7 +9,7 @@ import { validateId } from "../host/ids.ts";
 import type { LaunchIo } from "./ports.ts";
 import { logger } from "../host/log.ts";
 import { ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "../oci/spec.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseValid } from "../host/valid.ts";
 import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./sandbox.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
@@ -40,10 +39,7 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
   ids(sid, cid);
   const execId = options.execId ?? `exec-${randomBytes(6).toString("hex")}`;
   validateId(execId, "exec id");
-  const parsed = v.safeParse(ProcessSchema, options.process);
-  if (!parsed.success) {
-    throw new InvalidSpecError(`process: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
-  }
+  const process = parseValid(ProcessSchema, options.process, InvalidSpecError, "process");
   return locked(ctx, sid, "shared", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "exec in");
@@ -56,7 +52,7 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
         sandboxDir: sb.record.vm.dir,
         containerId: cid,
         execId,
-        process: parsed.output,
+        process,
         io: options.io,
       });
       // As runc: an exec'd process (here its shim) joins the container's cgroup.
@@ -161,17 +157,14 @@ export async function watchContainerOom(ctx: RuntimeContext, sid: string, cid: s
 /** Change a live container's resources (runc update); the stored spec follows. */
 export async function updateContainer(ctx: RuntimeContext, sid: string, cid: string, resources: OciResources): Promise<ContainerStatus> {
   ids(sid, cid);
-  const parsed = v.safeParse(ResourcesSchema, resources);
-  if (!parsed.success) {
-    throw new InvalidSpecError(`resources: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
-  }
+  const valid = parseValid(ResourcesSchema, resources, InvalidSpecError, "resources");
   return locked(ctx, sid, "exclusive", async (sb) => {
     const c = findContainer(sb, cid);
     assertGuestReachable(sb, "update a container in");
     guardContainer(cid, c.current.state, "update");
-    await withVm(ctx, sb, (vm) => vm.agent.call("updateContainer", { containerId: cid, resources: parsed.output }));
+    await withVm(ctx, sb, (vm) => vm.agent.call("updateContainer", { containerId: cid, resources: valid }));
     for (const spec of [c.record.spec, c.record.guestSpec]) {
-      if (spec) spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...parsed.output } };
+      if (spec) spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...valid } };
     }
     saveContainerRecord(ctx.root, sid, c);
     return containerStatusOf(sb, c);

@@ -6,7 +6,6 @@ import { processStartTime, isProcessAlive } from "../host/proc.ts";
 import { shareRootfs, unshareRootfs, removeTree } from "./rootfs.ts";
 import { placeInHostCgroup, removeHostCgroup } from "../host/cgroup.ts";
 import { LaunchIoSchema, type ContainerRecord } from "./records.ts";
-import * as v from "valibot";
 import { isAbsolute } from "node:path";
 import { AlreadyExistsError, BundleError, InvalidSpecError, NotFoundError, UsageError, asHuskError } from "../host/errors.ts";
 import { validateId } from "../host/ids.ts";
@@ -15,7 +14,7 @@ import { logger } from "../host/log.ts";
 import type { VmHandle } from "./ports.ts";
 import { rootfsOf } from "../oci/bundle.ts";
 import { AnnotationsSchema, SpecSchema, type OciSpec, type OciState } from "../oci/spec.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseOr, parseValid } from "../host/valid.ts";
 import { findContainer, moveContainer, moveSandbox, ociStateOf, saveContainer, saveContainerRecord, saveSandboxState, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { frozen, phaseContext, warnOnly } from "./container-phase.ts";
@@ -107,24 +106,16 @@ export function sandboxIdOf(root: string, cid: string): string {
 /** Check a caller's container config at the boundary: id, spec and io (nothing touched yet). */
 export function validateContainerConfig(config: ContainerConfig): ContainerConfig {
   validateId(config.id, "container id");
-  const spec = v.safeParse(SpecSchema, config.spec);
-  if (!spec.success) {
-    const at = issuePath(spec.issues[0]) || "(top level)";
-    throw new InvalidSpecError(`container ${config.id}: config.json: ${at}: ${spec.issues[0].message}`, { details: { path: at } });
-  }
+  const spec = parseValid(SpecSchema, config.spec, InvalidSpecError, `container ${config.id}: config.json`);
   if (config.annotations !== undefined) {
-    const a = v.safeParse(AnnotationsSchema, config.annotations);
-    if (!a.success) throw new InvalidSpecError(`container ${config.id}: annotations: ${a.issues[0].message}`, { details: { path: "annotations" } });
+    parseOr(AnnotationsSchema, config.annotations, ({ message }) => new InvalidSpecError(`container ${config.id}: annotations: ${message}`, { details: { path: "annotations" } }));
   }
-  const io = v.safeParse(LaunchIoSchema, config.io);
-  if (!io.success) {
-    throw new UsageError(`container ${config.id}: io: ${issuePath(io.issues[0]) || "(top level)"}: ${io.issues[0].message}`);
-  }
+  const io = parseValid(LaunchIoSchema, config.io, UsageError, `container ${config.id}: io`);
   if (typeof config.bundle !== "string" || !isAbsolute(config.bundle)) {
     throw new BundleError(`container ${config.id}: bundle must be an absolute path`, { details: { bundle: config.bundle } });
   }
-  checkNamespacePaths(spec.output);
-  return { ...config, spec: spec.output, io: io.output };
+  checkNamespacePaths(spec);
+  return { ...config, spec, io };
 }
 
 export async function createContainerIn(

@@ -1,9 +1,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import * as v from "valibot";
+import type * as v from "valibot";
 import { InternalError, NotFoundError, asHuskError } from "./errors.ts";
 import { DIR_MODE, FILE_MODE } from "./layout.ts";
-import { issuePath } from "./valid.ts";
+import { parseOr } from "./valid.ts";
 
 /**
  * husk's files written so that a crash at any instant leaves the old file or
@@ -80,13 +80,7 @@ export function readJson<S extends v.GenericSchema>(path: string, schema: S, wha
   } catch (e) {
     throw new InternalError(`corrupt file ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
   }
-  const result = v.safeParse(schema, json);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const at = issuePath(issue) || "(top level)";
-    throw new InternalError(`corrupt file ${path}: ${at}: ${issue.message}`, { details: { path, key: at } });
-  }
-  return result.output;
+  return parseOr(schema, json, ({ at, message }) => new InternalError(`corrupt file ${path}: ${at}: ${message}`, { details: { path, key: at } }));
 }
 
 /** Read an optional file; undefined when it does not exist. */

@@ -1,10 +1,9 @@
 import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import * as v from "valibot";
 import { BundleError, InvalidSpecError } from "../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "./limits.ts";
 import { SpecSchema, type OciSpec } from "./spec.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseOr } from "../host/valid.ts";
 
 /**
  * Load a bundle: <bundle>/config.json validated against the OCI schema (bad
@@ -24,13 +23,7 @@ export interface LoadedBundle {
 
 /** Validate a parsed config.json; pure. */
 export function parseSpec(json: unknown, source: string): OciSpec {
-  const result = v.safeParse(SpecSchema, json);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const path = issuePath(issue);
-    throw new InvalidSpecError(`${source}: ${path ? `${path}: ` : ""}${issue.message}`, { details: { file: source, path: path || "(top level)" } });
-  }
-  return result.output;
+  return parseOr(SpecSchema, json, ({ path, at, message }) => new InvalidSpecError(`${source}: ${path ? `${path}: ` : ""}${message}`, { details: { file: source, path: at } }));
 }
 
 export function rootfsOf(bundle: string, spec: OciSpec): string {

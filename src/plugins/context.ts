@@ -1,8 +1,7 @@
-import * as v from "valibot";
 import { PluginError } from "../host/errors.ts";
 import type { Agent } from "../agent/types.ts";
 import { SpecSchema, type OciSpec } from "../oci/spec.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseOr } from "../host/valid.ts";
 import type { ContainerPhaseContext, SandboxPhaseContext } from "../core/ports.ts";
 import { frozenCopy } from "./freeze.ts";
 import type { PluginScope } from "./host.ts";
@@ -99,14 +98,10 @@ export class SpecDraft {
   amend(plugin: string, fn: (draft: OciSpec) => OciSpec | void): void {
     const draft = structuredClone(this.current);
     const next = fn(draft) ?? draft;
-    const r = v.safeParse(SpecSchema, next);
-    if (!r.success) {
-      const field = issuePath(r.issues[0]) || "(spec)";
-      throw new PluginError(`plugin "${plugin}": amended spec is invalid at "${field}": ${r.issues[0].message}`, {
-        details: { plugin, field },
-      });
-    }
-    this.current = r.output;
+    this.current = parseOr(SpecSchema, next, ({ path, message }) => {
+      const field = path || "(spec)";
+      return new PluginError(`plugin "${plugin}": amended spec is invalid at "${field}": ${message}`, { details: { plugin, field } });
+    });
     this.frozen = frozenCopy(this.current);
   }
 }

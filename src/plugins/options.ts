@@ -1,7 +1,6 @@
-import * as v from "valibot";
 import { PluginError } from "../host/errors.ts";
 import { jsonShapeProblem, LIMITS } from "../oci/limits.ts";
-import { issuePath } from "../host/valid.ts";
+import { issuePath, parseOr } from "../host/valid.ts";
 import type { AnyPlugin } from "./types.ts";
 
 /**
@@ -26,11 +25,10 @@ export function validateOptions(plugin: AnyPlugin, raw: Record<string, unknown> 
     }
     return {};
   }
-  const r = v.safeParse(plugin.options, input);
-  if (r.success) return r.output;
-  const issue = r.issues[0];
-  const key = issuePath(issue) || "(options)";
-  throw new PluginError(`plugin "${plugin.name}": invalid option "${key}": ${issue.message}`, {
-    details: { plugin: plugin.name, key, issues: r.issues.map((i) => ({ key: issuePath(i), message: i.message })) },
+  return parseOr(plugin.options, input, ({ path, message, issues }) => {
+    const key = path || "(options)";
+    return new PluginError(`plugin "${plugin.name}": invalid option "${key}": ${message}`, {
+      details: { plugin: plugin.name, key, issues: issues.map((i) => ({ key: issuePath(i), message: i.message })) },
+    });
   });
 }

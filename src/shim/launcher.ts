@@ -1,10 +1,10 @@
 import { lstatSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, basename, resolve } from "node:path";
-import * as v from "valibot";
 import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../host/errors.ts";
 import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../core/ports.ts";
 import { writeFileAtomic } from "../host/json-file.ts";
+import { parseOr } from "../host/valid.ts";
 import { logger } from "../host/log.ts";
 import type { VmHandle } from "../core/ports.ts";
 import { LIMITS, utf8Bytes } from "../oci/limits.ts";
@@ -146,13 +146,12 @@ export class ShimLauncher implements ProcessLauncher {
       const conn = await Promise.race([handshake.accepted, died, timeout]);
       conn.send(request);
       const raw = await Promise.race([conn.receive(), died, timeout]);
-      const report = v.safeParse(ShimReportSchema, raw);
-      if (!report.success) throw new ShimError(`malformed report from shim: ${report.issues[0].message}`);
-      if (!report.output.ok) {
-        const e = report.output.error;
+      const report = parseOr(ShimReportSchema, raw, ({ message }) => new ShimError(`malformed report from shim: ${message}`));
+      if (!report.ok) {
+        const e = report.error;
         throw new HuskError(e.code, e.message, e.details ? { details: e.details } : {});
       }
-      guestPid = report.output.guestPid;
+      guestPid = report.guestPid;
       conn.close();
     } catch (e) {
       proc.kill("SIGKILL");

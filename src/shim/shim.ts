@@ -1,11 +1,10 @@
-import * as v from "valibot";
 import { connectAgent, type AgentClient } from "../agent/client.ts";
 import type { ProcessStreams } from "../agent/types.ts";
 import { asHuskError, HuskError, ProtocolError } from "../host/errors.ts";
 import { getWinsize } from "../host/ffi/pty.ts";
 import { logger } from "../host/log.ts";
 import { socketPath } from "../host/sockets.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseOr } from "../host/valid.ts";
 import { exitStatus, writeExitFile } from "./exit.ts";
 import { connectHandshake, type LineConn } from "./handshake.ts";
 import { setupHostIo, type HostIo } from "./host-io.ts";
@@ -31,12 +30,7 @@ export async function runShim(handshakePath: string): Promise<never> {
   const conn = await connectHandshake(handshakePath);
   let req: ShimRequest;
   try {
-    const parsed = v.safeParse(ShimRequestSchema, await conn.receive());
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      throw new ProtocolError(`bad shim request at ${issuePath(issue) || "(top level)"}: ${issue.message}`);
-    }
-    req = parsed.output;
+    req = parseOr(ShimRequestSchema, await conn.receive(), ({ at, message }) => new ProtocolError(`bad shim request at ${at}: ${message}`));
   } catch (e) {
     return reportFailure(conn, e, () => {});
   }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { UsageError } from "../host/errors.ts";
 import { ID_PATTERN } from "../host/ids.ts";
+import { parseOr } from "../host/valid.ts";
 
 /**
  * containerd's shim v2 command line, Go flag style:
@@ -62,7 +63,7 @@ export function parseShimArgs(argv: readonly string[]): ShimArgs {
     return { action: "start", namespace: "default", id: "version", address: "-", debug: false, version: true };
   }
   if (rest.length !== 1) throw new UsageError(`shim-v2: expected one action (${ACTIONS.join(", ")}), got ${JSON.stringify(rest)}`);
-  const parsed = v.safeParse(ShimArgsSchema, {
+  return parseOr(ShimArgsSchema, {
     action: rest[0],
     namespace: values.namespace ?? process.env.NAMESPACE ?? "",
     id: values.id ?? "",
@@ -72,13 +73,7 @@ export function parseShimArgs(argv: readonly string[]): ShimArgs {
     ...(values.socket !== undefined ? { socket: values.socket } : {}),
     debug: bools.has("debug"),
     version: false,
-  });
-  if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const where = issue.path?.map((p) => String(p.key)).join(".") ?? "";
-    throw new UsageError(`shim-v2: ${where ? `${where}: ` : ""}${issue.message}`);
-  }
-  return parsed.output;
+  }, ({ path, message }) => new UsageError(`shim-v2: ${path ? `${path}: ` : ""}${message}`));
 }
 
 /**

@@ -1,6 +1,5 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import * as v from "valibot";
 import {
   enterContainer,
   killContainer,
@@ -22,7 +21,7 @@ import { validateId } from "../host/ids.ts";
 import type { LaunchRequest } from "../core/ports.ts";
 import { logger } from "../host/log.ts";
 import { ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
-import { issuePath } from "../host/valid.ts";
+import { parseValid } from "../host/valid.ts";
 import { unmountAll } from "../core/rootfs.ts";
 import { VERSION } from "../host/version.ts";
 import {
@@ -250,9 +249,7 @@ export class TaskService {
     if (t.execs.has(r.execId)) throw new AlreadyExistsError(`process ${r.execId} of task ${r.id} already exists`);
     if (t.init.state === "stopped") throw new InvalidStateError(`task ${r.id} has stopped: cannot exec in it`);
     const raw = anyJson(r.spec, "exec spec");
-    const parsed = v.safeParse(ProcessSchema, raw);
-    if (!parsed.success) throw new InvalidSpecError(`exec spec: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
-    const process = { ...parsed.output, terminal: r.terminal };
+    const process = { ...parseValid(ProcessSchema, raw, InvalidSpecError, "exec spec"), terminal: r.terminal };
     t.execs.set(r.execId, newProc(r.execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal }, process));
     await this.deps.events.publish(TaskExecAddedSchema, create(TaskExecAddedSchema, { containerId: r.id, execId: r.execId }));
   }
@@ -348,9 +345,8 @@ export class TaskService {
 
   private async update(r: T.UpdateTaskRequest): Promise<void> {
     const t = this.task(r.id);
-    const parsed = v.safeParse(ResourcesSchema, anyJson(r.resources, "resources"));
-    if (!parsed.success) throw new InvalidSpecError(`resources: ${issuePath(parsed.issues[0]) || "(top level)"}: ${parsed.issues[0].message}`);
-    await updateContainer(this.deps.ctx, t.sandboxId, r.id, parsed.output);
+    const resources = parseValid(ResourcesSchema, anyJson(r.resources, "resources"), InvalidSpecError, "resources");
+    await updateContainer(this.deps.ctx, t.sandboxId, r.id, resources);
   }
 
   private async delete(id: string, execId: string): Promise<T.DeleteResponse> {

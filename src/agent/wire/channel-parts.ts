@@ -68,15 +68,7 @@ export class CancelledError extends HuskError {
   }
 }
 
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path?.map((p) => String(p.key)).join(".");
-      return path ? `${path}: ${i.message}` : i.message;
-    })
-    .join("; ");
-}
+export { describeIssues } from "../../host/valid.ts";
 
 export function toHuskError(method: string, code: string, message: string): HuskError {
   const known = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : "E_AGENT";

@@ -1,8 +1,7 @@
-import * as v from "valibot";
 import { InvalidSpecError, NotFoundError, UnsupportedError, UsageError } from "../../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
 import { ProcessSchema, type OciProcess, type OciSpec } from "../../oci/spec.ts";
-import { issuePath } from "../../host/valid.ts";
+import { parseOr } from "../../host/valid.ts";
 
 /**
  * The process `exec` runs: from --process FILE (containerd's shim writes
@@ -39,13 +38,9 @@ export function readProcessFile(path: string): OciProcess {
     if (e instanceof InvalidSpecError) throw e;
     throw new InvalidSpecError(`${what}: ${(e as Error).message}`, { cause: e, details: { file: path } });
   }
-  const r = v.safeParse(ProcessSchema, json);
-  if (!r.success) {
-    const at = issuePath(r.issues[0]);
-    throw new InvalidSpecError(`${what}: ${at ? `${at}: ` : ""}${r.issues[0].message}`, { details: { file: path, path: at || "(top level)" } });
-  }
-  if (!r.output.args || r.output.args.length === 0) throw new InvalidSpecError(`${what}: args: must not be empty`);
-  return r.output;
+  const p = parseOr(ProcessSchema, json, (i) => new InvalidSpecError(`${what}: ${i.path ? `${i.path}: ` : ""}${i.message}`, { details: { file: path, path: i.at } }));
+  if (!p.args || p.args.length === 0) throw new InvalidSpecError(`${what}: args: must not be empty`);
+  return p;
 }
 
 function parseUser(user: string): { uid: number; gid: number } {

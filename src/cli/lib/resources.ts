@@ -1,8 +1,7 @@
-import * as v from "valibot";
 import { InvalidSpecError, UnsupportedError, UsageError } from "../../host/errors.ts";
 import { describeSize, jsonTextDepthProblem, LIMITS, overLimit, readBounded } from "../../oci/limits.ts";
 import { ResourcesSchema, type OciResources } from "../../oci/spec.ts";
-import { issuePath } from "../../host/valid.ts";
+import { parseValid } from "../../host/valid.ts";
 
 /**
  * runc update's flags (or -r FILE) as OCI resources. The guest's cgroup v2
@@ -62,9 +61,7 @@ function fromFile(path: string): OciResources {
     if (e instanceof InvalidSpecError) throw e;
     throw new InvalidSpecError(`resources file ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const r = v.safeParse(ResourcesSchema, json);
-  if (!r.success) throw new InvalidSpecError(`resources file ${path}: ${issuePath(r.issues[0]) || "(top level)"}: ${r.issues[0].message}`);
-  return r.output;
+  return parseValid(ResourcesSchema, json, InvalidSpecError, `resources file ${path}`);
 }
 
 export function updateResources(f: UpdateFlags): OciResources {

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { buildVmSpec } from "../../../core/vmspec.ts";
 import { moveToHostRoot } from "../../../host/cgroup.ts";
 import { FactoryError, UsageError } from "../../../host/errors.ts";
+import { parseOr } from "../../../host/valid.ts";
 import { destroyFactory, factoryStatus } from "../../../factory/status.ts";
 import { VmSpecSchema } from "../../../hypervisor/spec.ts";
 import { buildTemplate } from "../../../monitor/template-build.ts";
@@ -55,9 +56,7 @@ const init = defineCommand(
           } finally {
             rmSync(args.request, { force: true });
           }
-          const parsed = v.safeParse(VmSpecSchema, json);
-          if (!parsed.success) throw new FactoryError(`template request ${args.request} is invalid: ${parsed.issues[0].message}`);
-          spec = parsed.output;
+          spec = parseOr(VmSpecSchema, json, ({ message }) => new FactoryError(`template request ${args.request} is invalid: ${message}`));
         } else {
           const config = cliConfig();
           const vcpus = positiveInt(args.vcpus, "--vcpus", 256) ?? config.hypervisor.vcpus;
