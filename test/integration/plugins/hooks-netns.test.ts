@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runHooks } from "../../../src/oci/hooks.ts";
-import { state, tempDir } from "./helpers.ts";
+import { state, tempDir } from "../../unit/hooks/helpers.ts";
 
 /** Real network namespaces need root and iproute2: skipped visibly otherwise. */
 const canNetns = process.getuid?.() === 0 && !!Bun.which("ip") && !!Bun.which("nsenter");

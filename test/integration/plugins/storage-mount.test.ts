@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import storage from "../../../plugins/storage/index.ts";
 import { mountsUnder } from "../../../src/core/rootfs.ts";
-import { baseSpec, containerCtx, createPhases, tempDir } from "./helpers.ts";
+import { baseSpec, containerCtx, createPhases, tempDir } from "../../unit/plugins/helpers.ts";
 
 /** Real bind mounts: root with CAP_SYS_ADMIN only; skipped visibly otherwise. */
 const probe = tempDir("husk-mountprobe-");

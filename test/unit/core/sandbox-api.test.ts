@@ -47,12 +47,12 @@ describe("createSandbox", () => {
     expect(record.vm.sharedDir).toBe(join(sbDir(), "shared"));
     expect(sbState()).toMatchObject({ state: "ready", containers: ["c1", "c2"] });
     expect(isProcessAlive(sbState().vmPid, sbState().vmPidStart)).toBe(true);
-    expect(cState("c1")).toMatchObject({ state: "ready", pid: process.pid, share: "bind" });
+    // Root binds the rootfs into the share (test/integration/core/mounts.test.ts); others get a symlink.
+    expect(cState("c1")).toMatchObject({ state: "ready", pid: process.pid, share: process.getuid?.() === 0 ? "bind" : "symlink" });
     const cfg = readJsonFile(join(sbDir(), "containers", "c1", "config.json"));
     expect(cfg.guestSpec.root.path).toBe("/run/husk/shared/c1/rootfs");
     expect(cfg.spec.root.path).toBe("rootfs");
-    // The bind mount shows the bundle's rootfs; the mapping names the sandbox.
-    expect(mountsUnder(join(sbDir(), "shared"))).toHaveLength(2);
+    // The share shows the bundle's rootfs; the mapping names the sandbox.
     expect(Bun.file(join(sbDir(), "shared/c1/rootfs/marker")).size).toBeGreaterThan(0);
     expect(readlinkSync(join(env.root, "containers", "c1"))).toBe("sb");
     // The guest got the rewritten spec.

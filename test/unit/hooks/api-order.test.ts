@@ -72,29 +72,3 @@ describe("OCI hooks through the core API", () => {
   });
 });
 
-const canMount = process.getuid?.() === 0;
-if (!canMount) console.warn("skip: storage-through-core test needs root");
-
-describe.skipIf(!canMount)("storage plugin through the core API (root)", () => {
-  test("the guest spec gets the 9p path, the host bind is read-only, delete leaves no mount", async () => {
-    const { mkdirSync, writeFileSync, readFileSync } = await import("node:fs");
-    const storage = (await import("../../../plugins/storage/index.ts")).default;
-    const { mountsUnder } = await import("../../../src/core/rootfs.ts");
-    const host = tempDir("husk-vol-");
-    mkdirSync(join(host, "vol"));
-    writeFileSync(join(host, "vol", "f"), "data");
-    const lifecycle = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
-    env = makeEnv({ lifecycle });
-    const spec: OciSpec = { ...minimalSpec(), mounts: [{ destination: "/vol", type: "bind", source: join(host, "vol"), options: ["rbind", "ro"] }] };
-    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1", spec), spec)] });
-    const sbDir = join(env.root, "sandboxes", "sb");
-    const record = JSON.parse(readFileSync(join(sbDir, "containers", "c1", "config.json"), "utf8"));
-    expect(record.guestSpec.mounts[0].source).toBe("/run/husk/shared/c1/mounts/0/vol");
-    const target = join(sbDir, "shared", "c1", "mounts", "0", "vol");
-    expect(readFileSync(join(target, "f"), "utf8")).toBe("data");
-    expect(() => writeFileSync(join(target, "g"), "x")).toThrow(/EROFS|read-only/i);
-    await api.deleteContainer(env.ctx, "sb", "c1");
-    expect(mountsUnder(sbDir).filter((p) => p.includes("/mounts"))).toEqual([]);
-    expect(readFileSync(join(host, "vol", "f"), "utf8")).toBe("data");
-  });
-});
