@@ -14,7 +14,6 @@
  */
 import { HuskError, InternalError, isHuskError } from "./host/errors.ts";
 import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
-import { configureLogging, logErrorToFile } from "./cli/logging.ts";
 
 /** These run until their work ends and exit by themselves. */
 const LONG_RUNNING = new Set(["monitor", "shim", "agent", "shim-v2"]);
@@ -30,6 +29,14 @@ try {
   g = parsed.globals;
   command = parsed.rest[0];
   setGlobals(g);
+  if (g.version) {
+    // Nothing else loaded (no logging, no citty): callers probe `husk --version` often. console.log writes synchronously.
+    const { versionText } = await import("./cli/lib/version.ts");
+    console.log(versionText());
+    process.exit(0);
+  }
+  // Loaded here, not above: consola costs more startup time than the whole of --version.
+  const { configureLogging } = await import("./cli/logging.ts");
   // The shim's stderr is the container's; containerd reads the shim v2's `start` output as its address: no logs there.
   configureLogging(g, parsed.rest[0] === "shim" || parsed.rest[0] === "shim-v2" ? "shim" : "cli", { json: wantsJson(argv) });
   // Loaded after logging is configured: modules create tagged loggers at load time.
@@ -42,14 +49,14 @@ try {
     process.exit(process.exitCode ?? 0);
   }
 } catch (e) {
-  fail(e);
+  await fail(e);
 }
 
-function fail(e: unknown): never {
+async function fail(e: unknown): Promise<never> {
   const err: HuskError = isHuskError(e) ? e : new InternalError(e instanceof Error ? e.message : String(e), { cause: e });
   process.stderr.write(`husk: ${err.message}\n`);
   if (g?.debug && !isHuskError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-  logErrorToFile(g, err.message);
+  if (g?.log) (await import("./cli/logging.ts")).logErrorToFile(g, err.message);
   if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
   process.exit(exitCodeOf(err, command));
 }

@@ -1,20 +1,15 @@
-import { renderUsage, runCommand, type CommandDef } from "citty";
+import { renderUsage, runCommand, type CommandDef, type Resolvable, type SubCommandsDef } from "citty";
 import { UsageError } from "../host/errors.ts";
 import type { GlobalOptions } from "./globals.ts";
 import { colorFor } from "./logging.ts";
 import { rootCommand } from "./root.ts";
-import { versionText } from "./commands/extra/version.ts";
 
 /**
- * Dispatch the command line (global flags already parsed): --version, --help
- * (for the command named), or the command itself. citty's own errors
+ * Dispatch the command line (global flags already parsed; --version is main.ts's):
+ * --help (for the command named), or the command itself. citty's own errors
  * (unknown command, missing argument) become UsageErrors for main.ts.
  */
 export async function runCli(rest: string[], g: GlobalOptions): Promise<void> {
-  if (g.version) {
-    console.log(versionText());
-    return;
-  }
   if (rest.length === 0) {
     // runc without a command prints its help and succeeds.
     await showUsage(rootCommand);
@@ -26,7 +21,12 @@ export async function runCli(rest: string[], g: GlobalOptions): Promise<void> {
     return;
   }
   try {
-    await runCommand(rootCommand, { rawArgs: rest });
+    // A command named first runs directly: the root command has no setup, run or
+    // positional of its own, and citty's parse of its flags only costs startup time.
+    const subs = await subCommandsOf(rootCommand);
+    const direct = subs && Object.hasOwn(subs, rest[0]!) ? subs[rest[0]!] : undefined;
+    if (direct) await runCommand(await resolved(direct), { rawArgs: rest.slice(1) });
+    else await runCommand(rootCommand, { rawArgs: rest });
   } catch (e) {
     if (e instanceof Error && e.name === "CLIError") throw new UsageError(stripAnsi(e.message), { cause: e });
     throw e;
@@ -45,15 +45,23 @@ async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, Command
   let parent: CommandDef<any> | undefined;
   for (const arg of rest) {
     if (arg.startsWith("-")) continue;
-    const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+    const subs = await subCommandsOf(cmd);
     if (!subs) break; // a command's own positional (an id)
     const next = subs[arg];
     // `husk foo -h`: an unknown command is an error with or without -h (runc exits non-zero too).
     if (!next) throw new UsageError(`unknown command ${JSON.stringify(arg)}`);
     parent = cmd;
-    cmd = typeof next === "function" ? await next() : await next;
+    cmd = await resolved(next);
   }
   return [cmd, parent];
+}
+
+async function subCommandsOf(cmd: CommandDef<any>): Promise<SubCommandsDef | undefined> {
+  return typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+}
+
+async function resolved(cmd: Resolvable<CommandDef<any>>): Promise<CommandDef<any>> {
+  return typeof cmd === "function" ? await cmd() : await cmd;
 }
 
 /** citty's usage text, coloured only on a terminal (citty itself colours any stream unless NO_COLOR=1). */

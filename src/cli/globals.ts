@@ -1,3 +1,4 @@
+import type { ArgsDef } from "citty";
 import { UsageError } from "../host/errors.ts";
 
 /**
@@ -20,10 +21,35 @@ export interface GlobalOptions {
   version: boolean;
 }
 
+/**
+ * The one table of global flags: parseGlobals reads it, and the root command
+ * shows it in `husk --help` (../cli/root.ts), in this order.
+ */
+export const GLOBAL_FLAGS = {
+  root: { type: "string", description: "root directory for state (default /run/husk)" },
+  log: { type: "string", description: "write logs to this file (default stderr)" },
+  "log-format": { type: "string", description: "log format: text or json" },
+  debug: { type: "boolean", description: "enable debug logging" },
+  "systemd-cgroup": { type: "boolean", description: "accepted for runc compatibility (cgroups live in the guest)" },
+  rootless: { type: "string", description: "accepted for runc compatibility (true|false|auto)" },
+  config: { type: "string", description: "husk configuration file (default /etc/husk/config.toml)" },
+  plugin: { type: "string", description: "load a TypeScript plugin (repeatable)" },
+  version: { type: "boolean", alias: "v", description: "print the version" },
+} as const satisfies ArgsDef;
+
+/** Accepted but not listed: --help (citty lists it itself) and --criu (runc's; checkpointing is not supported). */
+const UNLISTED_FLAGS = {
+  help: { type: "boolean", alias: "h" },
+  criu: { type: "string" },
+} as const satisfies ArgsDef;
+
+const ALL_FLAGS: ArgsDef = { ...GLOBAL_FLAGS, ...UNLISTED_FLAGS };
 /** Flags taking a value; the rest are booleans. Single-dash long forms are accepted as Go's flag package does. */
-const VALUE_FLAGS = new Set(["root", "log", "log-format", "rootless", "config", "plugin", "criu"]);
-const BOOL_FLAGS = new Set(["debug", "systemd-cgroup", "help", "version"]);
-const SHORT: Record<string, string> = { h: "help", v: "version" };
+const VALUE_FLAGS = new Set(Object.keys(ALL_FLAGS).filter((k) => ALL_FLAGS[k]!.type === "string"));
+const BOOL_FLAGS = new Set(Object.keys(ALL_FLAGS).filter((k) => ALL_FLAGS[k]!.type === "boolean"));
+const SHORT: Record<string, string> = Object.fromEntries(
+  Object.entries(ALL_FLAGS).flatMap(([name, def]) => ("alias" in def && typeof def.alias === "string" ? [[def.alias, name]] : [])),
+);
 
 export interface ParsedGlobals {
   globals: GlobalOptions;
@@ -41,7 +67,7 @@ export function parseGlobals(argv: readonly string[]): ParsedGlobals {
       break;
     }
     if (!arg.startsWith("-") || arg === "-") break;
-    const body = arg.replace(/^--?/, "");
+    const body = arg.slice(arg.startsWith("--") ? 2 : 1);
     const eq = body.indexOf("=");
     let name = eq >= 0 ? body.slice(0, eq) : body;
     if (!arg.startsWith("--") && name.length === 1) name = SHORT[name] ?? name;

@@ -1,5 +1,5 @@
 import { appendFileSync } from "node:fs";
-import { formatWithOptions } from "node:util";
+import util from "node:util";
 import type { ConsolaReporter, LogObject } from "consola";
 import { rootLogger } from "../host/log.ts";
 import type { GlobalOptions } from "./globals.ts";
@@ -27,7 +27,8 @@ const LEVEL_NAME: Record<string, string> = {
 };
 
 function message(obj: LogObject): string {
-  const text = formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args);
+  // util.formatWithOptions read when first logging: reading it loads node:util's inspector (~1 ms at startup).
+  const text = util.formatWithOptions({ colors: false, breakLength: Infinity }, ...obj.args);
   return obj.tag ? `[${obj.tag}] ${text}` : text;
 }
 
@@ -100,9 +101,20 @@ export function configureLogging(g: GlobalOptions, role: Role, options: { json?:
     rootLogger.setReporters([]);
   } else if (g.logFormat === "json") {
     rootLogger.setReporters([lineReporter("json", (l) => process.stderr.write(l))]);
-  } else if (!colorFor(process.stderr)) {
-    // consola's fancy reporter decides colour from stdout, and draws icons and badges either way.
-    rootLogger.setReporters([plainReporter((l) => process.stderr.write(l))]);
+  } else {
+    // consola's fancy reporter decides colour from stdout, and draws icons and badges either way:
+    // plain lines unless stderr may carry colour. Decided at the first log line, as most
+    // commands log none: reading process.stderr creates the stream (~1-3 ms of startup).
+    const fancy = rootLogger.options.reporters;
+    let chosen: ConsolaReporter[] | undefined;
+    rootLogger.setReporters([
+      {
+        log(obj, ctx) {
+          chosen ??= colorFor(process.stderr) ? fancy : [plainReporter((l) => process.stderr.write(l))];
+          for (const r of chosen) r.log(obj, ctx);
+        },
+      },
+    ]);
   }
 }
 

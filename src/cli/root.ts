@@ -1,24 +1,15 @@
 import { defineCommand } from "citty";
 import { VERSION } from "../host/version.ts";
+import { GLOBAL_FLAGS } from "./globals.ts";
 
 /**
- * The root command: runc's global flags (parsed early by ./globals.ts, listed
+ * The root command: runc's global flags (./globals.ts parses them early; shown
  * here for --help) and the subcommands, loaded lazily so that a short-lived
  * `husk state` does not load the image builder.
  */
 export const rootCommand = defineCommand({
   meta: { name: "husk", version: VERSION, description: "OCI runtime that runs each container or pod in its own QEMU virtual machine" },
-  args: {
-    root: { type: "string", description: "root directory for state (default /run/husk)" },
-    log: { type: "string", description: "write logs to this file (default stderr)" },
-    "log-format": { type: "string", description: "log format: text or json" },
-    debug: { type: "boolean", description: "enable debug logging" },
-    "systemd-cgroup": { type: "boolean", description: "accepted for runc compatibility (cgroups live in the guest)" },
-    rootless: { type: "string", description: "accepted for runc compatibility (true|false|auto)" },
-    config: { type: "string", description: "husk configuration file (default /etc/husk/config.toml)" },
-    plugin: { type: "string", description: "load a TypeScript plugin (repeatable)" },
-    version: { type: "boolean", alias: "v", description: "print the version" },
-  },
+  args: GLOBAL_FLAGS,
   subCommands: {
     create: () => import("./commands/create.ts").then((m) => m.default),
     start: () => import("./commands/start.ts").then((m) => m.default),

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { listSandbox } from "../../core/api.ts";
-import { cliRuntime } from "../lib/runtime.ts";
+import { cliReadContext } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
 import { formatArg, outputFormat, printJson, printTable } from "../lib/output.ts";
 import { runcState } from "../lib/state.ts";
@@ -15,7 +15,7 @@ export default defineCommand(
       },
       async run({ args }) {
         const format = outputFormat(args.format);
-        const { ctx } = await cliRuntime();
+        const ctx = await cliReadContext();
         const states = (await listSandbox(ctx)).flatMap((sb) => sb.containers).map(runcState);
         if (args.quiet) {
           for (const s of states) console.log(s.id);

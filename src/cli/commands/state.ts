@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { cliRuntime } from "../lib/runtime.ts";
+import { cliReadContext } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
 import { containerById } from "../../runtime/operations.ts";
 import { runcState } from "../lib/state.ts";
@@ -10,7 +10,7 @@ export default defineCommand(
       meta: { name: "state", description: "print the OCI state of a container (JSON)" },
       args: { id: { type: "positional", description: "container id", required: true } },
       async run({ args }) {
-        const { ctx } = await cliRuntime();
+        const ctx = await cliReadContext();
         const { status } = await containerById(ctx, args.id);
         console.log(JSON.stringify(runcState(status), null, 2));
       },

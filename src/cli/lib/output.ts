@@ -13,13 +13,14 @@ export function outputFormat(value: string | undefined): "table" | "json" {
   throw new UsageError(`invalid --format ${JSON.stringify(value)}: expected table or json`);
 }
 
+/** console.log, not process.stdout: it writes synchronously, and creating the stream costs startup time. */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  console.log(JSON.stringify(value));
 }
 
 /** Columns padded like runc's tabwriter output. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd();
-  process.stdout.write(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+  console.log([line(header), ...rows.map(line)].join("\n"));
 }

@@ -19,7 +19,7 @@ export default defineCommand({
   async run({ rawArgs }) {
     const args = parseShimArgs(rawArgs);
     if (args.version) {
-      const { versionText } = await import("../extra/version.ts");
+      const { versionText } = await import("../../lib/version.ts");
       console.log(versionText());
       return;
     }
