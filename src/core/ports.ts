@@ -2,6 +2,7 @@ import type { Agent } from "../agent/types.ts";
 import type { HuskConfig } from "../config/schema.ts";
 import type { VmNetwork, VmSpec, VmStatus } from "../hypervisor/types.ts";
 import type { OciProcess, OciSpec, OciState } from "../oci/spec.ts";
+import * as v from "valibot";
 
 /**
  * The core's ports: everything the lifecycle core needs from outside it,
@@ -100,16 +101,18 @@ export interface VmHandle {
  * process and reports this process's pid.
  */
 
-export interface LaunchIo {
+/** A launch's io: checked when a container is created, stored in its record, sent to the shim. */
+export const LaunchIoSchema = v.strictObject({
   /** Allocate a terminal (process.terminal). */
-  terminal: boolean;
-  /** runc --console-socket: send the pty master here (SCM_RIGHTS). */
-  consoleSocket?: string;
+  terminal: v.boolean(),
+  /** runc --console-socket (made absolute by the CLI): send the pty master here (SCM_RIGHTS). */
+  consoleSocket: v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path"))),
   /** Write the host pid here (runc --pid-file). */
-  pidFile?: string;
+  pidFile: v.optional(v.string()),
   /** Detached: the shim outlives the CLI (create, exec -d, run -d). */
-  detach: boolean;
-}
+  detach: v.boolean(),
+});
+export type LaunchIo = v.InferOutput<typeof LaunchIoSchema>;
 
 export type LaunchRequest =
   | {

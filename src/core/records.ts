@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import type { VmSpec } from "../hypervisor/types.ts";
-import type { LaunchIo } from "./ports.ts";
+import { LaunchIoSchema } from "./ports.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { VmSpecSchema } from "../hypervisor/spec.ts";
 import { SpecSchema } from "../oci/spec.ts";
@@ -45,15 +45,6 @@ export const SandboxStateSchema = v.strictObject({
   vmPidStart: v.optional(nat),
 });
 export type SandboxState = v.InferOutput<typeof SandboxStateSchema>;
-
-export const LaunchIoSchema = v.strictObject({
-  terminal: v.boolean(),
-  consoleSocket: v.optional(v.string()),
-  pidFile: v.optional(v.string()),
-  detach: v.boolean(),
-});
-type StoredLaunchIo = v.InferOutput<typeof LaunchIoSchema>;
-export const launchIoMatches: [StoredLaunchIo] extends [LaunchIo] ? ([LaunchIo] extends [StoredLaunchIo] ? true : never) : never = true;
 
 /** <sandboxDir>/containers/<cid>/config.json. */
 export const ContainerRecordSchema = v.strictObject({

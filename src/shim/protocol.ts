@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { LaunchIoSchema } from "../core/ports.ts";
 import { ERROR_CODES } from "../host/errors.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { ProcessSchema, SpecSchema } from "../oci/spec.ts";
@@ -12,13 +13,6 @@ import { ProcessSchema, SpecSchema } from "../oci/spec.ts";
 
 const id = v.pipe(v.string(), v.regex(ID_PATTERN, "invalid id"));
 const absPath = v.pipe(v.string(), v.startsWith("/", "must be an absolute path"));
-
-export const LaunchIoSchema = v.strictObject({
-  terminal: v.boolean(),
-  consoleSocket: v.optional(absPath),
-  pidFile: v.optional(v.string()),
-  detach: v.boolean(),
-});
 
 export const ShimRequestSchema = v.variant("kind", [
   v.strictObject({
