@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync } from "node:fs";
 import * as v from "valibot";
-import { AgentError, ProtocolError, TimeoutError } from "../host/errors.ts";
+import { AgentError, AlreadyExistsError, InvalidStateError, NotFoundError, ProtocolError, TimeoutError } from "../host/errors.ts";
 import { flock, LOCK_EX, LOCK_UN } from "../host/ffi/flock.ts";
 import { logger } from "../host/log.ts";
 import { parseOr } from "../host/valid.ts";
@@ -96,7 +96,7 @@ export class MockAgent implements Agent {
     guestDetails: () => ({ agentVersion: "mock", kernelRelease: "mock", cpus: 1, memTotalKiB: 524288, memFreeKiB: 400000, uptimeSec: 1 }),
     createContainer: (r) =>
       this.transact((g) => {
-        if (g.containers[r.containerId]) throw new AgentError(`container ${r.containerId} already exists`);
+        if (g.containers[r.containerId]) throw new AlreadyExistsError(`container ${r.containerId} already exists`);
         const pid = g.nextPid++;
         g.containers[r.containerId] = {
           status: "created",
@@ -108,7 +108,7 @@ export class MockAgent implements Agent {
     startContainer: (r) =>
       this.transact((g) => {
         const c = this.container(g, r.containerId);
-        if (c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not created`);
+        if (c.status !== "created") throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not created`);
         c.status = "running";
         (c.processes[INIT] as MockProcess).status = "running";
         return {};
@@ -117,7 +117,7 @@ export class MockAgent implements Agent {
       this.transact((g) => {
         const c = this.container(g, r.containerId);
         if ((c.status === "running" || c.status === "paused") && !r.force) {
-          throw new AgentError(`container ${r.containerId} is ${c.status}: stop it or force`);
+          throw new InvalidStateError(`container ${r.containerId} is ${c.status}: stop it or force`);
         }
         this.terminate(r.containerId, c, 9);
         delete g.containers[r.containerId];
@@ -127,9 +127,9 @@ export class MockAgent implements Agent {
       this.transact((g) => {
         const c = this.container(g, r.containerId);
         // As crun (and runc): a created container can be exec'd into.
-        if (c.status !== "running" && c.status !== "created") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+        if (c.status !== "running" && c.status !== "created") throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not running`);
         const key = keyOf(r.execId);
-        if (c.processes[key]) throw new AgentError(`exec ${r.execId} already exists`);
+        if (c.processes[key]) throw new AlreadyExistsError(`exec ${r.execId} already exists`);
         const pid = g.nextPid++;
         c.processes[key] = { pid, execId: r.execId, args: r.process.args ?? [], status: "running" };
         this.attach(r.containerId, r.execId, r.stdio);
@@ -163,14 +163,14 @@ export class MockAgent implements Agent {
     pauseContainer: (r) =>
       this.transact((g) => {
         const c = this.container(g, r.containerId);
-        if (c.status !== "running") throw new AgentError(`container ${r.containerId} is ${c.status}, not running`);
+        if (c.status !== "running") throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not running`);
         c.status = "paused";
         return {};
       }),
     resumeContainer: (r) =>
       this.transact((g) => {
         const c = this.container(g, r.containerId);
-        if (c.status !== "paused") throw new AgentError(`container ${r.containerId} is ${c.status}, not paused`);
+        if (c.status !== "paused") throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not paused`);
         c.status = "running";
         return {};
       }),
@@ -212,7 +212,7 @@ export class MockAgent implements Agent {
       // The guest's consoles as processes of a pseudo-container: signal, wait, resize address them the same way.
       this.transact((g) => {
         const c = (g.containers[GUEST_CONSOLE_ID] ??= { status: "running", processes: {} });
-        if (c.processes[keyOf(r.execId)]) throw new AgentError(`debug console ${r.execId} already exists`);
+        if (c.processes[keyOf(r.execId)]) throw new AlreadyExistsError(`debug console ${r.execId} already exists`);
         const pid = g.nextPid++;
         c.processes[keyOf(r.execId)] = { pid, execId: r.execId, args: ["/bin/sh"], status: "running" };
         this.attach(GUEST_CONSOLE_ID, r.execId, r.stdio);
@@ -229,13 +229,13 @@ export class MockAgent implements Agent {
 
   private container(g: MockGuest, cid: string): MockContainer {
     const c = g.containers[cid];
-    if (!c) throw new AgentError(`container ${cid} not found`);
+    if (!c) throw new NotFoundError(`container ${cid} not found`);
     return c;
   }
 
   private process(c: MockContainer, cid: string, execId?: string): MockProcess {
     const p = c.processes[keyOf(execId)];
-    if (!p) throw new AgentError(`process ${execId ?? "init"} of container ${cid} not found`);
+    if (!p) throw new NotFoundError(`process ${execId ?? "init"} of container ${cid} not found`);
     return p;
   }
 

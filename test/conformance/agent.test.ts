@@ -7,7 +7,7 @@ import { removeTree } from "../../src/core/rootfs.ts";
 import { announceSkip, realVmSkipReason } from "../support/conformance/env.ts";
 import { busyboxRootfs, containerSpec } from "../support/conformance/guest.ts";
 import { bootRealVm, type RealVm } from "../support/conformance/real-vm.ts";
-import { AGENT_CLAUSES, agentContract } from "./contracts/agent.ts";
+import { agentContract } from "./contracts/agent.ts";
 
 /**
  * The Agent port: the mock agent always; the real one — the husk agent in a
@@ -34,11 +34,7 @@ agentContract("mock", {
   },
   close: (s) => s.agent.close(),
   timeoutMs: 20_000,
-  deviations: {
-    [AGENT_CLAUSES.notFoundCode]: "MockAgent reports E_AGENT for an unknown container or process (the real agent: E_NOT_FOUND)",
-    [AGENT_CLAUSES.alreadyExistsCode]: "MockAgent reports E_AGENT for a taken id (the real agent: E_ALREADY_EXISTS)",
-    [AGENT_CLAUSES.invalidStateCode]: "MockAgent reports E_AGENT for removing a running container (the real agent: E_INVALID_STATE)",
-  },
+
 });
 
 // ---- real: the guest agent through the monitor ----

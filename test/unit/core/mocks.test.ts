@@ -73,7 +73,7 @@ describe("MockAgent", () => {
     const exits: unknown[] = [];
     agent.on("processExit", (e) => exits.push(e));
     const { pid } = await agent.call("createContainer", { containerId: "c", spec, stdio });
-    await expect(agent.call("createContainer", { containerId: "c", spec, stdio })).rejects.toMatchObject({ code: "E_AGENT" });
+    await expect(agent.call("createContainer", { containerId: "c", spec, stdio })).rejects.toMatchObject({ code: "E_ALREADY_EXISTS" });
     // As crun: a created container can be exec'd into.
     await agent.call("exec", { containerId: "c", execId: "e0", process: { ...spec.process!, args: ["true"] }, stdio });
     agent.exitProcess("c", "e0", 0);
@@ -86,10 +86,10 @@ describe("MockAgent", () => {
     await agent.call("signalProcess", { containerId: "c", execId: "e", signal: 15 });
     expect(await agent.call("waitProcess", { containerId: "c", execId: "e" })).toEqual({ exitCode: 143, signal: 15 });
     await expect(agent.call("waitProcess", { containerId: "c" }, { timeoutMs: 30 })).rejects.toMatchObject({ code: "E_TIMEOUT" });
-    await expect(agent.call("removeContainer", { containerId: "c" })).rejects.toMatchObject({ code: "E_AGENT" });
+    await expect(agent.call("removeContainer", { containerId: "c" })).rejects.toMatchObject({ code: "E_INVALID_STATE" });
     agent.exitProcess("c", undefined, 0);
     expect(await agent.call("waitProcess", { containerId: "c" })).toEqual({ exitCode: 0 });
-    await expect(agent.call("exec", { containerId: "c", execId: "e2", process: spec.process!, stdio })).rejects.toMatchObject({ code: "E_AGENT" });
+    await expect(agent.call("exec", { containerId: "c", execId: "e2", process: spec.process!, stdio })).rejects.toMatchObject({ code: "E_INVALID_STATE" });
     await agent.call("removeContainer", { containerId: "c" });
     await Bun.sleep(0);
     expect(exits).toEqual([
