@@ -8,11 +8,7 @@ import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ImageError } from "../host/errors.ts";
-
-/** True when running as the `bun build --compile` executable (not `bun src/main.ts`). */
-export function isCompiled(): boolean {
-  return Bun.main.startsWith("/$bunfs/") || import.meta.path.startsWith("/$bunfs/");
-}
+import { isCompiled, selfExecutable } from "../host/self.ts";
 
 /** The executable to use as the agent: the given path, or the running husk when compiled. */
 export function resolveAgentPath(given: string | undefined): string {
@@ -20,7 +16,7 @@ export function resolveAgentPath(given: string | undefined): string {
     if (!existsSync(given)) throw new ImageError(`agent executable ${given} does not exist`);
     return given;
   }
-  if (isCompiled()) return process.execPath;
+  if (isCompiled()) return selfExecutable();
   throw new ImageError(
     "cannot tell which husk executable to put into the image: run the compiled husk (dist/husk), or give the agent path",
   );

@@ -20,7 +20,8 @@ import {
 } from "./files.ts";
 import { isProcessAlive, waitForExit } from "../host/proc.ts";
 import { MONITOR_METHODS, type MonitorMethods } from "./methods.ts";
-import { defaultHuskCommand, spawnMonitor } from "./spawn.ts";
+import { huskCommand } from "../host/self.ts";
+import { spawnMonitor } from "./spawn.ts";
 
 /**
  * The real VmBackend: each sandbox VM is owned by a detached `husk monitor`
@@ -54,7 +55,7 @@ export class MonitorBackend implements VmBackend {
     const stopTimeoutMs = this.options.stopTimeoutMs ?? 10_000;
     writeVmConfig(spec.dir, { version: 1, spec, stopTimeoutMs, ...(this.options.factory ? { factory: this.options.factory } : {}) });
     removeVmState(spec.dir); // a stale state from an earlier boot must not be read as this one's
-    const pid = spawnMonitor(this.options.command ?? defaultHuskCommand(), root, spec.sandboxId, spec.dir, this.options.env);
+    const pid = spawnMonitor(this.options.command ?? huskCommand(), root, spec.sandboxId, spec.dir, this.options.env);
     log.debug(`monitor for ${spec.sandboxId} started: pid ${pid}`);
     await this.waitReady(spec, pid);
     return this.attach(spec, pid, stopTimeoutMs);

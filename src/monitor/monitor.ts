@@ -10,7 +10,7 @@ import { bootClone } from "./clone.ts";
 import { spawnTemplateBuild } from "../factory/spawn.ts";
 import { discardTemplate } from "../factory/store.ts";
 import { bootVm, type BootResult } from "./boot.ts";
-import { defaultHuskCommand } from "./spawn.ts";
+import { huskCommand } from "../host/self.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET, readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
 import { ensureSocketPath, socketPath } from "../host/sockets.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
@@ -119,7 +119,7 @@ export class SandboxMonitor {
       }
       if (key) {
         const wanted = key;
-        this.afterBoot = () => void spawnTemplateBuild(defaultHuskCommand(), factory.dir, this.spec, wanted);
+        this.afterBoot = () => void spawnTemplateBuild(huskCommand(), factory.dir, this.spec, wanted);
       }
     }
     this.hv = await this.newHypervisor();

@@ -9,18 +9,6 @@ import { MONITOR_LOG } from "./files.ts";
 const log = logger("monitor");
 
 /**
- * How to run husk itself: the compiled executable is process.execPath; from
- * source (bun src/main.ts), it is bun plus the entry file.
- */
-export function defaultHuskCommand(): string[] {
-  // An executable replaced while this process runs (an upgrade, a rebuild)
-  // reads as "<path> (deleted)": what runs next is the one now at <path>.
-  const exe = process.execPath.replace(/ \(deleted\)$/, "");
-  if (Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/")) return [exe];
-  return [exe, join(import.meta.dir, "..", "main.ts")];
-}
-
-/**
  * `<command> monitor <sid> --root <root>` in its own session (setsid), stdio
  * to <dir>/monitor.log, not waited for: it outlives the CLI that starts it.
  */

@@ -4,6 +4,7 @@ import { dirname, basename, resolve } from "node:path";
 import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../host/errors.ts";
 import type { LaunchRequest, LaunchResult, ProcessLauncher } from "../core/ports.ts";
 import { writeFileAtomic } from "../host/json-file.ts";
+import { huskCommand } from "../host/self.ts";
 import { parseOr } from "../host/valid.ts";
 import { logger } from "../host/log.ts";
 import type { VmHandle } from "../core/ports.ts";
@@ -39,11 +40,6 @@ export interface ShimLauncherOptions {
    * containerd's fifos opened by the shim v2); default: this process's own.
    */
   stdioFor?: (request: LaunchRequest) => [number, number, number] | undefined;
-}
-
-export function selfCommand(): string[] {
-  const main = Bun.main;
-  return /\.(ts|js|mjs)$/.test(main) && !main.startsWith("/$bunfs") ? [process.execPath, main] : [process.execPath];
 }
 
 /** runc fails before creating anything when --console-socket is not a socket. */
@@ -118,7 +114,7 @@ export class ShimLauncher implements ProcessLauncher {
     if (request.io.consoleSocket) assertConsoleSocket(request.io.consoleSocket);
     if (request.io.pidFile) assertPidFileDir(request.io.pidFile);
     const handshake = listenHandshake();
-    const cmd = [...(this.options.command ?? selfCommand()), ...(this.options.globalArgs ?? []), "shim", "--handshake", handshake.path];
+    const cmd = [...(this.options.command ?? huskCommand()), ...(this.options.globalArgs ?? []), "shim", "--handshake", handshake.path];
     log.debug("spawning shim", cmd.join(" "));
     const ownStdio = !(request.io.terminal && request.io.consoleSocket);
     const proc = Bun.spawn({

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { DEFAULT_IMAGE_DIR } from "../../../config/schema.ts";
 import { resolveBinary } from "../../../hypervisor/qemu/probe.ts";
 import { OCI_VERSION } from "../../../oci/spec.ts";
+import { selfExecutable } from "../../../host/self.ts";
 import { COMMIT, VERSION } from "../../../host/version.ts";
 import { globals } from "../../globals.ts";
 import { cliConfig, cliConfigPath } from "../../lib/config.ts";
@@ -21,7 +22,7 @@ export default defineCommand(
           commit: COMMIT,
           ociVersion: OCI_VERSION,
           bun: Bun.version,
-          binary: process.execPath,
+          binary: selfExecutable(),
           configFile: cliConfigPath(),
           root: config.runtime.root,
           imageDir: DEFAULT_IMAGE_DIR,

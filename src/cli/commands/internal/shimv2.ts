@@ -3,7 +3,7 @@ import { Publisher } from "../../../shimv2/events.ts";
 import { parseShimArgs } from "../../../shimv2/flags.ts";
 import { shimDelete, shimServe, shimStart } from "../../../shimv2/main.ts";
 import { TaskService } from "../../../shimv2/service.ts";
-import { selfCommand } from "../../../shim/launcher.ts";
+import { huskCommand } from "../../../host/self.ts";
 import { cliRuntime } from "../../lib/runtime.ts";
 import { globals, globalsToArgv } from "../../globals.ts";
 import { cliConfig } from "../../lib/config.ts";
@@ -27,7 +27,7 @@ export default defineCommand({
     const bundle = args.bundle ?? process.cwd();
     if (args.action === "start") {
       const g = globals();
-      const address = await shimStart({ args, root: cliConfig().runtime.root, self: [...selfCommand(), ...globalsToArgv({ ...g, log: undefined, debug: false })], bundle });
+      const address = await shimStart({ args, root: cliConfig().runtime.root, self: [...huskCommand(), ...globalsToArgv({ ...g, log: undefined, debug: false })], bundle });
       // A short-lived action: exit once written (the server it spawned lives on by itself).
       await new Promise<void>((resolve) => process.stdout.write(address, () => resolve()));
       process.exit(0);
