@@ -17,6 +17,12 @@ import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
 
 /** These run until their work ends and exit by themselves. */
 const LONG_RUNNING = new Set(["monitor", "shim", "agent", "shim-v2"]);
+/**
+ * These print only with console.log, which writes synchronously: nothing to
+ * flush before exiting, and creating process.stdout would cost them ~1 ms
+ * (containerd and podman call them constantly).
+ */
+const CONSOLE_ONLY = new Set(["state", "list"]);
 // Invoked as containerd-shim-husk-v2 (a symlink; in a compiled Bun binary the
 // invoked name is argv0): containerd's shim v2 command line, Go-style flags.
 const SHIM_V2_NAME = "containerd-shim-husk-v2";
@@ -45,7 +51,7 @@ try {
   if (!LONG_RUNNING.has(parsed.rest[0] ?? "")) {
     // A short-lived command is done: do not let a lingering handle (a socket
     // a library forgot to close) keep `husk create` from returning to its caller.
-    await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+    if (!CONSOLE_ONLY.has(parsed.rest[0] ?? "")) await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
     process.exit(process.exitCode ?? 0);
   }
 } catch (e) {
@@ -54,10 +60,11 @@ try {
 
 async function fail(e: unknown): Promise<never> {
   const err: HuskError = isHuskError(e) ? e : new InternalError(e instanceof Error ? e.message : String(e), { cause: e });
-  process.stderr.write(`husk: ${err.message}\n`);
-  if (g?.debug && !isHuskError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  // console.error/log write synchronously: nothing is lost to the exit below, and no stream is created.
+  console.error(`husk: ${err.message}`);
+  if (g?.debug && !isHuskError(e) && e instanceof Error && e.stack) console.error(e.stack);
   if (g?.log) (await import("./cli/logging.ts")).logErrorToFile(g, err.message);
-  if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
+  if (wantsJson(argv)) console.log(JSON.stringify({ error: err.toJSON() }));
   process.exit(exitCodeOf(err, command));
 }
 
