@@ -10,7 +10,7 @@ import { createTestContext } from "../support/context.ts";
 import { announceSkip, realVmSkipReason } from "../support/conformance/env.ts";
 import { imageVmSpec } from "../support/conformance/guest.ts";
 import { realBackend } from "../support/conformance/real-vm.ts";
-import { VM_BACKEND_CLAUSES, vmBackendContract } from "./contracts/vm-backend.ts";
+import { vmBackendContract } from "./contracts/vm-backend.ts";
 
 /**
  * The VmBackend port: InProcessBackend over MockHypervisor + MockAgent (as
@@ -32,10 +32,7 @@ vmBackendContract("in-process (mock hypervisor + mock agent)", {
   // The mock's VM process is its placeholder, which is also what the handle reports as its owner.
   processes: (_spec, handle) => [handle.pid],
   timeoutMs: 20_000,
-  deviations: {
-    [VM_BACKEND_CLAUSES.statusAfterStop]:
-      "InProcessHandle.stop() runs MockHypervisor.cleanup(), which deletes the mock VM's state; status() then throws E_HYPERVISOR (\"no VM in …\") instead of answering stopped",
-  },
+
 });
 
 const skip = realVmSkipReason();

@@ -173,8 +173,9 @@ export class MockHypervisor implements Hypervisor {
 
   async status(): Promise<VmStatus> {
     this.record("status");
-    const state = this.load();
-    if (state.status === "prepared") return "stopped";
+    // As QEMU's driver: no VM (never prepared, or cleaned up after a stop) is a stopped one.
+    const state = this.dir ? readMockVmState(this.dir) : undefined;
+    if (!state || state.status === "prepared") return "stopped";
     if (state.status !== "stopped" && !this.alive(state)) return "stopped";
     return state.status;
   }
