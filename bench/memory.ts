@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
-import { QEMU_PID_FILE } from "../src/hypervisor/qemu/index.ts";
+import { QEMU_PID_FILE } from "../src/host/layout.ts";
 import { readPidFile } from "../src/hypervisor/qemu/pidfile.ts";
 import { bareImageBoot, bootArgs, hostTscKhz } from "./lib/boot-vm.ts";
 import { factoryConfigs, huskOut } from "./lib/factory-config.ts";

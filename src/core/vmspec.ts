@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { HuskConfig } from "../config/schema.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
+import { AGENT_SOCKET, CONSOLE_LOG, QMP_SOCKET } from "../host/layout.ts";
 import { ensureSocketPath } from "../host/sockets.ts";
 import type { OciSpec } from "../oci/spec.ts";
 
@@ -73,9 +74,9 @@ export function buildVmSpec(
     ...(hv.tcg_cache_mib !== 64 ? { tcgCacheMiB: hv.tcg_cache_mib } : {}),
     kernelParams: [...hv.kernel_params, ...(config.agent.debug ? ["husk.debug=1"] : [])],
     bootTimeoutMs: hv.boot_timeout_ms,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: ensureSocketPath(dir, "qmp.sock"),
-    agentSocket: ensureSocketPath(dir, "agent.sock"),
+    consoleLog: join(dir, CONSOLE_LOG),
+    qmpSocket: ensureSocketPath(dir, QMP_SOCKET),
+    agentSocket: ensureSocketPath(dir, AGENT_SOCKET),
     ...(hostCgroup ? { hostCgroup } : {}),
   };
 }

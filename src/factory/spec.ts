@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { AGENT_SOCKET, CONSOLE_LOG, QMP_SOCKET } from "../host/layout.ts";
 import type { VmSpec } from "../hypervisor/types.ts";
 
 /**
@@ -32,9 +33,9 @@ export function templateSpec(spec: VmSpec, dir: string, bootTimeoutMs = spec.boo
     ...(spec.tcgCacheMiB !== undefined ? { tcgCacheMiB: spec.tcgCacheMiB } : {}),
     kernelParams: [...spec.kernelParams.filter((p) => p !== TEMPLATE_KERNEL_PARAM), TEMPLATE_KERNEL_PARAM],
     bootTimeoutMs,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
+    consoleLog: join(dir, CONSOLE_LOG),
+    qmpSocket: join(dir, QMP_SOCKET),
+    agentSocket: join(dir, AGENT_SOCKET),
     ...(nics.length ? { network: { netns: "/proc/self/ns/net", nics: nics.map((_, i) => ({ tap: `tpl${i}` })) } } : {}),
     template: { mode: "save", dir },
   };

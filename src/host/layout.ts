@@ -17,6 +17,27 @@ export const FILE_MODE = 0o600;
  */
 export const SHARED_DIR_MODE = 0o711;
 
+/**
+ * Files in a sandbox directory (<root>/sandboxes/<sid>/) beside sandbox.json,
+ * state.json and lock. The monitor's, shared with the CLI:
+ */
+/** What to boot (written by MonitorBackend before spawning the monitor). */
+export const VM_CONFIG_FILE = "vm.json";
+/** What the VM is doing (written only by the monitor; read by the CLI/core). */
+export const VM_STATE_FILE = "vm-state.json";
+/** The monitor's socket (agent calls + "monitor.*" control methods). */
+export const MONITOR_SOCKET = "monitor.sock";
+/** The monitor's stdout/stderr. */
+export const MONITOR_LOG = "monitor.log";
+/** The monitor's pid and start time (for liveness and --force). */
+export const MONITOR_PID_FILE = "monitor.pid";
+/** The hypervisor driver's: */
+export const CONSOLE_LOG = "console.log";
+export const QMP_SOCKET = "qmp.sock";
+export const AGENT_SOCKET = "agent.sock";
+export const QEMU_PID_FILE = "qemu.pid";
+export const QEMU_LOG_FILE = "qemu.log";
+
 export function sandboxesDir(root: string): string {
   return join(root, "sandboxes");
 }
@@ -59,6 +80,13 @@ export function containerMappingsDir(root: string): string {
 export function containerMapping(root: string, cid: string): string {
   return join(containerMappingsDir(root), validateId(cid, "container id"));
 }
+
+/** <root>/sockets/<hash>/: a sandbox's sockets when <root>/sandboxes/<sid>/ is too long for sun_path (sockets.ts). */
+export function socketsDir(root: string): string {
+  return join(root, "sockets");
+}
+/** The fixed fallback when even <root>/sockets/<hash>/ is too long. */
+export const SHORT_SOCKET_DIR = "/run/husk/sockets";
 
 /** Guest path of a container's rootfs (the 9p share is mounted at /run/husk/shared). */
 export const GUEST_SHARED_DIR = "/run/husk/shared";

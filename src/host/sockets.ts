@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { MONITOR_SOCKET, SHORT_SOCKET_DIR, socketsDir } from "./layout.ts";
 
 /**
  * Where a sandbox's unix sockets live. sun_path holds 107 bytes: with a long
@@ -13,7 +14,6 @@ import { basename, dirname, join } from "node:path";
  * even that is too long (a root of more than ≈ 60 bytes) do they go under a
  * fixed directory.
  */
-export const SHORT_SOCKET_DIR = "/run/husk/sockets";
 /** Leave room: QEMU and libraries add nothing, but stay well under 107. */
 const MAX_DIRECT = 100;
 
@@ -23,7 +23,7 @@ export function socketPath(dir: string, name: string): string {
   const short = join(createHash("sha256").update(dir).digest("hex").slice(0, 24), name);
   const sandboxes = dirname(dir);
   if (basename(sandboxes) === "sandboxes") {
-    const underRoot = join(dirname(sandboxes), "sockets", short);
+    const underRoot = join(socketsDir(dirname(sandboxes)), short);
     if (Buffer.byteLength(underRoot) <= MAX_DIRECT) return underRoot;
   }
   return join(SHORT_SOCKET_DIR, short);
@@ -31,7 +31,7 @@ export function socketPath(dir: string, name: string): string {
 
 /** The directory a sandbox's sockets moved to, when they did not stay in `dir`; removed with the sandbox. */
 export function socketDirOf(dir: string): string | undefined {
-  const d = dirname(socketPath(dir, "monitor.sock"));
+  const d = dirname(socketPath(dir, MONITOR_SOCKET));
   return d === dir ? undefined : d;
 }
 

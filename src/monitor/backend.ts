@@ -9,10 +9,8 @@ import type { VmSpec, VmStatus } from "../hypervisor/types.ts";
 import { logger } from "../host/log.ts";
 import { socketPath } from "../host/sockets.ts";
 import type { VmBackend, VmHandle } from "../core/ports.ts";
+import { AGENT_SOCKET, MONITOR_LOG, MONITOR_PID_FILE, MONITOR_SOCKET, QEMU_PID_FILE, QMP_SOCKET } from "../host/layout.ts";
 import {
-  MONITOR_LOG,
-  MONITOR_PID_FILE,
-  MONITOR_SOCKET,
   readVmState,
   removeVmState,
   writeVmConfig,
@@ -211,8 +209,8 @@ export async function forceStopVm(dir: string, monitorPid?: number): Promise<voi
     await waitForExit(pid, 5000);
   }
   await killQemuByPidFile(dir);
-  for (const f of [MONITOR_SOCKET, "qmp.sock", "agent.sock"]) rmSync(socketPath(dir, f), { force: true });
-  for (const f of [MONITOR_PID_FILE, "qemu.pid"]) rmSync(join(dir, f), { force: true });
+  for (const f of [MONITOR_SOCKET, QMP_SOCKET, AGENT_SOCKET]) rmSync(socketPath(dir, f), { force: true });
+  for (const f of [MONITOR_PID_FILE, QEMU_PID_FILE]) rmSync(join(dir, f), { force: true });
 }
 
 /** A pid we spawned is ours only if its cwd is still the sandbox dir (guards against pid reuse). */

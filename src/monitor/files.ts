@@ -3,21 +3,9 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { VmSpecSchema } from "../hypervisor/spec.ts";
 import { readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
+import { VM_CONFIG_FILE, VM_STATE_FILE } from "../host/layout.ts";
 
-/**
- * Files the monitor shares with the CLI in the sandbox directory:
- *   vm.json        what to boot (written by MonitorBackend before spawning the monitor)
- *   vm-state.json  what the VM is doing (written only by the monitor; read by the CLI/core)
- *   monitor.sock   the monitor's socket (agent calls + "monitor.*" control methods)
- *   monitor.log    the monitor's stdout/stderr
- *   monitor.pid    the monitor's pid and start time (for liveness and --force)
- * The driver adds console.log, qmp.sock, agent.sock, qemu.pid, qemu.log.
- */
-export const VM_CONFIG_FILE = "vm.json";
-export const VM_STATE_FILE = "vm-state.json";
-export const MONITOR_SOCKET = "monitor.sock";
-export const MONITOR_LOG = "monitor.log";
-export const MONITOR_PID_FILE = "monitor.pid";
+/** vm.json and vm-state.json, the files the monitor shares with the CLI (names in host/layout.ts). */
 
 const abs = v.pipe(v.string(), v.startsWith("/", "must be an absolute path"), v.maxLength(4096));
 const posInt = v.pipe(v.number(), v.integer(), v.minValue(1));

@@ -7,7 +7,8 @@ import { sandboxDir } from "../host/layout.ts";
 import { SandboxMonitor, type MonitorOptions } from "./monitor.ts";
 
 export { MonitorBackend, forceStopVm, type MonitorBackendOptions } from "./backend.ts";
-export { readVmState, VM_STATE_FILE, VM_CONFIG_FILE, MONITOR_SOCKET, type VmState, type VmConfig } from "./files.ts";
+export { readVmState, type VmState, type VmConfig } from "./files.ts";
+export { VM_STATE_FILE, VM_CONFIG_FILE, MONITOR_SOCKET } from "../host/layout.ts";
 export { MONITOR_METHODS } from "./methods.ts";
 export { SandboxMonitor } from "./monitor.ts";
 

@@ -2,7 +2,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { MonitorError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
-import { MONITOR_LOG } from "./files.ts";
+import { MONITOR_LOG } from "../host/layout.ts";
 
 /** Starting the detached `husk monitor` process: the only place it is spawned. */
 

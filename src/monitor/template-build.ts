@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { AGENT_SOCKET, QEMU_PID_FILE, QMP_SOCKET } from "../host/layout.ts";
 import { FactoryError } from "../host/errors.ts";
 import { createHypervisor } from "../hypervisor/registry.ts";
 import { probeHost, resolveBinary } from "../hypervisor/qemu/probe.ts";
@@ -96,7 +97,7 @@ async function makeTemplate(spec: VmSpec, dir: string, key: string, inputs: { ar
     const saveMs = Date.now() - t1;
     await hv.cleanup(); // RAM is in the memory file already: QEMU can simply go
     chmodSync(join(dir, "memory"), 0o600); // QEMU made it with its umask
-    for (const f of ["qmp.sock", "agent.sock", "qemu.pid"]) rmSync(join(dir, f), { force: true });
+    for (const f of [QMP_SOCKET, AGENT_SOCKET, QEMU_PID_FILE]) rmSync(join(dir, f), { force: true });
     rmSync(join(dir, "shared"), { recursive: true, force: true });
     const record = {
       version: 1 as const,

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
+import { GUEST_SHARED_DIR } from "../host/layout.ts";
 
 /** Where the guest sees the sandbox's shared directory (the core rewrites root.path under it). */
-export const GUEST_SHARED_DIR = "/run/husk/shared";
+export { GUEST_SHARED_DIR };
 
 /**
  * The host path of a container's rootfs. The core has rewritten root.path to

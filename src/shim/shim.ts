@@ -3,6 +3,7 @@ import type { ProcessStreams } from "../agent/types.ts";
 import { asHuskError, HuskError, ProtocolError } from "../host/errors.ts";
 import { getWinsize } from "../host/ffi/pty.ts";
 import { logger } from "../host/log.ts";
+import { MONITOR_SOCKET } from "../host/layout.ts";
 import { socketPath } from "../host/sockets.ts";
 import { parseOr } from "../host/valid.ts";
 import { exitStatus, writeExitFile } from "./exit.ts";
@@ -45,7 +46,7 @@ export async function runShim(handshakePath: string): Promise<never> {
     const consoleSize = req.kind === "init" ? req.spec.process?.consoleSize : req.process.consoleSize;
     const initial = consoleSize ? { rows: consoleSize.height, cols: consoleSize.width } : undefined;
     io = await setupHostIo(req.io.terminal, req.io.consoleSocket, initial);
-    agent = await connectAgent(socketPath(req.sandboxDir, "monitor.sock"), { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
+    agent = await connectAgent(socketPath(req.sandboxDir, MONITOR_SOCKET), { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
     const terminal = req.io.terminal;
     const opened = agent.openStdio({
       terminal,

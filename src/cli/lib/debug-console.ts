@@ -13,7 +13,7 @@ import { setupHostIo } from "../../shim/host-io.ts";
 import { pumpFdToStream, pumpStreamToFd } from "../../shim/relay.ts";
 import { installSignalHandlers } from "../../shim/signals.ts";
 import { socketPath } from "../../host/sockets.ts";
-import { sandboxDir } from "../../host/layout.ts";
+import { MONITOR_SOCKET, sandboxDir } from "../../host/layout.ts";
 
 /**
  * `husk debug-console ID`, host side: find the sandbox (by its id or one of
@@ -55,7 +55,7 @@ export async function runningSandbox(ctx: RuntimeContext, id: string): Promise<{
 export async function runDebugConsole(sid: string, dir: string): Promise<number> {
   let agent: AgentClient;
   try {
-    agent = await connectAgent(socketPath(dir, "monitor.sock"), { name: `debug-console ${sid}` });
+    agent = await connectAgent(socketPath(dir, MONITOR_SOCKET), { name: `debug-console ${sid}` });
   } catch (e) {
     throw asHuskError(e, "E_MONITOR", `cannot reach the monitor of sandbox ${sid}`);
   }

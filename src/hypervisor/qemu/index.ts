@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { QEMU_LOG_FILE, QEMU_PID_FILE } from "../../host/layout.ts";
 import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
 import type {
@@ -32,8 +33,6 @@ export { readTail } from "./console.ts";
 const log = logger("qemu");
 
 /** Files the driver keeps in spec.dir besides the spec's sockets and console log. */
-export const QEMU_PID_FILE = "qemu.pid";
-export const QEMU_LOG_FILE = "qemu.log";
 /** sun_path is 108 bytes including the NUL. */
 const MAX_SOCKET_PATH = 107;
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { SHORT_SOCKET_DIR, socketPath } from "../../../src/host/sockets.ts";
+import { SHORT_SOCKET_DIR } from "../../../src/host/layout.ts";
+import { socketPath } from "../../../src/host/sockets.ts";
 
 describe("socketPath", () => {
   test("a short sandbox dir keeps its sockets inside it", () => {

@@ -5,7 +5,7 @@ import { EVENTS, METHODS } from "../../../src/agent/protocol.ts";
 import { socketTransport } from "../../../src/agent/transport/unix.ts";
 import { Channel } from "../../../src/agent/wire/channel.ts";
 import { HypervisorError } from "../../../src/host/errors.ts";
-import { QEMU_PID_FILE } from "../../../src/hypervisor/qemu/index.ts";
+import { QEMU_PID_FILE } from "../../../src/host/layout.ts";
 import { writePidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
 import type { AgentEndpoint, DeviceSpec, Hypervisor, HypervisorCapabilities, VmExit, VmSpec, VmStatus } from "../../../src/hypervisor/types.ts";
 
