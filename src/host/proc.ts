@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { pollUntil } from "./time.ts";
 
 /**
  * Process liveness that survives pid reuse: a pid is "ours" only if its
@@ -42,10 +43,5 @@ export function isProcessAlive(pid: number, startTime?: number): boolean {
 
 /** Poll until pid is gone (or no longer the process that started at startTime); false on timeout. */
 export async function waitForExit(pid: number, timeoutMs: number, startTime?: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isProcessAlive(pid, startTime)) {
-    if (Date.now() >= deadline) return false;
-    await Bun.sleep(25);
-  }
-  return true;
+  return pollUntil(() => !isProcessAlive(pid, startTime), { timeoutMs, intervalMs: 25 });
 }

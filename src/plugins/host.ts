@@ -2,6 +2,7 @@ import { createHooks, type Hookable } from "hookable";
 import type { ConsolaInstance } from "consola";
 import { HuskError, PluginError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
+import { withTimeout } from "../host/time.ts";
 import type { LoadedPlugin } from "./loaded.ts";
 import { createRunner } from "./runner.ts";
 import type { PluginHookName, PluginHooks, ProcessRunner } from "./types.ts";
@@ -116,12 +117,4 @@ function attribute(e: unknown, plugin: string, hook: string): HuskError {
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new PluginError(`plugin "${plugin}": hook "${hook}" failed: ${msg}`, { cause: e, details: { plugin, hook } });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

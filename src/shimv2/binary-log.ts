@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { IoError, NotFoundError, TimeoutError, UsageError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
+import { withTimeout } from "../host/time.ts";
 
 /**
  * containerd's `binary://` logging (`ctr run --log-uri binary:///path?k=v`,
@@ -90,7 +91,6 @@ export async function startBinaryLogger(uri: string, env: { containerId: string;
     opened.splice(0, opened.length, outW, errW, readyR);
     // Ready when the binary closes fd 5 (EOF), or writes to it. The read end is closed once that read settles, whatever happens.
     opened.splice(opened.indexOf(readyR), 1);
-    let timer: Timer | undefined;
     const ready = new Promise<void>((resolve, reject) =>
       read(readyR, Buffer.alloc(1), 0, 1, null, (err) => {
         closeSync(readyR);
@@ -100,16 +100,11 @@ export async function startBinaryLogger(uri: string, env: { containerId: string;
     );
     ready.catch(() => {});
     // A binary that exits has closed fd 5 too: that is EOF, "ready", as containerd's shim takes it.
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`logging binary ${path} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([ready, timeout]);
+      await withTimeout(ready, READY_TIMEOUT_MS, () => new TimeoutError(`logging binary ${path} was not ready within ${READY_TIMEOUT_MS} ms`));
     } catch (e) {
       proc.kill("SIGKILL"); // its exit also ends the pending read (EOF)
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
     opened.splice(0, opened.length);
     proc.unref();

@@ -1,6 +1,7 @@
 import { closeSync, constants, open, openSync } from "node:fs";
 import { IoError, UnsupportedError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
+import { withTimeout } from "../host/time.ts";
 import { startBinaryLogger } from "./binary-log.ts";
 
 /**
@@ -39,13 +40,9 @@ export async function openStdio(uri: string, dir: Direction, timeoutMs = OPEN_TI
     return openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   }
   const flags = dir === "in" ? constants.O_RDONLY : constants.O_WRONLY;
-  let timer: Timer | undefined;
   const pending = openAsync(path, flags);
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IoError(`stdio ${path}: nobody opened its other end within ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    return await Promise.race([pending, timeout]);
+    return await withTimeout(pending, timeoutMs, () => new IoError(`stdio ${path}: nobody opened its other end within ${timeoutMs} ms`));
   } catch (e) {
     if (e instanceof IoError) {
       // Release the thread-pool open still waiting, then close what it returns.
@@ -58,8 +55,6 @@ export async function openStdio(uri: string, dir: Direction, timeoutMs = OPEN_TI
       throw e;
     }
     throw new IoError(`cannot open stdio ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -2,6 +2,7 @@ import { appendFileSync, rmSync } from "node:fs";
 import { HypervisorError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
 import { isProcessAlive, processStartTime } from "../../host/proc.ts";
+import { pollUntil } from "../../host/time.ts";
 import type {
   AgentEndpoint,
   DeviceSpec,
@@ -224,5 +225,5 @@ async function killAndWait(pid: number, pidStart: number | undefined): Promise<v
   } catch {
     return; // already gone
   }
-  for (let i = 0; i < 250 && isProcessAlive(pid, pidStart); i++) await Bun.sleep(20);
+  await pollUntil(() => !isProcessAlive(pid, pidStart), { timeoutMs: 5000, intervalMs: 20 });
 }

@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { QEMU_LOG_FILE, QEMU_PID_FILE } from "../../host/layout.ts";
+import { pollUntil } from "../../host/time.ts";
 import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
 import type {
@@ -303,8 +304,7 @@ export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<
   } catch {
     return undefined;
   }
-  const deadline = Date.now() + timeoutMs;
-  while (livePid(file) !== undefined && Date.now() < deadline) await Bun.sleep(20);
+  await pollUntil(() => livePid(file) === undefined, { timeoutMs, intervalMs: 20 });
   return pid;
 }
 
