@@ -2,7 +2,7 @@ import type { RuntimeContext } from "./ports.ts";
 import { findStale, isStale, repairSandbox } from "./repair.ts";
 import { validateId } from "../host/ids.ts";
 import { withSandboxLock, type LockMode } from "./lock.ts";
-import { loadSandbox, type LoadedSandbox } from "./sandbox.ts";
+import { loadSandbox, type LoadedSandbox } from "./loaded.ts";
 import { assertStatus, GUEST_REACHABLE } from "./status.ts";
 
 /** The shape every entry point shares (./api.ts): lock, load, repair, guard. */

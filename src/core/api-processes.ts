@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { MethodResponse } from "../agent/protocol.ts";
 import type { RuntimeContext } from "./ports.ts";
-import { checkSignal, killContainerIn } from "./container.ts";
+import { checkSignal, killContainerIn } from "./container/kill.ts";
 import { placeInHostCgroup } from "../host/cgroup.ts";
 import { repairSandbox } from "./repair.ts";
 import { InvalidSpecError } from "../host/errors.ts";
@@ -10,7 +10,7 @@ import type { LaunchIo } from "./ports.ts";
 import { logger } from "../host/log.ts";
 import { ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "../oci/spec.ts";
 import { parseValid } from "../host/valid.ts";
-import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./sandbox.ts";
+import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
 

@@ -1,12 +1,21 @@
 import { existsSync, readdirSync } from "node:fs";
 import type { RuntimeContext } from "./ports.ts";
-import { createContainerIn, deleteContainerIn, startContainerIn, stopContainerIn, validateContainerConfig, type ContainerConfig } from "./container.ts";
+import { deleteContainerIn } from "./container/delete.ts";
+import { stopContainerIn } from "./container/stop.ts";
+import { startContainerIn } from "./container/start.ts";
+import { createContainerIn } from "./container/create.ts";
+import { validateContainerConfig, type ContainerConfig } from "./container/config.ts";
 import { repairSandbox } from "./repair.ts";
-import { createSandboxIn, deleteSandboxIn, removeLeftoverSandbox, pauseSandboxIn, resumeSandboxIn, startSandboxIn, stopSandboxIn, validateSandboxConfig, type SandboxConfig } from "./sandbox-ops.ts";
+import { deleteSandboxIn, removeLeftoverSandbox } from "./sandbox/delete.ts";
+import { pauseSandboxIn, resumeSandboxIn } from "./sandbox/pause.ts";
+import { stopSandboxIn } from "./sandbox/stop.ts";
+import { startSandboxIn } from "./sandbox/start.ts";
+import { createSandboxIn } from "./sandbox/create.ts";
+import { validateSandboxConfig, type SandboxConfig } from "./sandbox/config.ts";
 import { NotFoundError } from "../host/errors.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { withNewSandboxLock, withSandboxLock } from "./lock.ts";
-import { containerStatusOf, findContainer, loadSandbox, sandboxStatusOf, withVm, type ContainerStatus, type LoadedSandbox, type SandboxStatus } from "./sandbox.ts";
+import { containerStatusOf, findContainer, loadSandbox, sandboxStatusOf, withVm, type ContainerStatus, type LoadedSandbox, type SandboxStatus } from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
 import { withUndo } from "./undo.ts";
@@ -21,8 +30,8 @@ import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts
  */
 
 export type { ContainerConfig, ContainerStatus, SandboxConfig, SandboxStatus };
-export { sandboxIdOf as sandboxOfContainer } from "./container.ts";
-export { toOciState } from "./sandbox.ts";
+export { sandboxIdOf as sandboxOfContainer } from "./container/ids.ts";
+export { toOciState } from "./loaded.ts";
 export * from "./api-processes.ts";
 
 /** fetchSandbox's answer: what is stored, read under the lock. */

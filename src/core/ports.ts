@@ -53,7 +53,7 @@ export function createContext(parts: ContextParts): RuntimeContext {
 }
 
 /**
- * What the lifecycle core (src/api.ts) needs from a sandbox's VM, wherever
+ * What the lifecycle core (src/core/api.ts) needs from a sandbox's VM, wherever
  * the VM is owned:
  *  - MonitorBackend (real): spawns the detached `husk monitor <sid>` process,
  *    which owns QEMU through the Hypervisor driver and multiplexes the single
@@ -148,7 +148,7 @@ export interface ProcessLauncher {
 }
 
 /**
- * The extension points the lifecycle core (src/api.ts) calls at fixed moments.
+ * The extension points the lifecycle core (src/core/api.ts) calls at fixed moments.
  * The real implementation (src/plugins/lifecycle.ts) runs the bundle's OCI
  * hooks and the loaded TypeScript plugins; NOOP_LIFECYCLE is for tests that
  * do not care. The order inside each point follows the OCI runtime spec.

@@ -1,6 +1,6 @@
 import type { RuntimeContext } from "./ports.ts";
 import { logger } from "../host/log.ts";
-import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "./sandbox.ts";
+import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedContainer, type LoadedSandbox } from "./loaded.ts";
 import { containerExitFile } from "../host/layout.ts";
 import { readJsonIfExists } from "../host/json-file.ts";
 import { isProcessAlive } from "../host/proc.ts";

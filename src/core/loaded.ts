@@ -27,8 +27,8 @@ import { readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.t
 
 /**
  * A sandbox as stored, loaded under its lock, and the only functions that
- * change a stored status (moveSandbox / moveContainer, guarded by
- * src/state.ts).
+ * change a stored status (moveSandbox / moveContainer, through the
+ * transitions in ./status.ts).
  */
 
 const log = logger("sandbox");

@@ -1,13 +1,13 @@
-import type { RuntimeContext } from "./ports.ts";
-import type { ContainerRecord } from "./records.ts";
-import type { ContainerPhaseContext } from "./ports.ts";
-import { logger } from "../host/log.ts";
-import type { VmHandle } from "./ports.ts";
-import type { OciSpec, OciState } from "../oci/spec.ts";
-import type { LoadedSandbox } from "./sandbox.ts";
-import { sandboxDir } from "../host/layout.ts";
+import type { RuntimeContext } from "../ports.ts";
+import type { ContainerRecord } from "../records.ts";
+import type { ContainerPhaseContext } from "../ports.ts";
+import { logger } from "../../host/log.ts";
+import type { VmHandle } from "../ports.ts";
+import type { OciSpec, OciState } from "../../oci/spec.ts";
+import type { LoadedSandbox } from "../loaded.ts";
+import { sandboxDir } from "../../host/layout.ts";
 
-/** What a container operation (./container.ts) hands the lifecycle (OCI hooks, plugins) at each phase. */
+/** What a container operation (./create.ts and its siblings) hands the lifecycle (OCI hooks, plugins) at each phase. */
 
 const log = logger("container");
 
