@@ -47,7 +47,7 @@ import { anyJson, closeStdinKeeper, deleteResponse, describe, newProc, stateResp
 /**
  * containerd.task.v2.Task over husk's lifecycle core: every container of the
  * pod this shim serves is created, started, signalled and deleted through
- * src/api.ts (and the runc CLI's create/delete rules in cli/lib/runtime.ts),
+ * src/core/api.ts (and the runc create/delete rules in src/runtime/operations.ts),
  * so a task is a husk container like any other: `husk list` shows it, its
  * process on the host is a `husk shim` (stdio relay, exit status), whose
  * stdio here is containerd's fifos.

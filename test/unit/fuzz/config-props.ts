@@ -5,7 +5,7 @@ import * as v from "valibot";
 import { METHODS } from "../../../src/agent/protocol.ts";
 import { readProcessFile } from "../../../src/cli/lib/exec-process.ts";
 import { createFromBundle, deleteById } from "../../../src/runtime/operations.ts";
-import { validateContainerConfig } from "../../../src/core/container.ts";
+import { validateContainerConfig } from "../../../src/core/container/config.ts";
 import type { RuntimeContext } from "../../../src/core/ports.ts";
 import { guestSpecOf } from "../../../src/core/guest-spec.ts";
 import { HuskError } from "../../../src/host/errors.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { readProcessFile } from "../../../src/cli/lib/exec-process.ts";
 import { updateResources } from "../../../src/cli/lib/resources.ts";
-import { validateContainerConfig } from "../../../src/core/container.ts";
+import { validateContainerConfig } from "../../../src/core/container/config.ts";
 import { loadBundle } from "../../../src/oci/bundle.ts";
 import {
   describeSize,
