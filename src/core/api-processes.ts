@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { MethodResponse } from "../agent/protocol.ts";
 import type { RuntimeContext } from "./ports.ts";
 import { checkSignal, killContainerIn } from "./container/kill.ts";
@@ -37,7 +36,7 @@ export interface EnterResult {
 /** Run an extra process in a created (as runc allows) or running container (exec). Shared lock. */
 export async function enterContainer(ctx: RuntimeContext, sid: string, cid: string, options: EnterOptions): Promise<EnterResult> {
   ids(sid, cid);
-  const execId = options.execId ?? `exec-${randomBytes(6).toString("hex")}`;
+  const execId = options.execId ?? `exec-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`;
   validateId(execId, "exec id");
   const process = parseValid(ProcessSchema, options.process, InvalidSpecError, "process");
   return locked(ctx, sid, "shared", async (sb) => {

@@ -1,6 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { execa } from "execa";
 import { IoError, asHuskError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
 import { DIR_MODE, SHARED_DIR_MODE } from "../host/layout.ts";
@@ -51,6 +50,8 @@ export async function shareRootfs(source: string, target: string): Promise<Share
   mkdirSync(target, { mode: DIR_MODE });
   log.debug(`mount --bind ${source} ${target}`);
   try {
+    // execa loads on first use: `husk state` and `list` never mount and should not pay for it.
+    const { execa } = await import("execa");
     await execa("mount", ["--bind", source, target]);
   } catch (e) {
     rmSync(target, { recursive: false, force: true });
@@ -63,6 +64,7 @@ export async function shareRootfs(source: string, target: string): Promise<Share
 export async function unmountAll(dir: string): Promise<void> {
   for (const point of mountsUnder(dir)) {
     log.debug(`umount ${point}`);
+    const { execa } = await import("execa");
     const r = await execa("umount", [point], { reject: false });
     if (r.exitCode !== 0) {
       const lazy = await execa("umount", ["-l", point], { reject: false });

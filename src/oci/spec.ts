@@ -298,4 +298,4 @@ export const OciStateSchema = v.object({
 });
 export type OciState = v.InferOutput<typeof OciStateSchema>;
 
-export const OCI_VERSION = "1.0.2";
+export { OCI_VERSION } from "./version.ts";

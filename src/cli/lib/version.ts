@@ -1,5 +1,5 @@
 import { COMMIT, VERSION } from "../../host/version.ts";
-import { OCI_VERSION } from "../../oci/spec.ts";
+import { OCI_VERSION } from "../../oci/version.ts";
 
 /** The text runc prints for `--version` / `version`, with husk's values. */
 export function versionText(): string {
