@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { fixture, tempDir } from "./helpers.ts";
+import { fixture, tempDir } from "../../unit/plugins/helpers.ts";
 
 /**
  * A standalone executable (`bun build --compile`) imports plugins from .ts

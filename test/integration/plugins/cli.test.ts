@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { fixture, tempDir } from "./helpers.ts";
+import { fixture, tempDir } from "../../unit/plugins/helpers.ts";
 
 /**
  * The real executable: `husk --plugin PATH plugins list --format json`.
