@@ -6,7 +6,7 @@ import { writeJsonAtomic } from "../host/json-file.ts";
 import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
 import { logger } from "../host/log.ts";
 import { identity, identityPath } from "./key.ts";
-import { isLockHeld } from "./lock.ts";
+import { isLockHeld, removeLockFile } from "./lock.ts";
 
 /**
  * The factory directory (config `[factory] dir`, a tmpfs):
@@ -183,7 +183,24 @@ export async function sweepAbandonedBuilds(factoryDir: string): Promise<string[]
     log.info(`removed abandoned template build ${dir}`);
     removed.push(dir);
   }
+  sweepLockFiles(factoryDir);
   return removed;
+}
+
+/** Lock files of keys with neither a template nor a build: one per husk build and shape would pile up otherwise. */
+function sweepLockFiles(factoryDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(factoryDir);
+  } catch {
+    return;
+  }
+  const building = new Set(names.filter((n) => n.startsWith(BUILD_PREFIX)).map((n) => n.slice(BUILD_PREFIX.length).split("-")[0]));
+  for (const name of names) {
+    const key = name.endsWith(".lock") ? name.slice(0, -".lock".length) : "";
+    if (!KEY.test(key) || building.has(key) || existsSync(templateDir(factoryDir, key))) continue;
+    removeLockFile(lockFile(factoryDir, key));
+  }
 }
 
 /** A clone used this template: its directory's mtime orders eviction. */

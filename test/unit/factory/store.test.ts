@@ -168,6 +168,35 @@ describe("template store", () => {
     expect(isLockHeld(lockFile(f, K))).toBe(false);
     expect(await sweepAbandonedBuilds(f)).toEqual([busy]);
   });
+
+  test("lock files of keys with no template and no build are swept; a held one, or one with a template, stays", async () => {
+    const f = join(dir, "factory");
+    const orphan = "aaaaaaaaaaaaaaaaaaaaaaaa";
+    const heldKey = "bbbbbbbbbbbbbbbbbbbbbbbb";
+    mkdirSync(f, { recursive: true });
+    writeFileSync(lockFile(f, orphan), "");
+    writeFileSync(lockFile(f, K), "");
+    mkdirSync(join(f, K), { recursive: true }); // a template directory (its contents do not matter here)
+    const held = tryLock(lockFile(f, heldKey))!;
+    await sweepAbandonedBuilds(f);
+    const left = readdirSync(f).filter((n) => n.endsWith(".lock")).sort();
+    expect(left).toEqual([`${K}.lock`, `${heldKey}.lock`]);
+    held.release();
+  });
+
+  test("a lock taken on a file that was swept meanwhile is not kept: tryLock locks the file at the path", () => {
+    const f = join(dir, "factory");
+    mkdirSync(f, { recursive: true });
+    const path = lockFile(f, K);
+    const first = tryLock(path)!;
+    rmSync(path); // as a sweep would, between another process's open and its flock
+    const second = tryLock(path);
+    // The old inode is held by `first`, but the path is a new file: second gets it, and it is the one at the path.
+    expect(second).toBeDefined();
+    expect(isLockHeld(path)).toBe(true);
+    second!.release();
+    first.release();
+  });
 });
 
 test("space: a factory dir that is not a tmpfs, or too small, is refused with E_FACTORY", () => {
