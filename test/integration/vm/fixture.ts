@@ -87,7 +87,7 @@ export function virtioSerialModules(): string[] | undefined {
 /**
  * Guest side of the agent HANDSHAKE ONLY, in busybox sh: the host's HELLO
  * frame (12-byte header + {"version":1,"nonce":<uuid>} = 73 bytes) is what a
- * responder sends back byte for byte (src/agent/wire/channel.ts onHello), so
+ * responder sends back byte for byte (src/agent/wire/session.ts onHello), so
  * echoing it completes the handshake. It serves no methods: enough to test
  * the monitor's boot, status, pause/resume, QEMU death and cleanup against
  * real QEMU while the real guest image is not there. Not a guest agent.
