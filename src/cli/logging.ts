@@ -1,7 +1,7 @@
 import { appendFileSync } from "node:fs";
 import util from "node:util";
 import type { ConsolaReporter, LogObject } from "consola";
-import { rootLogger } from "../host/log.ts";
+import { consolaReporters, envLogLevel, setRootLogging, streamsOn } from "../host/log.ts";
 import type { GlobalOptions } from "./globals.ts";
 
 /**
@@ -86,32 +86,36 @@ function appendTo(path: string): (line: string) => void {
 }
 
 /**
- * Configure the root logger in place. Must run before other modules call
- * logger(tag): consola children snapshot their parent's options.
+ * Configure the root logger (level and reporters) for this process, before
+ * anything logs: tagged loggers copy the root when first used.
  */
 export function configureLogging(g: GlobalOptions, role: Role, options: { json?: boolean } = {}): void {
   plainOnly = options.json === true;
-  const envLevel = process.env.HUSK_LOG_LEVEL ? Number(process.env.HUSK_LOG_LEVEL) : undefined;
+  const envLevel = envLogLevel();
   // Quiet by default like runc: warnings and errors only; --debug shows debug logs.
-  rootLogger.level = g.debug ? Math.max(4, envLevel ?? 4) : (envLevel ?? 1);
+  const level = g.debug ? Math.max(4, envLevel ?? 4) : (envLevel ?? 1);
   if (g.log) {
-    rootLogger.setReporters([lineReporter(g.logFormat, appendTo(g.log))]);
+    setRootLogging(level, [lineReporter(g.logFormat, appendTo(g.log))]);
   } else if (role === "shim") {
     // The shim's stderr is the container's stderr: never log there.
-    rootLogger.setReporters([]);
+    setRootLogging(level, []);
   } else if (g.logFormat === "json") {
-    rootLogger.setReporters([lineReporter("json", (l) => process.stderr.write(l))]);
+    setRootLogging(level, [lineReporter("json", (l) => process.stderr.write(l))]);
   } else {
     // consola's fancy reporter decides colour from stdout, and draws icons and badges either way:
     // plain lines unless stderr may carry colour. Decided at the first log line, as most
-    // commands log none: reading process.stderr creates the stream (~1-3 ms of startup).
-    const fancy = rootLogger.options.reporters;
+    // commands log none: reading process.stderr creates the stream (~1-3 ms of startup), and
+    // consola's reporters load the full consola (~2 ms).
     let chosen: ConsolaReporter[] | undefined;
-    rootLogger.setReporters([
+    let fancy = false;
+    setRootLogging(level, [
       {
         log(obj, ctx) {
-          chosen ??= colorFor(process.stderr) ? fancy : [plainReporter((l) => process.stderr.write(l))];
-          for (const r of chosen) r.log(obj, ctx);
+          if (!chosen) {
+            fancy = colorFor(process.stderr);
+            chosen = fancy ? consolaReporters() : [plainReporter((l) => process.stderr.write(l))];
+          }
+          for (const r of chosen) r.log(obj, fancy ? streamsOn(ctx) : ctx);
         },
       },
     ]);
