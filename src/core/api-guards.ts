@@ -7,12 +7,18 @@ import { assertStatus, GUEST_REACHABLE } from "./status.ts";
 
 /** The shape every entry point shares (./api.ts): lock, load, repair, guard. */
 
-export function locked<T>(ctx: RuntimeContext, sid: string, mode: LockMode, fn: (sb: LoadedSandbox) => Promise<T> | T): Promise<T> {
+export function locked<T>(
+  ctx: RuntimeContext,
+  sid: string,
+  mode: LockMode,
+  fn: (sb: LoadedSandbox) => Promise<T> | T,
+  deferSpecs = false,
+): Promise<T> {
   return withSandboxLock(
     ctx.root,
     sid,
     mode,
-    () => fn(loadSandbox(ctx.root, sid)),
+    () => fn(loadSandbox(ctx.root, sid, deferSpecs)),
     ctx.lockTimeoutMs === undefined ? {} : { timeoutMs: ctx.lockTimeoutMs },
   );
 }
@@ -20,10 +26,11 @@ export function locked<T>(ctx: RuntimeContext, sid: string, mode: LockMode, fn: 
 /**
  * Load for reading; when the stored state is stale (dead shim or VM owner),
  * drop the shared lock, take the exclusive one and repair (re-checking, as
- * someone may have repaired or changed it in between).
+ * someone may have repaired or changed it in between). Status reads no
+ * spec: they are checked when used, and all of them before a repair.
  */
 export async function loadRepaired(ctx: RuntimeContext, sid: string): Promise<LoadedSandbox> {
-  const sb = await locked(ctx, sid, "shared", (s) => s);
+  const sb = await locked(ctx, sid, "shared", (s) => s, true);
   if (!isStale(findStale(sb))) return sb;
   return locked(ctx, sid, "exclusive", async (fresh) => {
     await repairSandbox(ctx, fresh);

@@ -1,8 +1,11 @@
 import { existsSync, readdirSync } from "node:fs";
 import type { RuntimeContext } from "./ports.ts";
+import * as v from "valibot";
 import {
+  ContainerRecordHeadSchema,
   ContainerRecordSchema,
   ContainerStateSchema,
+  SandboxRecordHeadSchema,
   SandboxRecordSchema,
   SandboxStateSchema,
   type ContainerRecord,
@@ -23,7 +26,7 @@ import {
   sandboxDir,
   sandboxStateFile,
 } from "../host/layout.ts";
-import { readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
+import { parseStored, readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 
 /**
  * A sandbox as stored, loaded under its lock, and the only functions that
@@ -74,8 +77,15 @@ export interface SandboxStatus {
   containers: ContainerStatus[];
 }
 
-export function loadSandbox(root: string, sid: string): LoadedSandbox {
-  const record = readJson(sandboxConfigFile(root, sid), SandboxRecordSchema, `sandbox ${sid}`);
+/**
+ * Read a sandbox's files, each checked against its schema (a bad one is
+ * E_INTERNAL naming the file and key). With deferSpecs (status and list,
+ * which read no spec) the specs are checked at first use instead.
+ */
+export function loadSandbox(root: string, sid: string, deferSpecs = false): LoadedSandbox {
+  const sandboxDeferred = deferSpecs ? SANDBOX_SPECS : undefined;
+  const containerDeferred = deferSpecs ? CONTAINER_SPECS : undefined;
+  const record = readRecord(sandboxConfigFile(root, sid), `sandbox ${sid}`, SandboxRecordSchema, sandboxDeferred);
   // state.json is written right after sandbox.json; its absence means a create that crashed: treat as stopped.
   const state = readJsonIfExists(sandboxStateFile(root, sid), SandboxStateSchema, `state of sandbox ${sid}`) ?? {
     state: "stopped" as const,
@@ -90,11 +100,49 @@ export function loadSandbox(root: string, sid: string): LoadedSandbox {
   }
   for (const cid of state.containers) {
     containers.push({
-      record: readJson(containerConfigFile(root, sid, cid), ContainerRecordSchema, `container ${cid}`),
+      record: readRecord(containerConfigFile(root, sid, cid), `container ${cid}`, ContainerRecordSchema, containerDeferred),
       current: readJson(containerStateFile(root, sid, cid), ContainerStateSchema, `state of container ${cid}`),
     });
   }
   return { record, current: state, containers };
+}
+
+interface Deferred {
+  /** The schema with the deferred keys unchecked (v.unknown). */
+  head: v.GenericSchema;
+  keys: readonly string[];
+}
+const SANDBOX_SPECS: Deferred = { head: SandboxRecordHeadSchema, keys: ["vm"] };
+const CONTAINER_SPECS: Deferred = { head: ContainerRecordHeadSchema, keys: ["spec", "guestSpec"] };
+
+/**
+ * readJson, or with `deferred` the record checked but for its deferred keys,
+ * which are checked at the first read of any of them. Any failure is
+ * reported by the whole schema: the same E_INTERNAL, naming the same key, as
+ * a read that checks everything at once.
+ */
+function readRecord<S extends v.GenericSchema>(path: string, what: string, schema: S, deferred?: Deferred): v.InferOutput<S> {
+  if (!deferred) return readJson(path, schema, what);
+  const json = readJson(path, v.unknown(), what);
+  const head = v.safeParse(deferred.head, json);
+  if (!head.success) return parseStored(path, schema, json);
+  const out = head.output as Record<string, unknown>;
+  let checked: Record<string, unknown> | undefined;
+  const settle = (key: string, value: unknown) => Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+  for (const key of deferred.keys) {
+    if (!(key in out)) continue;
+    Object.defineProperty(out, key, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        checked ??= parseStored(path, schema, json) as Record<string, unknown>;
+        settle(key, checked[key]);
+        return checked[key];
+      },
+      set: (value: unknown) => settle(key, value),
+    });
+  }
+  return out as v.InferOutput<S>;
 }
 
 export function findContainer(sb: LoadedSandbox, cid: string): LoadedContainer {

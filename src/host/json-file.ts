@@ -80,6 +80,11 @@ export function readJson<S extends v.GenericSchema>(path: string, schema: S, wha
   } catch (e) {
     throw new InternalError(`corrupt file ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
   }
+  return parseStored(path, schema, json);
+}
+
+/** Validate what was read from husk's file `path`: not matching → E_INTERNAL naming the file and the bad key. */
+export function parseStored<S extends v.GenericSchema>(path: string, schema: S, json: unknown): v.InferOutput<S> {
   return parseOr(schema, json, ({ at, message }) => new InternalError(`corrupt file ${path}: ${at}: ${message}`, { details: { path, key: at } }));
 }
 
