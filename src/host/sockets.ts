@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { MONITOR_SOCKET, SHORT_SOCKET_DIR, socketsDir } from "./layout.ts";
@@ -20,7 +19,8 @@ const MAX_DIRECT = 100;
 export function socketPath(dir: string, name: string): string {
   const direct = join(dir, name);
   if (Buffer.byteLength(direct) <= MAX_DIRECT) return direct;
-  const short = join(createHash("sha256").update(dir).digest("hex").slice(0, 24), name);
+  // Bun's hasher, not node:crypto: loading node:crypto costs status and list ~1.5 ms of startup. Same sha256.
+  const short = join(new Bun.CryptoHasher("sha256").update(dir).digest("hex").slice(0, 24), name);
   const sandboxes = dirname(dir);
   if (basename(sandboxes) === "sandboxes") {
     const underRoot = join(socketsDir(dirname(sandboxes)), short);
