@@ -26,7 +26,7 @@ echo "== detached + exec + kill + delete"
 "${C[@]}" run -d "${R[@]}" "$REF" t2 sleep 1000 >/dev/null
 "${C[@]}" task exec --exec-id e1 t2 sh -c 'echo exec-ok'
 # How the sandbox's VM came up (a clone of the VM template, or a cold boot).
-echo "boot=$(find "$D/husk-root" -path '*/sandboxes/t2/vm-state.json' -exec grep -o '"mode":"[a-z]*"' {} + | head -1 | cut -d'"' -f4)"
+echo "boot=$(find "$D/husk-root" -path '*/sandboxes/t2/vm-state.json' -exec grep -oE '"mode": ?"[a-z]*"' {} + | head -1 | sed -E 's/.*"([a-z]*)"$/\1/')"
 "${C[@]}" task ps t2 | tail -n +2 | wc -l | sed 's/^/pids=/'
 "${C[@]}" task kill -s SIGKILL t2
 for _ in $(seq 200); do

@@ -20,7 +20,7 @@ echo "== run -d + exec + stop + rm"
 # How the sandbox's VM came up (a clone of the VM template, or a cold boot).
 # conmon runs husk without --root: its root is the config's (runtime.root).
 root=$(sed -n 's/^root = "\(.*\)"$/\1/p' "$HUSK_CONFIG")
-echo "boot=$(find "${root:-/run/husk}" -path '*/sandboxes/*/vm-state.json' -exec grep -o '"mode":"[a-z]*"' {} + | head -1 | cut -d'"' -f4)"
+echo "boot=$(find "${root:-/run/husk}" -path '*/sandboxes/*/vm-state.json' -exec grep -oE '"mode": ?"[a-z]*"' {} + | head -1 | sed -E 's/.*"([a-z]*)"$/\1/')"
 "${P[@]}" stop -t 2 w >/dev/null
 echo "w=$("${P[@]}" inspect --format '{{.State.Status}}' w)"
 "${P[@]}" rm w >/dev/null
