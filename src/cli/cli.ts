@@ -40,9 +40,12 @@ function wantsHelp(rest: string[]): boolean {
   return head.includes("--help") || head.includes("-h");
 }
 
-async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
-  let cmd: CommandDef<any> = rootCommand;
-  let parent: CommandDef<any> | undefined;
+// biome-ignore lint/suspicious/noExplicitAny: citty's CommandDef is invariant in its args: this is any command, whatever its flags.
+type AnyCommand = CommandDef<any>;
+
+async function resolveCommand(rest: string[]): Promise<[AnyCommand, AnyCommand | undefined]> {
+  let cmd: AnyCommand = rootCommand;
+  let parent: AnyCommand | undefined;
   for (const arg of rest) {
     if (arg.startsWith("-")) continue;
     const subs = await subCommandsOf(cmd);
@@ -56,16 +59,16 @@ async function resolveCommand(rest: string[]): Promise<[CommandDef<any>, Command
   return [cmd, parent];
 }
 
-async function subCommandsOf(cmd: CommandDef<any>): Promise<SubCommandsDef | undefined> {
+async function subCommandsOf(cmd: AnyCommand): Promise<SubCommandsDef | undefined> {
   return typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
 }
 
-async function resolved(cmd: Resolvable<CommandDef<any>>): Promise<CommandDef<any>> {
+async function resolved(cmd: Resolvable<AnyCommand>): Promise<AnyCommand> {
   return typeof cmd === "function" ? await cmd() : await cmd;
 }
 
 /** citty's usage text, coloured only on a terminal (citty itself colours any stream unless NO_COLOR=1). */
-async function showUsage(cmd: CommandDef<any>, parent?: CommandDef<any>): Promise<void> {
+async function showUsage(cmd: AnyCommand, parent?: AnyCommand): Promise<void> {
   const text = await renderUsage(cmd, parent);
   process.stdout.write(`${colorFor(process.stdout) ? text : stripAnsi(text)}\n\n`);
 }

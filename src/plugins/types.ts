@@ -197,7 +197,7 @@ export const PLUGIN_BRAND = Symbol.for("husk.plugin");
  * Any plugin whatever its options type (hooks take options contravariantly,
  * so Plugin<S> is not a Plugin<unknown>): what the loader and host hold.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a plugin whatever its options' schema (Plugin<S> is invariant in S).
 export type AnyPlugin = Plugin<any>;
 
 /** Kept by `Agent` so the lifecycle can hand the right handle to plugins. */

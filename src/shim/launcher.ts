@@ -1,4 +1,4 @@
-import { lstatSync, statSync } from "node:fs";
+import { lstatSync, statSync, type Stats } from "node:fs";
 import { constants } from "node:os";
 import { dirname, basename, resolve } from "node:path";
 import { HuskError, IoError, NotFoundError, ShimError, TimeoutError, UsageError } from "../host/errors.ts";
@@ -52,7 +52,7 @@ export function assertConsoleSocket(path: string): void {
       { details: { path, limit: LIMITS.consoleSocketPathBytes, bytes } },
     );
   }
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(path);
   } catch {
@@ -80,7 +80,7 @@ export function assertPidFileDir(path: string): void {
     });
   }
   const dir = dirname(abs);
-  let st;
+  let st: Stats;
   try {
     st = statSync(dir);
   } catch {

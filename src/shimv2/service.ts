@@ -94,20 +94,26 @@ export class TaskService {
     add("State", T.StateRequestSchema, T.StateResponseSchema, (r) => this.state(r.id, r.execId));
     add("Delete", T.DeleteRequestSchema, T.DeleteResponseSchema, (r) => this.delete(r.id, r.execId));
     add("Pids", T.PidsRequestSchema, T.PidsResponseSchema, (r) => this.pids(r.id));
-    add("Pause", T.PauseRequestSchema, EmptySchema, async (r) => (await this.pause(r.id, true), empty()));
-    add("Resume", T.ResumeRequestSchema, EmptySchema, async (r) => (await this.pause(r.id, false), empty()));
+    add("Pause", T.PauseRequestSchema, EmptySchema, async (r) => this.pause(r.id, true).then(() => empty()));
+    add("Resume", T.ResumeRequestSchema, EmptySchema, async (r) => this.pause(r.id, false).then(() => empty()));
     add("Checkpoint", T.CheckpointTaskRequestSchema, EmptySchema, async () => {
       throw new RpcStatus(Code.Unimplemented, "checkpoint is not supported by husk (a VM's container cannot be checkpointed yet)");
     });
-    add("Kill", T.KillRequestSchema, EmptySchema, async (r) => (await this.kill(r), empty()));
-    add("Exec", T.ExecProcessRequestSchema, EmptySchema, async (r) => (await this.exec(r), empty()));
-    add("ResizePty", T.ResizePtyRequestSchema, EmptySchema, async (r) => (await this.resize(r), empty()));
-    add("CloseIO", T.CloseIORequestSchema, EmptySchema, async (r) => (this.closeIo(r), empty()));
-    add("Update", T.UpdateTaskRequestSchema, EmptySchema, async (r) => (await this.update(r), empty()));
+    add("Kill", T.KillRequestSchema, EmptySchema, async (r) => this.kill(r).then(() => empty()));
+    add("Exec", T.ExecProcessRequestSchema, EmptySchema, async (r) => this.exec(r).then(() => empty()));
+    add("ResizePty", T.ResizePtyRequestSchema, EmptySchema, async (r) => this.resize(r).then(() => empty()));
+    add("CloseIO", T.CloseIORequestSchema, EmptySchema, async (r) => {
+      this.closeIo(r);
+      return empty();
+    });
+    add("Update", T.UpdateTaskRequestSchema, EmptySchema, async (r) => this.update(r).then(() => empty()));
     add("Wait", T.WaitRequestSchema, T.WaitResponseSchema, (r) => this.wait(r.id, r.execId));
     add("Stats", T.StatsRequestSchema, T.StatsResponseSchema, (r) => this.stats(r.id));
     add("Connect", T.ConnectRequestSchema, T.ConnectResponseSchema, async (r) => this.connect(r.id));
-    add("Shutdown", T.ShutdownRequestSchema, EmptySchema, async (r) => (this.shutdown(r.now), empty()));
+    add("Shutdown", T.ShutdownRequestSchema, EmptySchema, async (r) => {
+      this.shutdown(r.now);
+      return empty();
+    });
     return h;
   }
 
@@ -142,7 +148,7 @@ export class TaskService {
       const io = await openProcessStdio(stdio, { containerId: r.id, namespace: this.deps.namespace });
       const key = stdioKey(r.id, "");
       this.pendingStdio.set(key, io.fds);
-      let status;
+      let status: Awaited<ReturnType<typeof createFromBundle>>;
       try {
         status = await createFromBundle(this.deps.ctx, { id: r.id, bundle: r.bundle, io: { detach: false } });
       } catch (e) {
@@ -221,7 +227,7 @@ export class TaskService {
     const io = await openProcessStdio(p.stdio, { containerId: id, namespace: this.deps.namespace });
     const key = stdioKey(id, execId);
     this.pendingStdio.set(key, io.fds);
-    let r;
+    let r: Awaited<ReturnType<typeof enterContainer>>;
     try {
       r = await enterContainer(this.deps.ctx, t.sandboxId, id, {
         process: p.process!,

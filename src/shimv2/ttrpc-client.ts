@@ -102,7 +102,7 @@ export class TtrpcClient {
         return;
       }
       this.pending.delete(f.streamId);
-      let resp;
+      let resp: ReturnType<typeof fromBinary<typeof ResponseSchema>>;
       try {
         resp = fromBinary(ResponseSchema, f.payload);
       } catch (e) {

@@ -63,7 +63,7 @@ export async function runDebugConsole(sid: string, dir: string): Promise<number>
   const io = await setupHostIo(terminal, undefined);
   const execId = `console-${process.pid}-${Date.now().toString(36)}`;
   const ref = { containerId: GUEST_CONSOLE_ID, execId };
-  let streams;
+  let streams: ReturnType<typeof agent.openStdio>["streams"];
   try {
     const opened = agent.openStdio({
       terminal,

@@ -38,7 +38,10 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(snap.routes).toContainEqual({ destination: "default", device: "hk0", gateway: "10.77.0.1" });
 
     const calls: [string, unknown][] = [];
-    const agent = { call: async (m: string, r: unknown) => (calls.push([m, r]), {}) } as unknown as Agent;
+    const agent = { call: async (m: string, r: unknown) => {
+        calls.push([m, r]);
+        return {};
+      } } as unknown as Agent;
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     const sandboxDir = tempDir();
     const added = await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir, netnsPath });
