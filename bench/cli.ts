@@ -131,7 +131,7 @@ try {
   const trivialSrc = join(work, "trivial.ts");
   const trivial = join(work, "trivial");
   writeFileSync(trivialSrc, 'console.log("husk version 0.0.0");\n');
-  const built = Bun.spawnSync(["bun", "build", "--compile", "--bytecode", "--minify", "--outfile", trivial, trivialSrc], { stderr: "pipe" });
+  const built = Bun.spawnSync([process.execPath, "build", "--compile", "--bytecode", "--minify", "--outfile", trivial, trivialSrc], { stderr: "pipe" });
   if (built.exitCode !== 0) throw new Error(`bun build --compile failed: ${built.stderr.toString()}`);
 
   const empty = join(work, "empty");
