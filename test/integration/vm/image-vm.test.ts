@@ -1,5 +1,6 @@
+import { testVmSpec } from "../../support/vm-spec.ts";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readImageManifest, type ImageManifest } from "../../../src/image/manifest.ts";
@@ -30,26 +31,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function spec(sid: string): VmSpec {
   const m = manifest!;
-  const dir = join(root, "sandboxes", sid);
-  mkdirSync(join(dir, "shared"), { recursive: true });
-  return {
-    sandboxId: sid,
-    dir,
-    sharedDir: join(dir, "shared"),
-    binary: "qemu-system-x86_64",
+  return testVmSpec(join(root, "sandboxes", sid), sid, {
     kernel: join(IMAGE_DIR, m.kernel.path),
     ...(m.initrd ? { initrd: join(IMAGE_DIR, m.initrd.path) } : {}),
     ...(m.agentDir ? { agentDir: join(IMAGE_DIR, m.agentDir) } : {}),
     machine: m.machine,
-    accelerator: "auto",
-    vcpus: 1,
     memoryMiB: 512,
     kernelParams: [], // the driver adds the manifest's
     bootTimeoutMs: 120_000,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
-  };
+  });
 }
 
 describe.skipIf(!!skip)("guest image in a real VM", () => {

@@ -1,5 +1,6 @@
+import { testVmSpec } from "../../support/vm-spec.ts";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HuskError } from "../../../src/host/errors.ts";
@@ -27,26 +28,7 @@ const backend = new MonitorBackend({ command: [process.execPath, entry], stopTim
 const cliBackend = new MonitorBackend({ stopTimeoutMs: 4000 });
 
 function spec(sid: string, initrd: string, over: Partial<VmSpec> = {}): VmSpec {
-  const dir = join(root, "sandboxes", sid);
-  mkdirSync(join(dir, "shared"), { recursive: true });
-  return {
-    sandboxId: sid,
-    dir,
-    sharedDir: join(dir, "shared"),
-    binary: "qemu-system-x86_64",
-    kernel: debianKernel() ?? "/nonexistent",
-    initrd,
-    machine: "microvm",
-    accelerator: "auto",
-    vcpus: 1,
-    memoryMiB: 256,
-    kernelParams: ["quiet"],
-    bootTimeoutMs: 60_000,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
-    ...over,
-  };
+  return testVmSpec(join(root, "sandboxes", sid), sid, { kernel: debianKernel() ?? "/nonexistent", initrd, kernelParams: ["quiet"], ...over });
 }
 
 async function rejection(p: Promise<unknown>): Promise<HuskError> {

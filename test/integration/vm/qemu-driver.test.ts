@@ -1,5 +1,6 @@
+import { testVmSpec } from "../../support/vm-spec.ts";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HypervisorError } from "../../../src/host/errors.ts";
@@ -16,26 +17,7 @@ const work = mkdtempSync(join(tmpdir(), "husk-vm-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function spec(name: string, initrd: string, over: Partial<VmSpec> = {}): VmSpec {
-  const dir = join(work, name);
-  mkdirSync(join(dir, "shared"), { recursive: true });
-  return {
-    sandboxId: name,
-    dir,
-    sharedDir: join(dir, "shared"),
-    binary: "qemu-system-x86_64",
-    kernel: debianKernel() ?? "/nonexistent",
-    initrd,
-    machine: "microvm",
-    accelerator: "auto",
-    vcpus: 1,
-    memoryMiB: 256,
-    kernelParams: ["quiet"],
-    bootTimeoutMs: 60_000,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
-    ...over,
-  };
+  return testVmSpec(join(work, name), name, { kernel: debianKernel() ?? "/nonexistent", initrd, kernelParams: ["quiet"], ...over });
 }
 
 async function waitForConsole(path: string, text: string, timeoutMs: number): Promise<boolean> {

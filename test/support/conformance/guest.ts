@@ -1,3 +1,4 @@
+import { testVmSpec } from "../vm-spec.ts";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
@@ -8,27 +9,16 @@ import { guestImage } from "./env.ts";
 export function imageVmSpec(root: string, sid: string, over: Partial<VmSpec> = {}): VmSpec {
   const image = guestImage();
   if (!image) throw new Error("no guest image");
-  const dir = join(root, "sandboxes", sid);
-  mkdirSync(join(dir, "shared"), { recursive: true });
-  return {
-    sandboxId: sid,
-    dir,
-    sharedDir: join(dir, "shared"),
-    binary: "qemu-system-x86_64",
+  return testVmSpec(join(root, "sandboxes", sid), sid, {
     kernel: image.kernel,
     ...(image.initrd ? { initrd: image.initrd } : {}),
     ...(image.agentDir ? { agentDir: image.agentDir } : {}),
     machine: image.machine,
-    accelerator: "auto",
-    vcpus: 1,
     memoryMiB: 512,
     kernelParams: [], // the driver adds the image manifest's
     bootTimeoutMs: Number(process.env.HUSK_BOOT_TIMEOUT_MS ?? 180_000),
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
     ...over,
-  };
+  });
 }
 
 /** Where the guest sees the sandbox's shared directory (virtio-9p "husk-shared"). */

@@ -1,5 +1,6 @@
+import { testVmSpec } from "../../support/vm-spec.ts";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HuskError } from "../../../src/host/errors.ts";
@@ -21,25 +22,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const entry = join(import.meta.dir, "fake-monitor-main.ts");
 
 function spec(sid: string, over: Partial<VmSpec> = {}): VmSpec {
-  const dir = join(root, "sandboxes", sid);
-  mkdirSync(join(dir, "shared"), { recursive: true });
-  return {
-    sandboxId: sid,
-    dir,
-    sharedDir: join(dir, "shared"),
-    binary: "qemu-system-x86_64",
-    kernel: "/img/vmlinux",
-    machine: "microvm",
-    accelerator: "tcg",
-    vcpus: 1,
-    memoryMiB: 256,
-    kernelParams: [],
-    bootTimeoutMs: 10_000,
-    consoleLog: join(dir, "console.log"),
-    qmpSocket: join(dir, "qmp.sock"),
-    agentSocket: join(dir, "agent.sock"),
-    ...over,
-  };
+  return testVmSpec(join(root, "sandboxes", sid), sid, { kernel: "/img/vmlinux", accelerator: "tcg", bootTimeoutMs: 10_000, ...over });
 }
 
 const backend = (fake: FakeOptions = {}, command = [process.execPath, entry]) =>
