@@ -81,7 +81,9 @@ console.log("AGENT-UPTIME=" + up + " MEMAVAIL-KB=" + avail);\n`,
       wall.push(b.ms);
       up.push(Number(x[1]) * 1000);
       avail.push(Number(x[2]) / 1024);
-      note(`${l.name} ${i + 1}/${runs}: ${Math.round(b.ms)} ms, agent ran at ${x[1]} s, MemAvailable ${Math.round(Number(x[2]) / 1024)} MiB`);
+      note(
+        `${l.name} ${i + 1}/${runs}: ${Math.round(b.ms)} ms, agent ran at ${x[1]} s, MemAvailable ${Math.round(Number(x[2]) / 1024)} MiB`,
+      );
     }
     results[l.name] = {
       initrdBytes: r.size,

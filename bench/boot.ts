@@ -72,7 +72,10 @@ try {
   const images = new Map<string, ImageManifest>();
   for (const kind of new Set(chosen.map((c) => c.image))) {
     note(`building the ${kind} image (kernel from the cache when built before)`);
-    images.set(kind, await buildImage({ output: join(work, kind), kernel: kind, agentPath: BUN, onProgress: (e) => note(`  ${e.message}`) }));
+    images.set(
+      kind,
+      await buildImage({ output: join(work, kind), kernel: kind, agentPath: BUN, onProgress: (e) => note(`  ${e.message}`) }),
+    );
   }
 
   const results: Record<string, unknown> = {};

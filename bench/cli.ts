@@ -75,7 +75,8 @@ function writeRoot(root: string, count: number, ownerPid: number): void {
     mkdirSync(containerDir(root, id, id), { recursive: true });
     writeFileSync(sandboxLockFile(root, id), "", { mode: 0o600 });
     const vm = buildVmSpec(config, id, dir, {});
-    const write = <S extends v.GenericSchema>(path: string, schema: S, value: v.InferInput<S>) => writeJsonAtomic(path, v.parse(schema, value));
+    const write = <S extends v.GenericSchema>(path: string, schema: S, value: v.InferInput<S>) =>
+      writeJsonAtomic(path, v.parse(schema, value));
     write(sandboxConfigFile(root, id), SandboxRecordSchema, { id, createdAt, annotations: {}, backend: "monitor", vm });
     write(sandboxStateFile(root, id), SandboxStateSchema, { state: "running", containers: [id], vmPid: ownerPid, vmPidStart: ownerStart });
     const bundle = join(root, "bundles", id);
@@ -111,7 +112,11 @@ interface Case {
 }
 
 function commitOf(bin: string): string {
-  return (Bun.spawnSync([bin, "--version"]).stdout.toString().match(/commit: (\S+)/) ?? [])[1] ?? "unknown";
+  return (
+    (Bun.spawnSync([bin, "--version"])
+      .stdout.toString()
+      .match(/commit: (\S+)/) ?? [])[1] ?? "unknown"
+  );
 }
 
 function runOnce(c: Case, capture: boolean): { ms: number; stdout: string } {
@@ -131,7 +136,9 @@ try {
   const trivialSrc = join(work, "trivial.ts");
   const trivial = join(work, "trivial");
   writeFileSync(trivialSrc, 'console.log("husk version 0.0.0");\n');
-  const built = Bun.spawnSync([process.execPath, "build", "--compile", "--bytecode", "--minify", "--outfile", trivial, trivialSrc], { stderr: "pipe" });
+  const built = Bun.spawnSync([process.execPath, "build", "--compile", "--bytecode", "--minify", "--outfile", trivial, trivialSrc], {
+    stderr: "pipe",
+  });
   if (built.exitCode !== 0) throw new Error(`bun build --compile failed: ${built.stderr.toString()}`);
 
   const empty = join(work, "empty");
@@ -142,7 +149,12 @@ try {
 
   const huskCases = (bin: string, suffix = ""): Case[] => [
     { name: `husk --version${suffix}`, argv: [bin, "--version"], code: 0, check: (o) => o.startsWith("husk version") },
-    { name: `husk state${suffix}`, argv: [bin, "--root", full, "state", "bench-07"], code: 0, check: (o) => JSON.parse(o).status === "running" },
+    {
+      name: `husk state${suffix}`,
+      argv: [bin, "--root", full, "state", "bench-07"],
+      code: 0,
+      check: (o) => JSON.parse(o).status === "running",
+    },
     { name: `husk state missing${suffix}`, argv: [bin, "--root", empty, "state", "nosuch"], code: 1 },
     { name: `husk list 0${suffix}`, argv: [bin, "--root", empty, "list"], code: 0, check: lines(1) },
     { name: `husk list ${CONTAINERS}${suffix}`, argv: [bin, "--root", full, "list"], code: 0, check: lines(CONTAINERS + 1) },

@@ -90,7 +90,11 @@ function podProcesses(dir: string): number[] {
 async function onePod(cd: Containerd, handler: string, n: number, measure: boolean): Promise<{ startMs: number; pssMiB?: number }> {
   const cri = cd.cri;
   const linux = { securityContext: { namespaceOptions: { network: C.NamespaceMode.NODE, pid: C.NamespaceMode.CONTAINER } } };
-  const sandboxConfig = { metadata: { name: `bench-${handler}-${n}`, uid: `uid-${handler}-${n}`, namespace: "bench" }, logDirectory: join(cd.dir, "logs"), linux };
+  const sandboxConfig = {
+    metadata: { name: `bench-${handler}-${n}`, uid: `uid-${handler}-${n}`, namespace: "bench" },
+    logDirectory: join(cd.dir, "logs"),
+    linux,
+  };
   const t0 = performance.now();
   const { podSandboxId } = await cri.runPodSandbox(sandboxConfig, handler);
   const { containerId } = await cri.createContainer(

@@ -95,7 +95,9 @@ async function measure(label: string, config: string, n: number, bundle: string)
   const ids = Array.from({ length: n }, (_, i) => `mem-${label}-${n}-${i}`);
   for (const id of ids) {
     // Detached: the shim keeps the fds it inherits, so give it none to hold open.
-    const p = Bun.spawn([husk, "--config", config, "--root", root, "run", "-d", "--bundle", bundle, id], { stdio: ["ignore", "ignore", "inherit"] });
+    const p = Bun.spawn([husk, "--config", config, "--root", root, "run", "-d", "--bundle", bundle, id], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     if ((await p.exited) !== 0) throw new Error(`husk run -d ${id} failed`);
     started.push({ config, id });
   }
@@ -134,7 +136,8 @@ async function measure(label: string, config: string, n: number, bundle: string)
     bootModes: [...new Set(bootModes)],
   };
   note(`${label} N=${n}: ${JSON.stringify(m.perSandboxMiB)} MiB per sandbox (${m.bootModes.join(",")})`);
-  for (const id of ids) await Bun.spawn([husk, "--config", config, "--root", root, "delete", "--force", id], { stdout: "ignore", stderr: "ignore" }).exited;
+  for (const id of ids)
+    await Bun.spawn([husk, "--config", config, "--root", root, "delete", "--force", id], { stdout: "ignore", stderr: "ignore" }).exited;
   return m;
 }
 
@@ -185,7 +188,8 @@ try {
   for (const s of started) {
     await Bun.spawn([husk, "--config", s.config, "--root", root, "delete", "--force", s.id], { stdout: "ignore", stderr: "ignore" }).exited;
   }
-  await Bun.spawn([husk, "--config", fc.warm, "factory", "destroy", "--factory-dir", fc.factoryDir], { stdout: "ignore", stderr: "ignore" }).exited;
+  await Bun.spawn([husk, "--config", fc.warm, "factory", "destroy", "--factory-dir", fc.factoryDir], { stdout: "ignore", stderr: "ignore" })
+    .exited;
   fc.cleanup();
   await rm(work, { recursive: true, force: true });
 }

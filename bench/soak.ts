@@ -84,7 +84,9 @@ try {
   const sleeper = join(work, "sleeper");
   await sh(["bash", join(import.meta.dir, "../scripts/make-bundle.sh"), sleeper, "sleep", "100000"]);
   // A long-lived sandbox beside the churn: its monitor and shim must not grow.
-  const p = Bun.spawn([husk, ...cfg, "--root", root, "run", "-d", "--bundle", sleeper, "soak-long"], { stdio: ["ignore", "ignore", "inherit"] });
+  const p = Bun.spawn([husk, ...cfg, "--root", root, "run", "-d", "--bundle", sleeper, "soak-long"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   if ((await p.exited) !== 0) throw new Error("husk run -d failed");
   const monitorPid = JSON.parse(readFileSync(join(root, "sandboxes", "soak-long", "monitor.pid"), "utf8")).pid as number;
   const shimPid = JSON.parse(await sh([husk, ...cfg, "--root", root, "state", "soak-long"])).pid as number;

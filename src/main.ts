@@ -12,7 +12,7 @@
  * appended as a runc log line (JSON with --log-format json); when the command
  * was given --format json, stdout gets {"error":{"code","message",...}}.
  */
-import { HuskError, InternalError, isHuskError } from "./host/errors.ts";
+import { type HuskError, InternalError, isHuskError } from "./host/errors.ts";
 import { parseGlobals, setGlobals, type GlobalOptions } from "./cli/globals.ts";
 
 /** These run until their work ends and exit by themselves. */

@@ -55,21 +55,45 @@ export function bootArgs(o: BootOptions, consoleFile: string, tscKhz: number | u
         : "pc,vmport=off";
   const params = [...o.params, ...(tscKhz ? [`tsc_early_khz=${tscKhz}`] : [])];
   const args = [
-    "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-    "-machine", machine,
-    "-accel", "tcg,tb-size=64", "-cpu", "max",
-    "-smp", "1", "-m", `${o.memoryMiB ?? 512}M`,
-    "-kernel", o.kernel,
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-no-reboot",
+    "-machine",
+    machine,
+    "-accel",
+    "tcg,tb-size=64",
+    "-cpu",
+    "max",
+    "-smp",
+    "1",
+    "-m",
+    `${o.memoryMiB ?? 512}M`,
+    "-kernel",
+    o.kernel,
     ...(o.initrd ? ["-initrd", o.initrd] : []),
-    "-append", params.join(" "),
-    "-chardev", `file,id=console,path=${consoleFile}`,
-    "-serial", "chardev:console",
+    "-append",
+    params.join(" "),
+    "-chardev",
+    `file,id=console,path=${consoleFile}`,
+    "-serial",
+    "chardev:console",
   ];
   if (o.sharedDir) {
-    args.push("-fsdev", `local,id=fs0,path=${o.sharedDir},security_model=none`, "-device", `${dev("virtio-9p")},fsdev=fs0,mount_tag=husk-shared`);
+    args.push(
+      "-fsdev",
+      `local,id=fs0,path=${o.sharedDir},security_model=none`,
+      "-device",
+      `${dev("virtio-9p")},fsdev=fs0,mount_tag=husk-shared`,
+    );
   }
   if (o.agentDir) {
-    args.push("-fsdev", `local,id=fs1,path=${o.agentDir},security_model=none,readonly=on`, "-device", `${dev("virtio-9p")},fsdev=fs1,mount_tag=husk-agent`);
+    args.push(
+      "-fsdev",
+      `local,id=fs1,path=${o.agentDir},security_model=none,readonly=on`,
+      "-device",
+      `${dev("virtio-9p")},fsdev=fs1,mount_tag=husk-agent`,
+    );
   }
   return args;
 }
@@ -109,11 +133,7 @@ export function stats(values: number[]): { median: number; min: number; max: num
  * initramfs, machine, params and memory as husk would use), whose "agent" is
  * the given shell script instead of husk: the baseline husk is compared to.
  */
-export async function bareImageBoot(
-  config: HuskConfig,
-  work: string,
-  agentScript: string,
-): Promise<BootOptions> {
+export async function bareImageBoot(config: HuskConfig, work: string, agentScript: string): Promise<BootOptions> {
   const manifest = await readImageManifest(dirname(config.hypervisor.kernel));
   const agentDir = join(work, "bare-agent");
   await mkdir(agentDir, { recursive: true });

@@ -43,7 +43,27 @@ export function guestName(index: number): string {
 export function mirrorCommands(pair: Pair): string[][] {
   const redirect = (from: string, to: string) => [
     ["qdisc", "add", "dev", from, "ingress"],
-    ["filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to],
+    [
+      "filter",
+      "add",
+      "dev",
+      from,
+      "parent",
+      "ffff:",
+      "protocol",
+      "all",
+      "u32",
+      "match",
+      "u8",
+      "0",
+      "0",
+      "action",
+      "mirred",
+      "egress",
+      "redirect",
+      "dev",
+      to,
+    ],
   ];
   return [...redirect(pair.iface, pair.tap), ...redirect(pair.tap, pair.iface)];
 }

@@ -26,8 +26,20 @@ export interface Env {
 
 /** Docker's default set: what a container has without asking for more. */
 export const DEFAULT_CAPS: ReadonlySet<string> = new Set([
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
 ]);
 
 /**
@@ -37,7 +49,13 @@ export const DEFAULT_CAPS: ReadonlySet<string> = new Set([
  * every device. `docker run --privileged` trips both.
  */
 export const PRIVILEGED_CAPS: ReadonlySet<string> = new Set([
-  "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_BOOT", "CAP_MAC_ADMIN", "CAP_MAC_OVERRIDE", "CAP_BPF",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_BOOT",
+  "CAP_MAC_ADMIN",
+  "CAP_MAC_OVERRIDE",
+  "CAP_BPF",
 ]);
 
 /** Namespaces that, when absent from the spec, are shared with the host. */
@@ -56,7 +74,7 @@ function* capabilities(spec: FrozenSpec): Generator<{ cap: string; field: string
 function under(path: string, dirs: readonly string[]): boolean {
   return dirs.some((d) => {
     const dir = resolve(d);
-    return path === dir || path.startsWith(dir === "/" ? "/" : dir + "/");
+    return path === dir || path.startsWith(dir === "/" ? "/" : `${dir}/`);
   });
 }
 
@@ -86,7 +104,11 @@ export function checkHostNamespaces(spec: FrozenSpec, env: Env): Violation | und
   }
   for (const [i, n] of nss.entries()) {
     if (n.path && env.isHostNamespace(n.type, n.path)) {
-      return { rule: "refuse_host_namespaces", field: `linux.namespaces[${i}].path`, message: `${n.path} is the host's ${n.type} namespace` };
+      return {
+        rule: "refuse_host_namespaces",
+        field: `linux.namespaces[${i}].path`,
+        message: `${n.path} is the host's ${n.type} namespace`,
+      };
     }
   }
   return undefined;
@@ -141,7 +163,11 @@ export function checkLimits(spec: FrozenSpec, o: PolicyOptions): Violation | und
   if (o.max_vcpus !== undefined && hasCpu) {
     const cpus = Math.ceil(cpu!.quota! / (cpu!.period && cpu!.period > 0 ? cpu!.period : 100_000));
     if (cpus > o.max_vcpus) {
-      return { rule: "max_vcpus", field: "linux.resources.cpu.quota", message: `asks for ${cpus} CPUs, more than the cap of ${o.max_vcpus}` };
+      return {
+        rule: "max_vcpus",
+        field: "linux.resources.cpu.quota",
+        message: `asks for ${cpus} CPUs, more than the cap of ${o.max_vcpus}`,
+      };
     }
   }
   if (o.max_memory_mib !== undefined && hasMem && mem! > o.max_memory_mib * 1024 * 1024) {
@@ -157,7 +183,11 @@ export function checkLimits(spec: FrozenSpec, o: PolicyOptions): Violation | und
 /** The VM size itself, checked before it boots. */
 export function checkVm(vm: Env["vm"], o: PolicyOptions): Violation | undefined {
   if (o.max_vcpus !== undefined && vm.vcpus > o.max_vcpus) {
-    return { rule: "max_vcpus", field: "hypervisor.vcpus", message: `the VM would have ${vm.vcpus} vCPUs, more than the cap of ${o.max_vcpus}` };
+    return {
+      rule: "max_vcpus",
+      field: "hypervisor.vcpus",
+      message: `the VM would have ${vm.vcpus} vCPUs, more than the cap of ${o.max_vcpus}`,
+    };
   }
   if (o.max_memory_mib !== undefined && vm.memoryMib > o.max_memory_mib) {
     return {

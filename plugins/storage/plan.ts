@@ -73,11 +73,15 @@ export function planStorage(input: PlanInput): StoragePlan {
         continue;
       }
       const kind = input.kindOf(source);
-      if (kind === "missing") throw new NotFoundError(`${field}.source: ${source}: no such file or directory`, { details: { field: `${field}.source` } });
+      if (kind === "missing")
+        throw new NotFoundError(`${field}.source: ${source}: no such file or directory`, { details: { field: `${field}.source` } });
       if (kind !== "dir" && kind !== "file") {
-        throw new UnsupportedError(`${field}.source: ${source} is a ${kind}; only directories and regular files can be shared into the VM over 9p`, {
-          details: { field: `${field}.source`, kind },
-        });
+        throw new UnsupportedError(
+          `${field}.source: ${source} is a ${kind}; only directories and regular files can be shared into the VM over 9p`,
+          {
+            details: { field: `${field}.source`, kind },
+          },
+        );
       }
       const readonly = (m.options ?? []).includes("ro");
       const recursive = m.type === "rbind" || (m.options ?? []).includes("rbind");
@@ -94,10 +98,9 @@ export function planStorage(input: PlanInput): StoragePlan {
       mounts.push(copy);
       continue;
     }
-    const why =
-      m.source?.startsWith("/dev/")
-        ? `a block device mount (${m.source}) needs a virtio-blk device, which husk does not attach`
-        : `type "${type || "(none)"}" cannot be honoured inside the VM`;
+    const why = m.source?.startsWith("/dev/")
+      ? `a block device mount (${m.source}) needs a virtio-blk device, which husk does not attach`
+      : `type "${type || "(none)"}" cannot be honoured inside the VM`;
     throw new UnsupportedError(`${field}.type: ${why}`, { details: { field: `${field}.type`, type } });
   }
   return { binds, mounts };

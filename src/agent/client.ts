@@ -1,5 +1,14 @@
 import { logger } from "../host/log.ts";
-import { EVENTS, type EventName, type EventPayload, METHODS, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
+import {
+  EVENTS,
+  type EventName,
+  type EventPayload,
+  METHODS,
+  type MethodName,
+  type MethodRequest,
+  type MethodResponse,
+  type Stdio,
+} from "./protocol.ts";
 import { connectUnix } from "./transport/unix.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
 import { Channel } from "./wire/channel.ts";

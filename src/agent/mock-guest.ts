@@ -37,4 +37,3 @@ export const NON_LETHAL = new Set([0, 17, 18, 19, 20, 21, 22, 23, 28]);
 export function emptyGuest(): MockGuest {
   return { containers: {}, nextPid: 2, shutdown: false, interfaces: [], routes: [] };
 }
-

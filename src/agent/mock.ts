@@ -5,10 +5,31 @@ import { flock, LOCK_EX, LOCK_UN } from "../host/ffi/flock.ts";
 import { logger } from "../host/log.ts";
 import { parseOr } from "../host/valid.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
-import { EVENTS, GUEST_CONSOLE_ID, METHODS, PROTOCOL_VERSION, type EventName, type EventPayload, type MethodName, type MethodRequest, type MethodResponse, type Stdio } from "./protocol.ts";
+import {
+  EVENTS,
+  GUEST_CONSOLE_ID,
+  METHODS,
+  PROTOCOL_VERSION,
+  type EventName,
+  type EventPayload,
+  type MethodName,
+  type MethodRequest,
+  type MethodResponse,
+  type Stdio,
+} from "./protocol.ts";
 import type { Agent, CallOptions, ProcessStreams, StdioRequest } from "./types.ts";
-import { emptyGuest, INIT, keyOf, MockGuestSchema, NON_LETHAL, type MockContainer, type MockGuest, type MockProcess } from "./mock-guest.ts";
+import {
+  emptyGuest,
+  INIT,
+  keyOf,
+  MockGuestSchema,
+  NON_LETHAL,
+  type MockContainer,
+  type MockGuest,
+  type MockProcess,
+} from "./mock-guest.ts";
 
+import { MockStdio } from "./mock-stdio.ts";
 export { MockGuestSchema, type MockGuest } from "./mock-guest.ts";
 
 /**
@@ -33,21 +54,12 @@ export interface MockAgentOptions {
 type MockHandler<M extends MethodName> = (req: MethodRequest<M>, options: CallOptions) => MethodResponse<M> | Promise<MethodResponse<M>>;
 type MockHandlers = { [M in MethodName]: MockHandler<M> };
 
-interface StreamSet {
-  stdinSink?: WritableStream<Uint8Array>;
-  stdout?: ReadableStreamDefaultController<Uint8Array>;
-  stderr?: ReadableStreamDefaultController<Uint8Array>;
-}
-
 export class MockAgent implements Agent {
   /** Requests made through this object, in order. */
   readonly calls: { method: MethodName; request: unknown }[] = [];
   private memory: MockGuest = emptyGuest();
   private listeners = new Map<EventName, Set<(p: never) => void>>();
-  private nextStream = 1;
-  private streams = new Map<number, StreamSet>();
-  /** stream ids attached to each process (key "cid/exec"). */
-  private attached = new Map<string, Stdio>();
+  private readonly stdio = new MockStdio();
   private closed = false;
 
   constructor(private readonly options: MockAgentOptions = {}) {}
@@ -87,7 +99,11 @@ export class MockAgent implements Agent {
     if (failure) throw failure;
     const handler = this.handlers[method] as MockHandler<M>;
     const response = await handler(request, options);
-    return parseOr(schema.response, response, ({ message }) => new ProtocolError(`mock agent: bad ${method} response: ${message}`)) as MethodResponse<M>;
+    return parseOr(
+      schema.response,
+      response,
+      ({ message }) => new ProtocolError(`mock agent: bad ${method} response: ${message}`),
+    ) as MethodResponse<M>;
   }
 
   /** One implementation per method, typed from the method table as AgentService's are (./server/service.ts). */
@@ -102,7 +118,7 @@ export class MockAgent implements Agent {
           status: "created",
           processes: { [INIT]: { pid, args: r.spec.process?.args ?? [], status: "created" } },
         };
-        this.attach(r.containerId, undefined, r.stdio);
+        this.stdio.attach(r.containerId, undefined, r.stdio);
         return { pid };
       }),
     startContainer: (r) =>
@@ -127,12 +143,13 @@ export class MockAgent implements Agent {
       this.transact((g) => {
         const c = this.container(g, r.containerId);
         // As crun (and runc): a created container can be exec'd into.
-        if (c.status !== "running" && c.status !== "created") throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not running`);
+        if (c.status !== "running" && c.status !== "created")
+          throw new InvalidStateError(`container ${r.containerId} is ${c.status}, not running`);
         const key = keyOf(r.execId);
         if (c.processes[key]) throw new AlreadyExistsError(`exec ${r.execId} already exists`);
         const pid = g.nextPid++;
         c.processes[key] = { pid, execId: r.execId, args: r.process.args ?? [], status: "running" };
-        this.attach(r.containerId, r.execId, r.stdio);
+        this.stdio.attach(r.containerId, r.execId, r.stdio);
         return { pid };
       }),
     signalProcess: (r) =>
@@ -193,7 +210,7 @@ export class MockAgent implements Agent {
       this.transact((g) => {
         this.process(this.container(g, r.containerId), r.containerId, r.execId);
         const data = Buffer.from(r.data, "base64");
-        this.emitStream(r.containerId, r.execId, "stdout", data);
+        this.stdio.emit(r.containerId, r.execId, "stdout", data);
         return { written: data.length };
       }),
     closeStdin: (r) => this.transact((g) => this.existing(g, r)),
@@ -215,7 +232,7 @@ export class MockAgent implements Agent {
         if (c.processes[keyOf(r.execId)]) throw new AlreadyExistsError(`debug console ${r.execId} already exists`);
         const pid = g.nextPid++;
         c.processes[keyOf(r.execId)] = { pid, execId: r.execId, args: ["/bin/sh"], status: "running" };
-        this.attach(GUEST_CONSOLE_ID, r.execId, r.stdio);
+        this.stdio.attach(GUEST_CONSOLE_ID, r.execId, r.stdio);
         return { pid };
       }),
     cloneInit: () => ({}),
@@ -259,7 +276,7 @@ export class MockAgent implements Agent {
     if (signal !== undefined) p.signal = signal;
     const payload = { containerId: cid, ...(p.execId ? { execId: p.execId } : {}), exitCode, ...(signal !== undefined ? { signal } : {}) };
     queueMicrotask(() => {
-      this.closeStreams(cid, p.execId);
+      this.stdio.close(cid, p.execId);
       this.emit("processExit", payload);
     });
   }
@@ -304,72 +321,11 @@ export class MockAgent implements Agent {
 
   /** Write bytes to a process's stdout or stderr stream (in this process). */
   emitOutput(cid: string, execId: string | undefined, which: "stdout" | "stderr", data: Uint8Array | string): void {
-    this.emitStream(cid, execId, which, typeof data === "string" ? new TextEncoder().encode(data) : data);
+    this.stdio.emit(cid, execId, which, typeof data === "string" ? new TextEncoder().encode(data) : data);
   }
-
-  // ---- stdio ----
 
   openStdio(want: StdioRequest): { stdio: Stdio; streams: ProcessStreams } {
-    const stdio: Stdio = { terminal: want.terminal };
-    const streams: ProcessStreams = {};
-    if (want.rows !== undefined) stdio.rows = want.rows;
-    if (want.cols !== undefined) stdio.cols = want.cols;
-    const set: StreamSet = {};
-    if (want.stdout) {
-      stdio.stdout = this.nextStream++;
-      streams.stdout = new ReadableStream<Uint8Array>({ start: (c) => void (set.stdout = c) });
-      this.streams.set(stdio.stdout, set);
-    }
-    if (want.stderr && !want.terminal) {
-      stdio.stderr = this.nextStream++;
-      streams.stderr = new ReadableStream<Uint8Array>({ start: (c) => void (set.stderr = c) });
-      this.streams.set(stdio.stderr, set);
-    }
-    if (want.stdin) {
-      stdio.stdin = this.nextStream++;
-      // Echo: what the host writes to stdin comes back on stdout.
-      streams.stdin = new WritableStream<Uint8Array>({
-        write: (chunk) => {
-          try {
-            set.stdout?.enqueue(chunk);
-          } catch {
-            // stdout already closed: the process exited; drop like a closed pipe.
-          }
-        },
-      });
-      this.streams.set(stdio.stdin, set);
-    }
-    return { stdio, streams };
-  }
-
-  private attach(cid: string, execId: string | undefined, stdio: Stdio): void {
-    this.attached.set(`${cid}/${keyOf(execId)}`, stdio);
-  }
-
-  private streamSet(cid: string, execId?: string): StreamSet | undefined {
-    const stdio = this.attached.get(`${cid}/${keyOf(execId)}`);
-    const id = stdio?.stdout ?? stdio?.stderr ?? stdio?.stdin;
-    return id === undefined ? undefined : this.streams.get(id);
-  }
-
-  private emitStream(cid: string, execId: string | undefined, which: "stdout" | "stderr", data: Uint8Array): void {
-    const set = this.streamSet(cid, execId);
-    try {
-      (which === "stdout" ? set?.stdout : set?.stderr ?? set?.stdout)?.enqueue(data);
-    } catch {
-      // closed: the process has exited
-    }
-  }
-
-  private closeStreams(cid: string, execId?: string): void {
-    const set = this.streamSet(cid, execId);
-    for (const c of [set?.stdout, set?.stderr]) {
-      try {
-        c?.close();
-      } catch {
-        // already closed
-      }
-    }
+    return this.stdio.open(want);
   }
 
   // ---- events ----

@@ -46,10 +46,7 @@ export const InterfaceSchema = v.strictObject({
   name: text(15),
   hwAddr: v.optional(text(17)),
   mtu: v.optional(v.pipe(u32, v.maxValue(65535))),
-  addresses: v.pipe(
-    v.array(v.strictObject({ address: text(64), prefixLength: v.pipe(u32, v.maxValue(128)) })),
-    v.maxLength(64),
-  ),
+  addresses: v.pipe(v.array(v.strictObject({ address: text(64), prefixLength: v.pipe(u32, v.maxValue(128)) })), v.maxLength(64)),
 });
 export const RouteSchema = v.strictObject({
   destination: text(64), // "default" or CIDR
@@ -102,19 +99,16 @@ export const METHODS = {
   version: method(empty, v.strictObject({ agentVersion: text(64), commit: text(64), protocolVersion: u32 })),
   guestDetails: method(empty, GuestDetailsSchema),
   /** Create (not start) a container from an OCI spec; root.path is a guest path. */
-  createContainer: method(
-    v.strictObject({ containerId: id, spec: SpecSchema, stdio: StdioSchema }),
-    v.strictObject({ pid: u32 }),
-  ),
+  createContainer: method(v.strictObject({ containerId: id, spec: SpecSchema, stdio: StdioSchema }), v.strictObject({ pid: u32 })),
   startContainer: method(v.strictObject({ containerId: id }), empty),
   removeContainer: method(v.strictObject({ containerId: id, force: v.optional(v.boolean()) }), empty),
-  exec: method(
-    v.strictObject({ containerId: id, execId: id, process: ProcessSchema, stdio: StdioSchema }),
-    v.strictObject({ pid: u32 }),
-  ),
+  exec: method(v.strictObject({ containerId: id, execId: id, process: ProcessSchema, stdio: StdioSchema }), v.strictObject({ pid: u32 })),
   signalProcess: method(v.strictObject({ ...processRef, signal, all: v.optional(v.boolean()) }), empty),
   /** Resolves when the process has exited; the agent keeps the status until removal. */
-  waitProcess: method(v.strictObject(processRef), v.strictObject({ exitCode: v.pipe(i32, v.minValue(0), v.maxValue(255)), signal: v.optional(signal) })),
+  waitProcess: method(
+    v.strictObject(processRef),
+    v.strictObject({ exitCode: v.pipe(i32, v.minValue(0), v.maxValue(255)), signal: v.optional(signal) }),
+  ),
   listProcesses: method(
     v.strictObject({ containerId: id }),
     v.strictObject({ processes: v.pipe(v.array(ProcessInfoSchema), v.maxLength(65536)) }),
@@ -124,15 +118,9 @@ export const METHODS = {
   stats: method(v.strictObject({ containerId: id }), StatsSchema),
   updateContainer: method(v.strictObject({ containerId: id, resources: ResourcesSchema }), empty),
   /** For callers without a stream; data is base64, at most 64 KiB decoded. */
-  writeStdin: method(
-    v.strictObject({ ...processRef, data: v.pipe(v.string(), v.maxLength(87384)) }),
-    v.strictObject({ written: u32 }),
-  ),
+  writeStdin: method(v.strictObject({ ...processRef, data: v.pipe(v.string(), v.maxLength(87384)) }), v.strictObject({ written: u32 })),
   closeStdin: method(v.strictObject(processRef), empty),
-  resizeTty: method(
-    v.strictObject({ ...processRef, rows: v.pipe(u32, v.maxValue(0xffff)), cols: v.pipe(u32, v.maxValue(0xffff)) }),
-    empty,
-  ),
+  resizeTty: method(v.strictObject({ ...processRef, rows: v.pipe(u32, v.maxValue(0xffff)), cols: v.pipe(u32, v.maxValue(0xffff)) }), empty),
   updateInterfaces: method(v.strictObject({ interfaces: v.pipe(v.array(InterfaceSchema), v.maxLength(64)) }), empty),
   updateRoutes: method(v.strictObject({ routes: v.pipe(v.array(RouteSchema), v.maxLength(1024)) }), empty),
   /**
@@ -159,7 +147,9 @@ export const METHODS = {
     v.strictObject({
       execId: id,
       stdio: StdioSchema,
-      env: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*=/, "must be KEY=VALUE"), v.maxLength(4096))), v.maxLength(64))),
+      env: v.optional(
+        v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*=/, "must be KEY=VALUE"), v.maxLength(4096))), v.maxLength(64)),
+      ),
     }),
     v.strictObject({ pid: u32 }),
   ),

@@ -71,7 +71,10 @@ export function keepGuestConnected(
       const t = await connect();
       if (stopped || channel.isClosed) return t.close();
       channel.attach(t);
-      void channel.ready().then(() => (delay = options.retryMs ?? 100), () => {});
+      void channel.ready().then(
+        () => (delay = options.retryMs ?? 100),
+        () => {},
+      );
     } catch (e) {
       log.debug(`guest connect failed: ${e instanceof Error ? e.message : String(e)}`);
       schedule();

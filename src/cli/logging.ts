@@ -34,7 +34,7 @@ function message(obj: LogObject): string {
 
 /** One runc-style log line for a level and message. */
 export function formatLine(format: "text" | "json", level: string, msg: string, time = new Date()): string {
-  if (format === "json") return JSON.stringify({ level, msg, time: time.toISOString() }) + "\n";
+  if (format === "json") return `${JSON.stringify({ level, msg, time: time.toISOString() })}\n`;
   return `time="${time.toISOString()}" level=${level} msg=${JSON.stringify(msg)}\n`;
 }
 

@@ -47,4 +47,3 @@ export function ids(sid: string, cid?: string): void {
   validateId(sid, "sandbox id");
   if (cid !== undefined) validateId(cid, "container id");
 }
-

@@ -9,7 +9,15 @@ import type { LaunchIo } from "./ports.ts";
 import { logger } from "../host/log.ts";
 import { ProcessSchema, ResourcesSchema, type OciProcess, type OciResources } from "../oci/spec.ts";
 import { parseValid } from "../host/valid.ts";
-import { closeQuietly, containerStatusOf, findContainer, moveContainer, saveContainerRecord, withVm, type ContainerStatus } from "./loaded.ts";
+import {
+  closeQuietly,
+  containerStatusOf,
+  findContainer,
+  moveContainer,
+  saveContainerRecord,
+  withVm,
+  type ContainerStatus,
+} from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
 
@@ -55,7 +63,10 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
         io: options.io,
       });
       // As runc: an exec'd process (here its shim) joins the container's cgroup.
-      placeInHostCgroup(findContainer(sb, cid).record.spec.linux?.cgroupsPath, [r.pid].filter((p) => p !== process.pid));
+      placeInHostCgroup(
+        findContainer(sb, cid).record.spec.linux?.cgroupsPath,
+        [r.pid].filter((p) => p !== process.pid),
+      );
       if (r.exited) {
         // The launcher may need the connection until the process ends.
         r.exited.finally(() => closeQuietly(vm)).catch(() => {});
@@ -224,6 +235,8 @@ export async function resizeProcessTty(
   await locked(ctx, sid, "shared", async (sb) => {
     findContainer(sb, cid);
     assertGuestReachable(sb, "resize a terminal in");
-    await withVm(ctx, sb, (vm) => vm.agent.call("resizeTty", { containerId: cid, ...(execId ? { execId } : {}), rows: size.rows, cols: size.cols }));
+    await withVm(ctx, sb, (vm) =>
+      vm.agent.call("resizeTty", { containerId: cid, ...(execId ? { execId } : {}), rows: size.rows, cols: size.cols }),
+    );
   });
 }

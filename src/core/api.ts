@@ -15,7 +15,16 @@ import { validateSandboxConfig, type SandboxConfig } from "./sandbox/config.ts";
 import { NotFoundError } from "../host/errors.ts";
 import { ID_PATTERN } from "../host/ids.ts";
 import { withNewSandboxLock, withSandboxLock } from "./lock.ts";
-import { containerStatusOf, findContainer, loadSandbox, sandboxStatusOf, withVm, type ContainerStatus, type LoadedSandbox, type SandboxStatus } from "./loaded.ts";
+import {
+  containerStatusOf,
+  findContainer,
+  loadSandbox,
+  sandboxStatusOf,
+  withVm,
+  type ContainerStatus,
+  type LoadedSandbox,
+  type SandboxStatus,
+} from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
 import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
 import { withUndo } from "./undo.ts";

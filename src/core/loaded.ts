@@ -19,13 +19,7 @@ import { logger } from "../host/log.ts";
 import type { VmHandle } from "./ports.ts";
 import { OCI_VERSION, type OciState } from "../oci/spec.ts";
 import { assertTransition, ociStatus, type Status } from "./status.ts";
-import {
-  containerConfigFile,
-  containerStateFile,
-  sandboxConfigFile,
-  sandboxDir,
-  sandboxStateFile,
-} from "../host/layout.ts";
+import { containerConfigFile, containerStateFile, sandboxConfigFile, sandboxDir, sandboxStateFile } from "../host/layout.ts";
 import { parseStored, readJson, readJsonIfExists, writeJsonAtomic } from "../host/json-file.ts";
 
 /**
@@ -95,7 +89,9 @@ export function loadSandbox(root: string, sid: string, deferSpecs = false): Load
   // A crash in the middle of a delete can leave a listed container without files: drop it, keep the sandbox usable.
   const present = state.containers.filter((cid) => existsSync(containerConfigFile(root, sid, cid)));
   if (present.length !== state.containers.length) {
-    log.warn(`sandbox ${sid}: ignoring listed containers without files: ${state.containers.filter((c) => !present.includes(c)).join(", ")}`);
+    log.warn(
+      `sandbox ${sid}: ignoring listed containers without files: ${state.containers.filter((c) => !present.includes(c)).join(", ")}`,
+    );
     state.containers = present;
   }
   for (const cid of state.containers) {
@@ -128,7 +124,8 @@ function readRecord<S extends v.GenericSchema>(path: string, what: string, schem
   if (!head.success) return parseStored(path, schema, json);
   const out = head.output as Record<string, unknown>;
   let checked: Record<string, unknown> | undefined;
-  const settle = (key: string, value: unknown) => Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+  const settle = (key: string, value: unknown) =>
+    Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
   for (const key of deferred.keys) {
     if (!(key in out)) continue;
     Object.defineProperty(out, key, {
@@ -147,7 +144,10 @@ function readRecord<S extends v.GenericSchema>(path: string, what: string, schem
 
 export function findContainer(sb: LoadedSandbox, cid: string): LoadedContainer {
   const c = sb.containers.find((x) => x.record.id === cid);
-  if (!c) throw new NotFoundError(`container ${cid} not found in sandbox ${sb.record.id}`, { details: { containerId: cid, sandboxId: sb.record.id } });
+  if (!c)
+    throw new NotFoundError(`container ${cid} not found in sandbox ${sb.record.id}`, {
+      details: { containerId: cid, sandboxId: sb.record.id },
+    });
   return c;
 }
 

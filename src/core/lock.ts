@@ -62,7 +62,8 @@ export async function withSandboxLock<T>(
     try {
       fd = openSync(path, constants.O_RDWR);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new NotFoundError(`sandbox ${sid} not found`, { details: { sandboxId: sid } });
+      if ((e as NodeJS.ErrnoException).code === "ENOENT")
+        throw new NotFoundError(`sandbox ${sid} not found`, { details: { sandboxId: sid } });
       throw asHuskError(e, "E_IO", `cannot open lock ${path}`);
     }
     try {

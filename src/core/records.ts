@@ -84,7 +84,11 @@ export type ContainerState = v.InferOutput<typeof ContainerStateSchema>;
  * most of the cost of reading a sandbox (~0.25 ms in a short-lived process).
  */
 export const SandboxRecordHeadSchema = v.strictObject({ ...SandboxRecordSchema.entries, vm: v.unknown() });
-export const ContainerRecordHeadSchema = v.strictObject({ ...ContainerRecordSchema.entries, spec: v.unknown(), guestSpec: v.optional(v.unknown()) });
+export const ContainerRecordHeadSchema = v.strictObject({
+  ...ContainerRecordSchema.entries,
+  spec: v.unknown(),
+  guestSpec: v.optional(v.unknown()),
+});
 
 /** exit.json the shim writes when the container's process ends. */
 export const ExitRecordSchema = v.object({ exitCode: nat });

@@ -34,7 +34,10 @@ export function isStale(s: Staleness): boolean {
 
 function exitedWithOwnPidNamespace(ctx: RuntimeContext, sid: string, c: LoadedContainer): boolean {
   const ownPidNs = (c.record.guestSpec ?? c.record.spec).linux?.namespaces?.some((n) => n.type === "pid" && !n.path) ?? false;
-  return ownPidNs && readJsonIfExists(containerExitFile(ctx.root, sid, c.record.id), ExitRecordSchema, `exit status of ${c.record.id}`) !== undefined;
+  return (
+    ownPidNs &&
+    readJsonIfExists(containerExitFile(ctx.root, sid, c.record.id), ExitRecordSchema, `exit status of ${c.record.id}`) !== undefined
+  );
 }
 
 export async function repairSandbox(ctx: RuntimeContext, sb: LoadedSandbox): Promise<void> {
@@ -44,7 +47,7 @@ export async function repairSandbox(ctx: RuntimeContext, sb: LoadedSandbox): Pro
   // The shim is gone but the guest process may not be: make sure it is —
   // unless the shim saw it exit (exit.json) and it had a PID namespace of its
   // own, whose processes the kernel killed with it.
-  const toKill = stale.deadContainers.filter((c) => !(exitedWithOwnPidNamespace(ctx, sid, c)));
+  const toKill = stale.deadContainers.filter((c) => !exitedWithOwnPidNamespace(ctx, sid, c));
   if (!stale.sandboxDead && toKill.length > 0) {
     await withVm(ctx, sb, async (vm) => {
       for (const c of toKill) {

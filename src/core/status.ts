@@ -93,10 +93,9 @@ export function assertStatus(
   operation: string,
 ): void {
   if (!allowed.includes(current)) {
-    throw new InvalidStateError(
-      `cannot ${operation} ${kind} ${id}: it is ${current} (needs ${allowed.join(" or ")})`,
-      { details: { kind, id, state: current, allowed: [...allowed], operation } },
-    );
+    throw new InvalidStateError(`cannot ${operation} ${kind} ${id}: it is ${current} (needs ${allowed.join(" or ")})`, {
+      details: { kind, id, state: current, allowed: [...allowed], operation },
+    });
   }
 }
 

@@ -36,7 +36,13 @@ export interface FactoryStatus {
 export function factoryStatus(factoryDir: string): FactoryStatus {
   const templates = listTemplates(factoryDir).map((t): TemplateStatus => {
     const r = t.template?.record;
-    const base: TemplateStatus = { key: t.key, dir: t.dir, usable: !!t.template && !t.stale, stale: t.stale, ...(t.problem ? { problem: t.problem } : {}) };
+    const base: TemplateStatus = {
+      key: t.key,
+      dir: t.dir,
+      usable: !!t.template && !t.stale,
+      stale: t.stale,
+      ...(t.problem ? { problem: t.problem } : {}),
+    };
     if (!r) return base;
     let memoryFileBytes: number | undefined;
     try {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from "node:path";
 import * as v from "valibot";
 import { writeJsonAtomic } from "../host/json-file.ts";
-import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
+import { killQemuByPidFile } from "../hypervisor/qemu/leftovers.ts";
 import { logger } from "../host/log.ts";
 import { identity, identityPath } from "./key.ts";
 import { isLockHeld, removeLockFile } from "./lock.ts";

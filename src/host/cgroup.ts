@@ -38,7 +38,11 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     if (!root || !mountPoint) continue;
     if (fstype === "cgroup2") out.push({ mountPoint, root, version: 2, controllers: [] });
     else if (fstype === "cgroup") {
-      const controllers = superOpts.split(",").filter((o) => o !== "rw" && o !== "ro" && !o.startsWith("release_agent") && o !== "clone_children" && o !== "noprefix" && o !== "xattr");
+      const controllers = superOpts
+        .split(",")
+        .filter(
+          (o) => o !== "rw" && o !== "ro" && !o.startsWith("release_agent") && o !== "clone_children" && o !== "noprefix" && o !== "xattr",
+        );
       out.push({ mountPoint, root, version: 1, controllers });
     }
   }

@@ -85,15 +85,15 @@ export function readJson<S extends v.GenericSchema>(path: string, schema: S, wha
 
 /** Validate what was read from husk's file `path`: not matching → E_INTERNAL naming the file and the bad key. */
 export function parseStored<S extends v.GenericSchema>(path: string, schema: S, json: unknown): v.InferOutput<S> {
-  return parseOr(schema, json, ({ at, message }) => new InternalError(`corrupt file ${path}: ${at}: ${message}`, { details: { path, key: at } }));
+  return parseOr(
+    schema,
+    json,
+    ({ at, message }) => new InternalError(`corrupt file ${path}: ${at}: ${message}`, { details: { path, key: at } }),
+  );
 }
 
 /** Read an optional file; undefined when it does not exist. */
-export function readJsonIfExists<S extends v.GenericSchema>(
-  path: string,
-  schema: S,
-  what: string,
-): v.InferOutput<S> | undefined {
+export function readJsonIfExists<S extends v.GenericSchema>(path: string, schema: S, what: string): v.InferOutput<S> | undefined {
   try {
     return readJson(path, schema, what);
   } catch (e) {

@@ -9,10 +9,7 @@ import type { HuskError, HuskErrorOptions } from "./errors.ts";
 /** "process.args[0]" style JSON path of a valibot issue, for error messages ("" for the value itself). */
 export function issuePath(issue: v.BaseIssue<unknown>): string {
   const parts = (issue.path ?? []).map((p) => p.key as string | number);
-  return parts.reduce<string>(
-    (acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${k}` : String(k)),
-    "",
-  );
+  return parts.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${k}` : String(k)), "");
 }
 
 /** "path: message" for the first few issues, joined with "; " (a bare message for the value itself). */
@@ -48,6 +45,11 @@ export function parseOr<S extends v.GenericSchema>(schema: S, value: unknown, fa
 type HuskErrorClass = new (message: string, options?: HuskErrorOptions) => HuskError;
 
 /** parseOr with the usual message, `<what>: <path>: <message>` (path "(top level)" for the value itself). */
-export function parseValid<S extends v.GenericSchema>(schema: S, value: unknown, ErrorClass: HuskErrorClass, what: string): v.InferOutput<S> {
+export function parseValid<S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+  ErrorClass: HuskErrorClass,
+  what: string,
+): v.InferOutput<S> {
   return parseOr(schema, value, ({ at, message }) => new ErrorClass(`${what}: ${at}: ${message}`, { details: { path: at } }));
 }

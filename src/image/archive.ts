@@ -53,7 +53,9 @@ export function requiredFiles(m: ImageManifest): string[] {
 /** A manifest that can travel: complete (not kernel-only) and naming each of its files once. */
 export function checkExportable(m: ImageManifest, where: string): void {
   if (!m.initrd || !m.agentDir) {
-    throw new ImageError(`the image in ${where} has no ${!m.initrd ? "initramfs" : "agent"} (a --kernel-only build?): run \`husk image build\` first`);
+    throw new ImageError(
+      `the image in ${where} has no ${!m.initrd ? "initramfs" : "agent"} (a --kernel-only build?): run \`husk image build\` first`,
+    );
   }
   const paths = m.files.map((f) => f.path);
   const dup = paths.find((p, i) => paths.indexOf(p) !== i);
@@ -93,7 +95,9 @@ export async function exportImage(dir: string, file: string): Promise<ExportResu
       throw new ImageError(`${path} is missing: the image in ${dir} is incomplete`, { cause });
     });
     if (st.size !== f.size || (await sha256File(path)) !== f.sha256) {
-      throw new ImageCorruptError(`${path} does not match its manifest entry: rebuild the image before exporting it`, { details: { path } });
+      throw new ImageCorruptError(`${path} does not match its manifest entry: rebuild the image before exporting it`, {
+        details: { path },
+      });
     }
   }
   const out = resolve(file);
@@ -125,7 +129,14 @@ export async function exportImage(dir: string, file: string): Promise<ExportResu
     throw new IoError(`cannot write ${out}: ${(e as Error).message}`, { cause: e });
   }
   const st = await stat(out);
-  return { file: out, size: st.size, sha256: await sha256File(out), husk: m.husk, kernel: `${m.kernel.kind} ${m.kernel.version}`, files: m.files.length };
+  return {
+    file: out,
+    size: st.size,
+    sha256: await sha256File(out),
+    husk: m.husk,
+    kernel: `${m.kernel.kind} ${m.kernel.version}`,
+    files: m.files.length,
+  };
 }
 
 export interface ImportResult {
@@ -249,7 +260,8 @@ function unpackVerified(archive: string, dest: string, self: HuskBuild): Promise
     };
     const fail = (e: unknown) => {
       if (failure) return;
-      failure = e instanceof HuskError ? e : corrupt(archive, `cannot read it as a zstd-compressed tar (truncated?): ${(e as Error).message}`);
+      failure =
+        e instanceof HuskError ? e : corrupt(archive, `cannot read it as a zstd-compressed tar (truncated?): ${(e as Error).message}`);
       closeOpen();
       input.destroy();
       parser.abort(failure);
@@ -268,7 +280,8 @@ function unpackVerified(archive: string, dest: string, self: HuskBuild): Promise
 
     const onEntry = (entry: ReadEntry) => {
       const path = entry.path;
-      if (entry.type !== "File" && entry.type !== "OldFile") throw corrupt(archive, `unexpected ${entry.type} entry ${JSON.stringify(path)}`);
+      if (entry.type !== "File" && entry.type !== "OldFile")
+        throw corrupt(archive, `unexpected ${entry.type} entry ${JSON.stringify(path)}`);
       if (!manifest) {
         if (path !== MANIFEST_FILE) throw corrupt(archive, `the first entry is ${JSON.stringify(path)}, not ${MANIFEST_FILE}`);
         if (entry.size > MAX_MANIFEST_BYTES) throw corrupt(archive, `${MANIFEST_FILE} is ${entry.size} bytes`);
@@ -351,4 +364,3 @@ function unpackVerified(archive: string, dest: string, self: HuskBuild): Promise
     input.pipe(parser as unknown as NodeJS.WritableStream);
   });
 }
-

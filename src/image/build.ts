@@ -130,7 +130,8 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Image
     origin: { kind: "built", host: hostname(), at: new Date().toISOString() },
   };
   // Nothing changed (every step skipped): the image is the one made before, origin included.
-  if (previous?.origin && Bun.deepEquals({ ...previous, origin: undefined }, { ...manifest, origin: undefined })) manifest.origin = previous.origin;
+  if (previous?.origin && Bun.deepEquals({ ...previous, origin: undefined }, { ...manifest, origin: undefined }))
+    manifest.origin = previous.origin;
   await writeImageManifest(out, manifest);
   progress({ step: "manifest", message: `image ready in ${out} (kernel: ${kernel.kind} ${kernel.version})` });
   return manifest;
@@ -156,4 +157,3 @@ async function describe(dir: string, path: string, known?: ImageFile, sha256?: s
   if (known && known.size === st.size) return known;
   return { path, size: st.size, sha256: sha256 ?? (await sha256File(join(dir, path))) };
 }
-

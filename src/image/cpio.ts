@@ -93,8 +93,7 @@ export function encodeCpio(entries: CpioEntry[], content: (path: string) => Uint
   const parts: Uint8Array[] = [];
   sortEntries(entries).forEach((e, i) => {
     parts.push(cpioHeader(e, i + 1));
-    const data =
-      e.kind === "file" ? content(e.path) : e.kind === "symlink" ? Buffer.from(e.target) : new Uint8Array(0);
+    const data = e.kind === "file" ? content(e.path) : e.kind === "symlink" ? Buffer.from(e.target) : new Uint8Array(0);
     if (e.kind === "file" && data.length !== e.size) throw new Error(`size changed for ${e.path}`);
     parts.push(data, new Uint8Array(pad4(data.length)));
   });

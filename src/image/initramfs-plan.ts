@@ -60,8 +60,7 @@ export function planInitramfs(inputs: InitramfsInputs): InitramfsPlan {
     entries.set(path, { kind: "file", path, mode, size });
     sources.set(path, source);
   };
-  const addText = (dest: string, mode: number, text: string) =>
-    addFile(dest, mode, Buffer.byteLength(text), { text });
+  const addText = (dest: string, mode: number, text: string) => addFile(dest, mode, Buffer.byteLength(text), { text });
 
   for (const d of DIRS) entries.set(d, { kind: "dir", path: d, mode: 0o755 });
   entries.set("tmp", { kind: "dir", path: "tmp", mode: 0o1777 });

@@ -49,7 +49,10 @@ export async function gatherInitramfsInputs(options: GatherOptions): Promise<Ini
   }
   const list = await execa(BUSYBOX, ["--list-full"], { reject: false });
   if (list.exitCode !== 0) throw new ImageError(`${BUSYBOX} --list-full failed: ${list.stderr}`);
-  const applets = list.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
+  const applets = list.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
 
   const libs = new Set<string>();
   for (const exe of [CRUN, ...options.libsFor]) {

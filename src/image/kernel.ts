@@ -146,14 +146,13 @@ async function compileKernel(inputs: CompileInputs): Promise<KernelResult> {
   await run("make", [...make, "tinyconfig"], "make tinyconfig");
   await appendFile(join(layout.objDir, ".config"), `\n${fragment}\n`);
   await run("make", [...make, "olddefconfig"], "make olddefconfig");
-  const mismatches = checkKconfig(
-    parseKconfig(fragment),
-    parseKconfig(await readFile(join(layout.objDir, ".config"), "utf8")),
-  );
+  const mismatches = checkKconfig(parseKconfig(fragment), parseKconfig(await readFile(join(layout.objDir, ".config"), "utf8")));
   if (mismatches.length > 0) {
     throw new ImageError(
       `the kernel configuration lacks options husk.config asks for (unmet dependencies?): ${formatMismatches(mismatches)}`,
-      { details: { mismatches } },
+      {
+        details: { mismatches },
+      },
     );
   }
   timings.config = seconds(t);

@@ -13,7 +13,11 @@ export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_SCHEMA_VERSION = 1;
 
 const Sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be a sha256 in hex"));
-const RelPath = v.pipe(v.string(), v.regex(/^[^/].*$/, "must be relative to the image directory"), v.check((p) => !p.split("/").includes(".."), "must not contain .."));
+const RelPath = v.pipe(
+  v.string(),
+  v.regex(/^[^/].*$/, "must be relative to the image directory"),
+  v.check((p) => !p.split("/").includes(".."), "must not contain .."),
+);
 
 export const ImageFileSchema = v.strictObject({
   path: RelPath,

@@ -2,7 +2,7 @@ import { readlinkSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { connectAgent, type AgentClient } from "../agent/client.ts";
 import { ERROR_CODES, HuskError, HypervisorError, MonitorError, type ErrorCode } from "../host/errors.ts";
-import { killQemuByPidFile } from "../hypervisor/qemu/index.ts";
+import { killQemuByPidFile } from "../hypervisor/qemu/leftovers.ts";
 import { readTail } from "../hypervisor/qemu/console.ts";
 import { readPidFile } from "../hypervisor/qemu/pidfile.ts";
 import type { VmSpec, VmStatus } from "../hypervisor/types.ts";
@@ -10,12 +10,7 @@ import { logger } from "../host/log.ts";
 import { socketPath } from "../host/sockets.ts";
 import type { VmBackend, VmHandle } from "../core/ports.ts";
 import { AGENT_SOCKET, MONITOR_LOG, MONITOR_PID_FILE, MONITOR_SOCKET, QEMU_PID_FILE, QMP_SOCKET } from "../host/layout.ts";
-import {
-  readVmState,
-  removeVmState,
-  writeVmConfig,
-  type VmState,
-} from "./files.ts";
+import { readVmState, removeVmState, writeVmConfig, type VmState } from "./files.ts";
 import { isProcessAlive, waitForExit } from "../host/proc.ts";
 import { MONITOR_METHODS, type MonitorMethods } from "./methods.ts";
 import { huskCommand } from "../host/self.ts";
@@ -98,14 +93,15 @@ export class MonitorBackend implements VmBackend {
         throw new HypervisorError(`sandbox ${spec.sandboxId}: the VM stopped during boot`);
       }
       if (!isProcessAlive(pid)) {
-        throw new MonitorError(
-          `sandbox monitor for ${spec.sandboxId} exited during boot without reporting a result` + logBlock(spec.dir),
-          { details: { sandboxId: spec.sandboxId } },
-        );
+        throw new MonitorError(`sandbox monitor for ${spec.sandboxId} exited during boot without reporting a result${logBlock(spec.dir)}`, {
+          details: { sandboxId: spec.sandboxId },
+        });
       }
       if (Date.now() > deadline) {
         await forceStopVm(spec.dir, pid);
-        throw new MonitorError(`sandbox monitor for ${spec.sandboxId} did not report the boot result within ${limitMs} ms; killed` + logBlock(spec.dir));
+        throw new MonitorError(
+          `sandbox monitor for ${spec.sandboxId} did not report the boot result within ${limitMs} ms; killed${logBlock(spec.dir)}`,
+        );
       }
       await Bun.sleep(50);
     }
@@ -240,14 +236,13 @@ function readVmStateQuiet(dir: string): VmState | undefined {
 
 function notRunning(spec: VmSpec, state: VmState | undefined, cause?: unknown): HuskError {
   const what = state?.state === "stopped" ? ` (the VM stopped${state.exit?.signal ? `: qemu killed by ${state.exit.signal}` : ""})` : "";
-  return new MonitorError(
-    `sandbox monitor is not running for sandbox ${spec.sandboxId}${what}; \`husk delete --force\` removes it`,
-    { cause, details: { sandboxId: spec.sandboxId, state: state?.state } },
-  );
+  return new MonitorError(`sandbox monitor is not running for sandbox ${spec.sandboxId}${what}; \`husk delete --force\` removes it`, {
+    cause,
+    details: { sandboxId: spec.sandboxId, state: state?.state },
+  });
 }
 
 function logBlock(dir: string): string {
   const tail = readTail(join(dir, MONITOR_LOG), 20);
   return tail ? `\n--- monitor log (last lines) ---\n${tail}` : "";
 }
-

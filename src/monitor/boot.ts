@@ -35,7 +35,12 @@ export interface BootSteps<A> {
   ready?: (agent: A) => Promise<void>;
 }
 
-export async function bootVm<A>(hv: Hypervisor, spec: VmSpec, connect: AgentConnector<A>, steps: BootSteps<A> = {}): Promise<BootResult<A>> {
+export async function bootVm<A>(
+  hv: Hypervisor,
+  spec: VmSpec,
+  connect: AgentConnector<A>,
+  steps: BootSteps<A> = {},
+): Promise<BootResult<A>> {
   const t0 = Date.now();
   const deadline = t0 + spec.bootTimeoutMs;
   await hv.prepare(spec); // nothing started yet: errors name the missing file
@@ -105,7 +110,8 @@ function describeFailure(f: BootFailure, spec: VmSpec): HuskError {
     case "handshake": {
       const err = f.error;
       return new HypervisorError(
-        `sandbox ${spec.sandboxId}: agent handshake failed: ${err instanceof Error ? err.message : String(err)}` + consoleBlock(readTail(spec.consoleLog)),
+        `sandbox ${spec.sandboxId}: agent handshake failed: ${err instanceof Error ? err.message : String(err)}` +
+          consoleBlock(readTail(spec.consoleLog)),
         { cause: err, details: { ...details, code: isHuskError(err) ? err.code : undefined } },
       );
     }

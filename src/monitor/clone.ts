@@ -59,6 +59,9 @@ export async function bootClone(spec: VmSpec, factoryDir: string, hv: Hypervisor
 
 /** A hostname from the sandbox id (a valid one, at most 64 bytes). */
 export function hostnameFor(sandboxId: string): string {
-  const name = sandboxId.replace(/[^A-Za-z0-9.-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 64);
+  const name = sandboxId
+    .replace(/[^A-Za-z0-9.-]/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 64);
   return name || "husk";
 }

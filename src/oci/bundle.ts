@@ -23,7 +23,12 @@ export interface LoadedBundle {
 
 /** Validate a parsed config.json; pure. */
 export function parseSpec(json: unknown, source: string): OciSpec {
-  return parseOr(SpecSchema, json, ({ path, at, message }) => new InvalidSpecError(`${source}: ${path ? `${path}: ` : ""}${message}`, { details: { file: source, path: at } }));
+  return parseOr(
+    SpecSchema,
+    json,
+    ({ path, at, message }) =>
+      new InvalidSpecError(`${source}: ${path ? `${path}: ` : ""}${message}`, { details: { file: source, path: at } }),
+  );
 }
 
 export function rootfsOf(bundle: string, spec: OciSpec): string {

@@ -165,9 +165,12 @@ async function runHook(
   }
   if (result.isMaxBuffer) {
     const which = stdout.length >= LIMITS.hookOutputBytes ? "stdout" : "stderr";
-    throw new HookError(`${what} wrote more than ${formatLimit(LIMITS.hookOutputBytes)} to ${which}, over the limit: its ${which} was closed`, {
-      details: { ...details, stream: which, limit: LIMITS.hookOutputBytes },
-    });
+    throw new HookError(
+      `${what} wrote more than ${formatLimit(LIMITS.hookOutputBytes)} to ${which}, over the limit: its ${which} was closed`,
+      {
+        details: { ...details, stream: which, limit: LIMITS.hookOutputBytes },
+      },
+    );
   }
   if (result.exitCode !== 0) {
     const tail = stderr.slice(-STDERR_TAIL);

@@ -47,10 +47,13 @@ export class PluginHost {
         if (!fn) continue;
         this.hooks.hook(name, async (make: ContextFactory<PluginHookName>, mode: FailureMode) => {
           try {
-            await withTimeout(Promise.resolve().then(() => fn(make(scope))), timeoutMs, () =>
-              new PluginError(`plugin "${p.name}": hook "${name}" timed out after ${timeoutMs} ms`, {
-                details: { plugin: p.name, hook: name, timeoutMs },
-              }),
+            await withTimeout(
+              Promise.resolve().then(() => fn(make(scope))),
+              timeoutMs,
+              () =>
+                new PluginError(`plugin "${p.name}": hook "${name}" timed out after ${timeoutMs} ms`, {
+                  details: { plugin: p.name, hook: name, timeoutMs },
+                }),
             );
           } catch (e) {
             const err = attribute(e, p.name, name);
@@ -75,7 +78,7 @@ export class PluginHost {
           () => new PluginError(`plugin "${p.name}": setup timed out after ${timeoutMs} ms`, { details: { plugin: p.name } }),
         );
       } catch (e) {
-        if (e instanceof PluginError && (e.details?.plugin === p.name)) throw e;
+        if (e instanceof PluginError && e.details?.plugin === p.name) throw e;
         throw new PluginError(`plugin "${p.name}": setup failed: ${(e as Error)?.message ?? e}`, {
           cause: e,
           details: { plugin: p.name },

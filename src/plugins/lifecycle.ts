@@ -140,13 +140,7 @@ export function lifecycleFor(host: PluginHost, vm: VmSize): Lifecycle {
   };
 }
 
-async function runPhase(
-  phase: HookPhase,
-  spec: OciSpec,
-  ctx: ContainerPhaseContext,
-  mode: FailureMode,
-  netnsPath?: string,
-): Promise<void> {
+async function runPhase(phase: HookPhase, spec: OciSpec, ctx: ContainerPhaseContext, mode: FailureMode, netnsPath?: string): Promise<void> {
   const hooks = spec.hooks?.[phase];
   if (!hooks?.length) return;
   // The id is the container's (Kata passes the sandbox's); status is set per phase by runHooks.

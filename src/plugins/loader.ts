@@ -69,7 +69,14 @@ export async function loadPlugins(input: LoadPluginsInput): Promise<LoadedPlugin
   for (const p of input.extraPluginPaths ?? []) {
     const path = resolve(p);
     const plugin = await importPlugin(path);
-    add({ name: plugin.name, source: "path", path, enabled: true, plugin, options: validateOptions(plugin, entries[plugin.name]?.options) });
+    add({
+      name: plugin.name,
+      source: "path",
+      path,
+      enabled: true,
+      plugin,
+      options: validateOptions(plugin, entries[plugin.name]?.options),
+    });
   }
   return out;
 }

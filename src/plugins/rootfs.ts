@@ -10,7 +10,7 @@ export { GUEST_SHARED_DIR };
  * config.json says; fall back to the spec when it is still a host path.
  */
 export async function hostRootfs(bundle: string, specRootPath: string | undefined): Promise<string | undefined> {
-  if (specRootPath && !specRootPath.startsWith(GUEST_SHARED_DIR + "/")) return resolve(bundle, specRootPath);
+  if (specRootPath && !specRootPath.startsWith(`${GUEST_SHARED_DIR}/`)) return resolve(bundle, specRootPath);
   try {
     const original = (await Bun.file(resolve(bundle, "config.json")).json()) as { root?: { path?: unknown } };
     const p = original.root?.path;

@@ -10,7 +10,7 @@ import type { ProcessRunner, RunOptions, RunResult } from "./types.ts";
 export function createRunner(log: ConsolaInstance, defaultTimeoutMs = 30_000): ProcessRunner {
   return async (file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> => {
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
-    const argv = options.netns ? ["--net=" + options.netns, "--", file, ...args] : [...args];
+    const argv = options.netns ? [`--net=${options.netns}`, "--", file, ...args] : [...args];
     const bin = options.netns ? (Bun.which("nsenter") ?? "/usr/bin/nsenter") : file;
     log.debug(`run ${bin} ${argv.join(" ")}`);
     const r = await execa(bin, argv, {

@@ -39,12 +39,14 @@ export interface RuntimeOptions {
 export async function realRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config } = options;
   const launcher = new ShimLauncher({ globalArgs: options.globalArgs, ...(options.stdioFor ? { stdioFor: options.stdioFor } : {}) });
-  const lifecycle = await createLifecycle({ config, ...(options.pluginPaths ? { extraPluginPaths: options.pluginPaths } : {}) }).catch(async (e: unknown) => {
-    if (!options.tolerateBrokenPlugins || !(e instanceof PluginError)) throw e;
-    log.warn(`${e.message}; going on without external plugins`);
-    const bundledOnly = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.path === undefined));
-    return createLifecycle({ config: { ...config, plugins: bundledOnly } });
-  });
+  const lifecycle = await createLifecycle({ config, ...(options.pluginPaths ? { extraPluginPaths: options.pluginPaths } : {}) }).catch(
+    async (e: unknown) => {
+      if (!options.tolerateBrokenPlugins || !(e instanceof PluginError)) throw e;
+      log.warn(`${e.message}; going on without external plugins`);
+      const bundledOnly = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.path === undefined));
+      return createLifecycle({ config: { ...config, plugins: bundledOnly } });
+    },
+  );
   const ctx = createContext({
     config,
     backend: new MonitorBackend({

@@ -39,7 +39,11 @@ export async function createFromBundle(ctx: RuntimeContext, req: CreateRequest):
   const container = { id: req.id, bundle, spec, io, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
   const pod = podSandboxOf(req.id, spec.annotations);
   if (pod) return createContainer(ctx, sandboxOfContainer(ctx.root, pod), container);
-  const sandbox = await createSandbox(ctx, { id: req.id, containers: [container], ...(spec.annotations ? { annotations: spec.annotations } : {}) });
+  const sandbox = await createSandbox(ctx, {
+    id: req.id,
+    containers: [container],
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+  });
   const c = sandbox.containers.find((x) => x.id === req.id);
   return c ?? statusContainer(ctx, req.id, req.id);
 }

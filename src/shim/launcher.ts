@@ -49,7 +49,9 @@ export function assertConsoleSocket(path: string): void {
     // sun_path holds 108 bytes: a longer path cannot be connected to at all.
     throw new UsageError(
       `console socket ${path} is ${bytes} bytes long, over the ${LIMITS.consoleSocketPathBytes}-byte limit of a unix socket address`,
-      { details: { path, limit: LIMITS.consoleSocketPathBytes, bytes } },
+      {
+        details: { path, limit: LIMITS.consoleSocketPathBytes, bytes },
+      },
     );
   }
   let st: Stats;
@@ -69,15 +71,21 @@ export function assertPidFileDir(path: string): void {
   const abs = resolve(path);
   const bytes = utf8Bytes(abs);
   if (bytes > LIMITS.pidFilePathBytes) {
-    throw new UsageError(`cannot write pid file: its path is ${bytes} bytes long, over the ${LIMITS.pidFilePathBytes}-byte limit (PATH_MAX)`, {
-      details: { limit: LIMITS.pidFilePathBytes, bytes },
-    });
+    throw new UsageError(
+      `cannot write pid file: its path is ${bytes} bytes long, over the ${LIMITS.pidFilePathBytes}-byte limit (PATH_MAX)`,
+      {
+        details: { limit: LIMITS.pidFilePathBytes, bytes },
+      },
+    );
   }
   const nameBytes = utf8Bytes(basename(abs));
   if (nameBytes > LIMITS.pidFileNameBytes) {
-    throw new UsageError(`cannot write pid file ${path}: its name is ${nameBytes} bytes long, over the ${LIMITS.pidFileNameBytes}-byte limit (NAME_MAX)`, {
-      details: { path, limit: LIMITS.pidFileNameBytes, bytes: nameBytes },
-    });
+    throw new UsageError(
+      `cannot write pid file ${path}: its name is ${nameBytes} bytes long, over the ${LIMITS.pidFileNameBytes}-byte limit (NAME_MAX)`,
+      {
+        details: { path, limit: LIMITS.pidFileNameBytes, bytes: nameBytes },
+      },
+    );
   }
   const dir = dirname(abs);
   let st: Stats;
@@ -86,7 +94,8 @@ export function assertPidFileDir(path: string): void {
   } catch {
     throw new NotFoundError(`cannot write pid file ${path}: directory ${dir} does not exist`, { details: { path, directory: dir } });
   }
-  if (!st.isDirectory()) throw new IoError(`cannot write pid file ${path}: ${dir} is not a directory`, { details: { path, directory: dir } });
+  if (!st.isDirectory())
+    throw new IoError(`cannot write pid file ${path}: ${dir} is not a directory`, { details: { path, directory: dir } });
 }
 
 /** Written like runc: the bare number, replaced atomically so a reader never sees half of it. */

@@ -1,6 +1,6 @@
 import { connectAgent, type AgentClient } from "../agent/client.ts";
 import type { ProcessStreams } from "../agent/types.ts";
-import { asHuskError, HuskError, ProtocolError } from "../host/errors.ts";
+import { asHuskError, type HuskError, ProtocolError } from "../host/errors.ts";
 import { getWinsize } from "../host/ffi/pty.ts";
 import { logger } from "../host/log.ts";
 import { MONITOR_SOCKET } from "../host/layout.ts";
@@ -46,7 +46,9 @@ export async function runShim(handshakePath: string): Promise<never> {
     const consoleSize = req.kind === "init" ? req.spec.process?.consoleSize : req.process.consoleSize;
     const initial = consoleSize ? { rows: consoleSize.height, cols: consoleSize.width } : undefined;
     io = await setupHostIo(req.io.terminal, req.io.consoleSocket, initial);
-    agent = await connectAgent(socketPath(req.sandboxDir, MONITOR_SOCKET), { name: `shim ${req.containerId}${execId ? `/${execId}` : ""}` });
+    agent = await connectAgent(socketPath(req.sandboxDir, MONITOR_SOCKET), {
+      name: `shim ${req.containerId}${execId ? `/${execId}` : ""}`,
+    });
     const terminal = req.io.terminal;
     const opened = agent.openStdio({
       terminal,
@@ -91,7 +93,8 @@ export async function runShim(handshakePath: string): Promise<never> {
   const pumps: Promise<void>[] = [];
   if (streams.stdin) void pumpFdToStream(hostIo.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
   if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, hostIo.output).catch((e) => log.debug("stdout relay", e)));
-  if (streams.stderr && hostIo.error !== undefined) pumps.push(pumpStreamToFd(streams.stderr, hostIo.error).catch((e) => log.debug("stderr relay", e)));
+  if (streams.stderr && hostIo.error !== undefined)
+    pumps.push(pumpStreamToFd(streams.stderr, hostIo.error).catch((e) => log.debug("stderr relay", e)));
 
   const vmGone = new Promise<number>((resolve) => a.onClose(() => resolve(VM_GONE_STATUS)));
   const status = await Promise.race([

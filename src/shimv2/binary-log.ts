@@ -101,7 +101,11 @@ export async function startBinaryLogger(uri: string, env: { containerId: string;
     ready.catch(() => {});
     // A binary that exits has closed fd 5 too: that is EOF, "ready", as containerd's shim takes it.
     try {
-      await withTimeout(ready, READY_TIMEOUT_MS, () => new TimeoutError(`logging binary ${path} was not ready within ${READY_TIMEOUT_MS} ms`));
+      await withTimeout(
+        ready,
+        READY_TIMEOUT_MS,
+        () => new TimeoutError(`logging binary ${path} was not ready within ${READY_TIMEOUT_MS} ms`),
+      );
     } catch (e) {
       proc.kill("SIGKILL"); // its exit also ends the pending read (EOF)
       throw e;

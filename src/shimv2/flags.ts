@@ -63,17 +63,21 @@ export function parseShimArgs(argv: readonly string[]): ShimArgs {
     return { action: "start", namespace: "default", id: "version", address: "-", debug: false, version: true };
   }
   if (rest.length !== 1) throw new UsageError(`shim-v2: expected one action (${ACTIONS.join(", ")}), got ${JSON.stringify(rest)}`);
-  return parseOr(ShimArgsSchema, {
-    action: rest[0],
-    namespace: values.namespace ?? process.env.NAMESPACE ?? "",
-    id: values.id ?? "",
-    address: values.address ?? "",
-    ...(values["publish-binary"] !== undefined ? { publishBinary: values["publish-binary"] } : {}),
-    ...(values.bundle !== undefined ? { bundle: values.bundle } : {}),
-    ...(values.socket !== undefined ? { socket: values.socket } : {}),
-    debug: bools.has("debug"),
-    version: false,
-  }, ({ path, message }) => new UsageError(`shim-v2: ${path ? `${path}: ` : ""}${message}`));
+  return parseOr(
+    ShimArgsSchema,
+    {
+      action: rest[0],
+      namespace: values.namespace ?? process.env.NAMESPACE ?? "",
+      id: values.id ?? "",
+      address: values.address ?? "",
+      ...(values["publish-binary"] !== undefined ? { publishBinary: values["publish-binary"] } : {}),
+      ...(values.bundle !== undefined ? { bundle: values.bundle } : {}),
+      ...(values.socket !== undefined ? { socket: values.socket } : {}),
+      debug: bools.has("debug"),
+      version: false,
+    },
+    ({ path, message }) => new UsageError(`shim-v2: ${path ? `${path}: ` : ""}${message}`),
+  );
 }
 
 /**

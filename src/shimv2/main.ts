@@ -12,10 +12,10 @@ import { logger } from "../host/log.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { mountsUnder, unmountAll } from "../core/rootfs.ts";
 import { DeleteResponseSchema, ShutdownRequestSchema } from "./gen/containerd/task/v2/shim_pb.ts";
-import { Publisher } from "./events.ts";
+import type { Publisher } from "./events.ts";
 import type { ShimArgs } from "./flags.ts";
 import { shimSocketPath } from "./flags.ts";
-import { TASK_SERVICE, TaskService } from "./service.ts";
+import { TASK_SERVICE, type TaskService } from "./service.ts";
 import { serveTtrpc, TtrpcClient } from "./ttrpc.ts";
 
 /**

@@ -1,5 +1,5 @@
-import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   enterContainer,
   killContainer,
@@ -40,9 +40,21 @@ import * as T from "./gen/containerd/task/v2/shim_pb.ts";
 import type { EventSink } from "./events.ts";
 import { closeFds, openProcessStdio } from "./fifo.ts";
 import { statsToMetrics } from "./metrics.ts";
-import { Code, RpcStatus, unaryHandler, type Handler } from "./ttrpc.ts";
+import type { Handler } from "./ttrpc.ts";
+import { taskHandlers } from "./task-handlers.ts";
 import { mountRootfs } from "./rootfs.ts";
-import { anyJson, closeStdinKeeper, deleteResponse, describe, newProc, stateResponse, stdioKey, type Proc, type Stdio, type Task } from "./task-state.ts";
+import {
+  anyJson,
+  closeStdinKeeper,
+  deleteResponse,
+  describe,
+  newProc,
+  stateResponse,
+  stdioKey,
+  type Proc,
+  type Stdio,
+  type Task,
+} from "./task-state.ts";
 
 /**
  * containerd.task.v2.Task over husk's lifecycle core: every container of the
@@ -84,37 +96,9 @@ export class TaskService {
     return this.tasks.size;
   }
 
+  /** The ttrpc method table (./task-handlers.ts). */
   handlers(): Map<string, Handler> {
-    const h = new Map<string, Handler>();
-    const add = <I extends DescMessage, O extends DescMessage>(name: string, input: I, output: O, fn: (req: MessageShape<I>) => Promise<MessageShape<O>>) =>
-      h.set(`${TASK_SERVICE}/${name}`, unaryHandler(input, output, fn));
-    const empty = () => create(EmptySchema);
-    add("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, async (r) => create(T.CreateTaskResponseSchema, { pid: await this.create(r) }));
-    add("Start", T.StartRequestSchema, T.StartResponseSchema, async (r) => create(T.StartResponseSchema, { pid: await this.start(r.id, r.execId) }));
-    add("State", T.StateRequestSchema, T.StateResponseSchema, (r) => this.state(r.id, r.execId));
-    add("Delete", T.DeleteRequestSchema, T.DeleteResponseSchema, (r) => this.delete(r.id, r.execId));
-    add("Pids", T.PidsRequestSchema, T.PidsResponseSchema, (r) => this.pids(r.id));
-    add("Pause", T.PauseRequestSchema, EmptySchema, async (r) => this.pause(r.id, true).then(() => empty()));
-    add("Resume", T.ResumeRequestSchema, EmptySchema, async (r) => this.pause(r.id, false).then(() => empty()));
-    add("Checkpoint", T.CheckpointTaskRequestSchema, EmptySchema, async () => {
-      throw new RpcStatus(Code.Unimplemented, "checkpoint is not supported by husk (a VM's container cannot be checkpointed yet)");
-    });
-    add("Kill", T.KillRequestSchema, EmptySchema, async (r) => this.kill(r).then(() => empty()));
-    add("Exec", T.ExecProcessRequestSchema, EmptySchema, async (r) => this.exec(r).then(() => empty()));
-    add("ResizePty", T.ResizePtyRequestSchema, EmptySchema, async (r) => this.resize(r).then(() => empty()));
-    add("CloseIO", T.CloseIORequestSchema, EmptySchema, async (r) => {
-      this.closeIo(r);
-      return empty();
-    });
-    add("Update", T.UpdateTaskRequestSchema, EmptySchema, async (r) => this.update(r).then(() => empty()));
-    add("Wait", T.WaitRequestSchema, T.WaitResponseSchema, (r) => this.wait(r.id, r.execId));
-    add("Stats", T.StatsRequestSchema, T.StatsResponseSchema, (r) => this.stats(r.id));
-    add("Connect", T.ConnectRequestSchema, T.ConnectResponseSchema, async (r) => this.connect(r.id));
-    add("Shutdown", T.ShutdownRequestSchema, EmptySchema, async (r) => {
-      this.shutdown(r.now);
-      return empty();
-    });
-    return h;
+    return taskHandlers(this);
   }
 
   // ---- lookups ----
@@ -134,7 +118,7 @@ export class TaskService {
 
   // ---- Create / Start ----
 
-  private async create(r: T.CreateTaskRequest): Promise<number> {
+  async create(r: T.CreateTaskRequest): Promise<number> {
     validateId(r.id, "container id");
     if (this.tasks.has(r.id)) throw new AlreadyExistsError(`task ${r.id} already exists`);
     if (r.checkpoint || r.parentCheckpoint) throw new UnsupportedError("restoring from a checkpoint is not supported by husk");
@@ -164,7 +148,8 @@ export class TaskService {
       this.watchExit(task, task.init);
     } catch (e) {
       this.tasks.delete(r.id);
-      if (task.mountedRootfs) await unmountAll(task.mountedRootfs).catch((u: unknown) => log.warn(`cannot unmount ${task.mountedRootfs}`, u));
+      if (task.mountedRootfs)
+        await unmountAll(task.mountedRootfs).catch((u: unknown) => log.warn(`cannot unmount ${task.mountedRootfs}`, u));
       throw e;
     }
     await this.deps.events.publish(
@@ -207,7 +192,7 @@ export class TaskService {
     });
   }
 
-  private async start(id: string, execId: string): Promise<number> {
+  async start(id: string, execId: string): Promise<number> {
     const t = this.task(id);
     const p = this.proc(t, execId);
     if (p.state !== "created") throw new InvalidStateError(`${describe(t, p)} is ${p.state}, not created`);
@@ -249,7 +234,7 @@ export class TaskService {
     return p.pid;
   }
 
-  private async exec(r: T.ExecProcessRequest): Promise<void> {
+  async exec(r: T.ExecProcessRequest): Promise<void> {
     const t = this.task(r.id);
     validateId(r.execId, "exec id");
     if (t.execs.has(r.execId)) throw new AlreadyExistsError(`process ${r.execId} of task ${r.id} already exists`);
@@ -262,7 +247,7 @@ export class TaskService {
 
   // ---- queries ----
 
-  private async state(id: string, execId: string): Promise<T.StateResponse> {
+  async state(id: string, execId: string): Promise<T.StateResponse> {
     const t = this.task(id);
     const p = this.proc(t, execId);
     let status: Status;
@@ -275,34 +260,34 @@ export class TaskService {
     return stateResponse(t, p, status);
   }
 
-  private async wait(id: string, execId: string): Promise<T.WaitResponse> {
+  async wait(id: string, execId: string): Promise<T.WaitResponse> {
     const t = this.task(id);
     const p = this.proc(t, execId);
     await p.exited;
     return create(T.WaitResponseSchema, { exitStatus: p.exit?.status ?? 0, ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}) });
   }
 
-  private async pids(id: string): Promise<T.PidsResponse> {
+  async pids(id: string): Promise<T.PidsResponse> {
     const t = this.task(id);
     const list = await processListContainer(this.deps.ctx, t.sandboxId, id);
     // Guest pids: the container's processes live in its VM.
     return create(T.PidsResponseSchema, { processes: list.map((p) => create(ProcessInfoSchema, { pid: p.pid })) });
   }
 
-  private async stats(id: string): Promise<T.StatsResponse> {
+  async stats(id: string): Promise<T.StatsResponse> {
     const t = this.task(id);
     const s = await statsContainer(this.deps.ctx, t.sandboxId, id);
     return create(T.StatsResponseSchema, { stats: statsToMetrics(s) });
   }
 
-  private connect(id: string): T.ConnectResponse {
+  connect(id: string): T.ConnectResponse {
     const t = this.task(id);
     return create(T.ConnectResponseSchema, { shimPid: process.pid, taskPid: t.init.pid, version: VERSION });
   }
 
   // ---- changes ----
 
-  private async kill(r: T.KillRequest): Promise<void> {
+  async kill(r: T.KillRequest): Promise<void> {
     const t = this.task(r.id);
     const p = this.proc(t, r.execId);
     if (r.signal === 0 || r.signal > 64) throw new InvalidSpecError(`invalid signal ${r.signal}`);
@@ -317,7 +302,7 @@ export class TaskService {
     await signalExecProcess(this.deps.ctx, t.sandboxId, r.id, r.execId, r.signal);
   }
 
-  private async resize(r: T.ResizePtyRequest): Promise<void> {
+  async resize(r: T.ResizePtyRequest): Promise<void> {
     const t = this.task(r.id);
     const p = this.proc(t, r.execId);
     if (!p.stdio.terminal) throw new InvalidStateError(`${describe(t, p)} has no terminal`);
@@ -333,12 +318,12 @@ export class TaskService {
   }
 
   /** The client is done with stdin: drop our write end, so the process sees EOF once the client's is closed too. */
-  private closeIo(r: T.CloseIORequest): void {
+  closeIo(r: T.CloseIORequest): void {
     const p = this.proc(this.task(r.id), r.execId);
     if (r.stdin) closeStdinKeeper(p);
   }
 
-  private async pause(id: string, pause: boolean): Promise<void> {
+  async pause(id: string, pause: boolean): Promise<void> {
     const t = this.task(id);
     if (pause) {
       await pauseContainer(this.deps.ctx, t.sandboxId, id);
@@ -349,13 +334,13 @@ export class TaskService {
     }
   }
 
-  private async update(r: T.UpdateTaskRequest): Promise<void> {
+  async update(r: T.UpdateTaskRequest): Promise<void> {
     const t = this.task(r.id);
     const resources = parseValid(ResourcesSchema, anyJson(r.resources, "resources"), InvalidSpecError, "resources");
     await updateContainer(this.deps.ctx, t.sandboxId, r.id, resources);
   }
 
-  private async delete(id: string, execId: string): Promise<T.DeleteResponse> {
+  async delete(id: string, execId: string): Promise<T.DeleteResponse> {
     const t = this.task(id);
     const p = this.proc(t, execId);
     if (p.state === "running") throw new InvalidStateError(`${describe(t, p)} is running: kill it before deleting it`);
@@ -386,12 +371,17 @@ export class TaskService {
     const resp = deleteResponse(p);
     await this.deps.events.publish(
       TaskDeleteSchema,
-      create(TaskDeleteSchema, { containerId: id, pid: resp.pid, exitStatus: resp.exitStatus, ...(resp.exitedAt ? { exitedAt: resp.exitedAt } : {}) }),
+      create(TaskDeleteSchema, {
+        containerId: id,
+        pid: resp.pid,
+        exitStatus: resp.exitStatus,
+        ...(resp.exitedAt ? { exitedAt: resp.exitedAt } : {}),
+      }),
     );
     return resp;
   }
 
-  private shutdown(now: boolean): void {
+  shutdown(now: boolean): void {
     if (this.tasks.size > 0 && !now) return;
     log.debug(`shutdown (${this.tasks.size} tasks left, now=${now})`);
     // Answer first, then go.

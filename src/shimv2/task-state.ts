@@ -95,4 +95,3 @@ export function anyJson(any: Any | undefined, what: string): unknown {
     throw new InvalidSpecError(`${what} (${any.typeUrl}) is not JSON: ${(e as Error).message}`);
   }
 }
-

@@ -55,10 +55,7 @@ export class TtrpcClient {
     if (this.closed || !this.socket) return Promise.reject(new ProtocolError("ttrpc connection closed"));
     const streamId = this.nextStream;
     this.nextStream += 2;
-    const req = toBinary(
-      RequestSchema,
-      create(RequestSchema, { service, method, payload, timeoutNano: BigInt(timeoutMs) * 1_000_000n }),
-    );
+    const req = toBinary(RequestSchema, create(RequestSchema, { service, method, payload, timeoutNano: BigInt(timeoutMs) * 1_000_000n }));
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(streamId);

@@ -159,4 +159,3 @@ export class Writer {
     if (this.queued > MAX_QUEUED_WRITE) this.onOverflow();
   }
 }
-

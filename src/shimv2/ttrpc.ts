@@ -5,7 +5,17 @@ import { HuskError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
 import { RequestSchema, ResponseSchema, type Request } from "./gen/ttrpc/ttrpc_pb.ts";
 import { StatusSchema } from "./gen/google/rpc/status_pb.ts";
-import { Code, encodeFrame, type Frame, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, MAX_FRAME_BYTES, MAX_INFLIGHT, Writer } from "./ttrpc-frame.ts";
+import {
+  Code,
+  encodeFrame,
+  type Frame,
+  FRAME_REQUEST,
+  FRAME_RESPONSE,
+  FrameDecoder,
+  MAX_FRAME_BYTES,
+  MAX_INFLIGHT,
+  Writer,
+} from "./ttrpc-frame.ts";
 
 /**
  * ttrpc, containerd's small RPC protocol over a unix socket: frames with a
@@ -206,4 +216,3 @@ function statusResponse(code: number, message: string): Uint8Array {
   const text = message.length > 4096 ? `${message.slice(0, 4096)}…` : message;
   return toBinary(ResponseSchema, create(ResponseSchema, { status: create(StatusSchema, { code, message: text }) }));
 }
-

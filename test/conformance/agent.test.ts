@@ -34,7 +34,6 @@ agentContract("mock", {
   },
   close: (s) => s.agent.close(),
   timeoutMs: 20_000,
-
 });
 
 // ---- real: the guest agent through the monitor ----

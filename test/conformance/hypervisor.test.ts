@@ -27,7 +27,8 @@ hypervisorContract("mock", {
   stopTimeoutMs: 1000,
   timeoutMs: 20_000,
   deviations: {
-    [HYPERVISOR_CLAUSES.prepareValidates]: "MockHypervisor.prepare checks no paths (the core's unit tests boot mock VMs from specs naming no real kernel)",
+    [HYPERVISOR_CLAUSES.prepareValidates]:
+      "MockHypervisor.prepare checks no paths (the core's unit tests boot mock VMs from specs naming no real kernel)",
   },
 });
 

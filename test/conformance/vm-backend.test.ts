@@ -32,7 +32,6 @@ vmBackendContract("in-process (mock hypervisor + mock agent)", {
   // The mock's VM process is its placeholder, which is also what the handle reports as its owner.
   processes: (_spec, handle) => [handle.pid],
   timeoutMs: 20_000,
-
 });
 
 const skip = realVmSkipReason();

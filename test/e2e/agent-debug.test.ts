@@ -18,7 +18,11 @@ describe.skipIf(!canRun)("agent debug logging (real VM)", () => {
     const r = await husk(env, ["run", "--detach", "--bundle", bundle, "dbg1"]);
     expect(r.code).toBe(0);
     const consoleLog = join(env.root, "sandboxes", "dbg1", "console.log");
-    await waitFor(() => (readFileSync(consoleLog, "utf8").includes("crun start") ? true : undefined), 30_000, "the agent's debug line for crun start");
+    await waitFor(
+      () => (readFileSync(consoleLog, "utf8").includes("crun start") ? true : undefined),
+      30_000,
+      "the agent's debug line for crun start",
+    );
     expect(readFileSync(consoleLog, "utf8")).toContain("crun create --bundle");
     expect(readFileSync(join(env.root, "sandboxes", "dbg1", "vm.json"), "utf8")).toContain("husk.debug=1");
     expect((await husk(env, ["delete", "--force", "dbg1"])).code).toBe(0);

@@ -20,7 +20,13 @@ let env: E2eEnv;
 const T = 300_000;
 const WANT_CAPS = capabilityMask(QEMU_CAPABILITIES);
 
-function vmState(id: string): { monitorPid: number; qemuPid?: number; boot?: { mode: string }; state: string; exit?: { code: number | null; signal: string | null } } {
+function vmState(id: string): {
+  monitorPid: number;
+  qemuPid?: number;
+  boot?: { mode: string };
+  state: string;
+  exit?: { code: number | null; signal: string | null };
+} {
   return JSON.parse(readFileSync(join(env.root, "sandboxes", id, "vm-state.json"), "utf8"));
 }
 
@@ -34,7 +40,13 @@ function qemuPid(id: string): number {
 function expectConfined(pid: number, id: string): void {
   const statusText = readFileSync(`/proc/${pid}/status`, "utf8");
   // The lines the issue asks for, in the test log.
-  console.log(`qemu ${pid}: ${statusText.split("\n").filter((l) => /^(Uid|Seccomp|NoNewPrivs|Cap(Eff|Prm|Bnd|Inh|Amb)):/.test(l)).join(" | ").replaceAll("\t", " ")}`);
+  console.log(
+    `qemu ${pid}: ${statusText
+      .split("\n")
+      .filter((l) => /^(Uid|Seccomp|NoNewPrivs|Cap(Eff|Prm|Bnd|Inh|Amb)):/.test(l))
+      .join(" | ")
+      .replaceAll("\t", " ")}`,
+  );
   const s = parseProcStatus(statusText);
   expect(s.seccomp).toBe(2);
   expect(s.noNewPrivs).toBe(true);
@@ -84,7 +96,13 @@ function expectJailed(pid: number, id: string, cid = id): void {
 function expectOwnNetns(pid: number): void {
   expect(statSync(`/proc/${pid}/ns/net`).ino).not.toBe(statSync("/proc/self/ns/net").ino);
   const dev = readFileSync(`/proc/${pid}/net/dev`, "utf8");
-  expect(dev.split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0])).toEqual(["lo"]);
+  expect(
+    dev
+      .split("\n")
+      .slice(2)
+      .filter(Boolean)
+      .map((l) => l.trim().split(":")[0]),
+  ).toEqual(["lo"]);
 }
 
 /**
@@ -113,7 +131,7 @@ async function qmp(id: string, command: string): Promise<void> {
 }
 
 const WRITES = [
-  "t() { n=$1; shift; if \"$@\" >/dev/null 2>&1; then echo \"$n ok\"; else echo \"$n FAIL\"; fi; }",
+  't() { n=$1; shift; if "$@" >/dev/null 2>&1; then echo "$n ok"; else echo "$n FAIL"; fi; }',
   "t write_new sh -c 'echo a > /newfile'",
   "t write_0444 sh -c 'echo b > /ro'",
   "t write_other_uid sh -c 'echo c >> /u1000'",
@@ -121,7 +139,7 @@ const WRITES = [
   "t chmod_other chmod 0640 /u1000",
   "t utime_other touch -d 2001-01-01 /u1000",
   "echo x > /g; chgrp 1000 /g; chmod 2755 /g",
-  "echo \"g $(stat -c %a /g)\"",
+  'echo "g $(stat -c %a /g)"',
   "t hardlink_other ln /u1000 /hl",
   "t mkdir_rename sh -c 'mkdir /d && mv /d /d2'",
   "su -s /bin/sh nobody -c 'echo n > /tmp/bynobody' ; echo \"nobody $(stat -c %u:%g /tmp/bynobody)\"",
@@ -136,7 +154,9 @@ describe.skipIf(!canRun)("QEMU confined", () => {
     await env.cleanup();
   });
 
-  test("a clone of a template: seccomp, no_new_privs, capabilities, rlimits; pause/resume and QMP quit work under the filter", { timeout: T }, async () => {
+  test("a clone of a template: seccomp, no_new_privs, capabilities, rlimits; pause/resume and QMP quit work under the filter", {
+    timeout: T,
+  }, async () => {
     const bundle = makeBundle(env, "b1", ["sleep", "1000"]);
     expect((await husk(env, ["create", "--bundle", bundle, "c1"])).code).toBe(0);
     expect(vmState("c1").boot?.mode).toBe("clone");
@@ -149,7 +169,23 @@ describe.skipIf(!canRun)("QEMU confined", () => {
     // environment; only the same uid could (ptrace rules: uid, then capabilities).
     const uid = QEMU_UID_BASE + vmState("c1").monitorPid;
     const as = (u: number) =>
-      Bun.spawnSync(["setpriv", "--no-new-privs", `--reuid=${u}`, `--regid=${u}`, "--clear-groups", ...["--inh-caps", "--ambient-caps", "--bounding-set"].map((o) => `${o}=-all,+chown,+dac_override,+fowner,+fsetid`), "--", "head", "-c", "1", `/proc/${pid}/mem`, `/proc/${pid}/environ`], { stdout: "pipe", stderr: "pipe" });
+      Bun.spawnSync(
+        [
+          "setpriv",
+          "--no-new-privs",
+          `--reuid=${u}`,
+          `--regid=${u}`,
+          "--clear-groups",
+          ...["--inh-caps", "--ambient-caps", "--bounding-set"].map((o) => `${o}=-all,+chown,+dac_override,+fowner,+fsetid`),
+          "--",
+          "head",
+          "-c",
+          "1",
+          `/proc/${pid}/mem`,
+          `/proc/${pid}/environ`,
+        ],
+        { stdout: "pipe", stderr: "pipe" },
+      );
     const other = as(uid + 1);
     expect(other.exitCode).not.toBe(0);
     expect(other.stderr.toString()).toContain("Permission denied");
@@ -174,7 +210,16 @@ describe.skipIf(!canRun)("QEMU confined", () => {
     const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
     spec.root.readonly = false;
     // podman's default capabilities: what a container root has to exercise QEMU's on the share.
-    const caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+    const caps = [
+      "CAP_CHOWN",
+      "CAP_DAC_OVERRIDE",
+      "CAP_FOWNER",
+      "CAP_FSETID",
+      "CAP_KILL",
+      "CAP_SETGID",
+      "CAP_SETUID",
+      "CAP_NET_BIND_SERVICE",
+    ];
     for (const k of ["bounding", "effective", "permitted"]) spec.process.capabilities[k] = caps;
     writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     writeFileSync(join(rootfs, "t.sh"), WRITES);
@@ -187,7 +232,16 @@ describe.skipIf(!canRun)("QEMU confined", () => {
 
     const run = await husk(env, ["run", "--bundle", bundle, "w1"]);
     expect(run.code).toBe(0);
-    for (const name of ["write_new", "write_0444", "write_other_uid", "chown", "chmod_other", "utime_other", "hardlink_other", "mkdir_rename"]) {
+    for (const name of [
+      "write_new",
+      "write_0444",
+      "write_other_uid",
+      "chown",
+      "chmod_other",
+      "utime_other",
+      "hardlink_other",
+      "mkdir_rename",
+    ]) {
       expect(run.stdout).toContain(`${name} ok`);
     }
     expect(run.stdout).toContain("g 2755"); // without CAP_FSETID QEMU's chmod drops the set-gid bit silently
@@ -225,7 +279,9 @@ describe.skipIf(!canRun || !haveNetTools)("QEMU confined with a NIC (nsenter, th
   beforeAll(() => {
     netEnv = makeEnv("confine-net");
     ensureTemplate(netEnv, 1);
-    const r = sh(`ip netns add ${NS} && ip link add ${HOST_IF} type veth peer name eth0 netns ${NS} && ip -n ${NS} link set eth0 up && ip -n ${NS} addr add 10.231.9.2/24 dev eth0`);
+    const r = sh(
+      `ip netns add ${NS} && ip link add ${HOST_IF} type veth peer name eth0 netns ${NS} && ip -n ${NS} link set eth0 up && ip -n ${NS} addr add 10.231.9.2/24 dev eth0`,
+    );
     if (r.exitCode !== 0) throw new Error(`netns setup failed: ${r.stderr.toString()}`);
   });
   afterAll(async () => {

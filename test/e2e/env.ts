@@ -80,7 +80,12 @@ export function makeEnv(name: string): E2eEnv {
 }
 
 /** A busybox bundle whose process runs `args`. */
-export function makeBundle(env: E2eEnv, name: string, args: string[], options: { terminal?: boolean; annotations?: Record<string, string> } = {}): string {
+export function makeBundle(
+  env: E2eEnv,
+  name: string,
+  args: string[],
+  options: { terminal?: boolean; annotations?: Record<string, string> } = {},
+): string {
   const bundle = join(env.dir, name);
   const bin = join(bundle, "rootfs", "bin");
   mkdirSync(bin, { recursive: true });
@@ -113,7 +118,8 @@ export async function husk(env: E2eEnv, args: string[], options: { stdin?: strin
   const out = join(env.dir, `out-${tag}`);
   const err = join(env.dir, `err-${tag}`);
   const p = Bun.spawn([HUSK, ...env.globals, ...args], {
-    stdin: options.stdin === undefined ? "ignore" : typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    stdin:
+      options.stdin === undefined ? "ignore" : typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
     stdout: Bun.file(out),
     stderr: Bun.file(err),
   });

@@ -31,7 +31,10 @@ describe.skipIf(!canRun)("exec and console socket on a VM", () => {
     expect(five.code).toBe(5);
 
     const procFile = join(env.dir, "process.json");
-    await Bun.write(procFile, JSON.stringify({ args: ["sh", "-c", "pwd; id -u"], cwd: "/tmp", user: { uid: 0, gid: 0 }, env: ["PATH=/bin"] }));
+    await Bun.write(
+      procFile,
+      JSON.stringify({ args: ["sh", "-c", "pwd; id -u"], cwd: "/tmp", user: { uid: 0, gid: 0 }, env: ["PATH=/bin"] }),
+    );
     const p = await husk(env, ["exec", "--process", procFile, "e1"]);
     expect(p.code).toBe(0);
     expect(p.stdout).toBe("/tmp\n0\n");

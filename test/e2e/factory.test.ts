@@ -54,7 +54,7 @@ describe.skipIf(!canRun)("VM templates", () => {
     const m = JSON.parse(readFileSync(join(image, "manifest.json"), "utf8"));
     writeFileSync(
       env.config,
-      readFileSync(env.config, "utf8").replaceAll(IMAGE_DIR, image) + `[factory]\ntemplate = true\ndir = ${JSON.stringify(factory)}\n`,
+      `${readFileSync(env.config, "utf8").replaceAll(IMAGE_DIR, image)}[factory]\ntemplate = true\ndir = ${JSON.stringify(factory)}\n`,
     );
     expect(m.kernel.path).toBeTruthy();
   });
@@ -100,7 +100,11 @@ describe.skipIf(!canRun)("VM templates", () => {
   test("a corrupt state file or a truncated memory file: cold boot with a warning, the template made again", { timeout: T }, async () => {
     const bundle = makeBundle(env, "b2", ["true"]);
     for (const breakIt of [
-      (dir: string) => writeFileSync(join(dir, "state"), readFileSync(join(dir, "state")).map((x, i) => (i === 100 ? x ^ 0xff : x))),
+      (dir: string) =>
+        writeFileSync(
+          join(dir, "state"),
+          readFileSync(join(dir, "state")).map((x, i) => (i === 100 ? x ^ 0xff : x)),
+        ),
       (dir: string) => truncateSync(join(dir, "memory"), 4096),
     ]) {
       const t = (await waitFor(async () => (await status()).templates.find((x) => x.usable), 180_000, "a template"))!;
@@ -143,10 +147,14 @@ describe.skipIf(!canRun)("VM templates", () => {
     expect(bootOf("stale").mode).toBe("cold");
     expect((await husk(env, ["delete", "--force", "stale"])).code).toBe(0);
     // The next build prunes the stale one and makes the new one.
-    await waitFor(async () => {
-      const now = await status();
-      return now.templates.length === 1 && now.templates[0]!.usable ? now : undefined;
-    }, 180_000, "the stale template replaced");
+    await waitFor(
+      async () => {
+        const now = await status();
+        return now.templates.length === 1 && now.templates[0]!.usable ? now : undefined;
+      },
+      180_000,
+      "the stale template replaced",
+    );
   });
 
   test("two builds of the same template race: one builds, the other waits and uses it", { timeout: T }, async () => {
@@ -199,13 +207,19 @@ describe.skipIf(!canRun)("VM templates", () => {
     // With the factory on that tmpfs, a sandbox still comes up (cold).
     Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", small]);
     try {
-      writeFileSync(env.config, readFileSync(env.config, "utf8").replace(`dir = ${JSON.stringify(factory)}`, `dir = ${JSON.stringify(small)}`));
+      writeFileSync(
+        env.config,
+        readFileSync(env.config, "utf8").replace(`dir = ${JSON.stringify(factory)}`, `dir = ${JSON.stringify(small)}`),
+      );
       const bundle = makeBundle(env, "b5", ["sh", "-c", "echo still"]);
       const r = await husk(env, ["run", "--bundle", bundle, "nospace"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("still");
     } finally {
-      writeFileSync(env.config, readFileSync(env.config, "utf8").replace(`dir = ${JSON.stringify(small)}`, `dir = ${JSON.stringify(factory)}`));
+      writeFileSync(
+        env.config,
+        readFileSync(env.config, "utf8").replace(`dir = ${JSON.stringify(small)}`, `dir = ${JSON.stringify(factory)}`),
+      );
       await Bun.sleep(500); // a background build that failed on space has exited
       Bun.spawnSync(["umount", "-l", small]);
     }

@@ -115,10 +115,14 @@ describe.skipIf(!canRun)("runc lifecycle on a VM", () => {
     // 137: killed by SIGKILL from outside (the container's pid 1 cannot SIGKILL itself).
     const bundle = makeBundle(env, "run-kill", ["sleep", "1000"]);
     const running = husk(env, ["run", "--bundle", bundle, "rk"]);
-    await waitFor(async () => {
-      const st = await husk(env, ["state", "rk"]);
-      return st.code === 0 && JSON.parse(st.stdout).status === "running";
-    }, 240_000, "running");
+    await waitFor(
+      async () => {
+        const st = await husk(env, ["state", "rk"]);
+        return st.code === 0 && JSON.parse(st.stdout).status === "running";
+      },
+      240_000,
+      "running",
+    );
     expect((await husk(env, ["kill", "rk", "9"])).code).toBe(0);
     expect((await running).code).toBe(137);
     expect(leftovers(env)).toEqual([]);

@@ -23,7 +23,9 @@ describe.skipIf(!canRun)("concurrent sandboxes", () => {
 
   test("8 concurrent husk run", { timeout: T }, async () => {
     const bundle = makeBundle(env, "echo", ["sh", "-c", "echo out-$HOSTNAME"]);
-    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => husk(env, ["run", "--bundle", bundle, `r${i}`], { timeoutMs: 300_000 })));
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => husk(env, ["run", "--bundle", bundle, `r${i}`], { timeoutMs: 300_000 })),
+    );
     for (const [i, r] of runs.entries()) {
       if (r.code !== 0) console.error(`r${i}: ${r.stderr}`);
       expect(r.code).toBe(0);

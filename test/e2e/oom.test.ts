@@ -30,14 +30,20 @@ describe.skipIf(!canRun)("OOM events", () => {
     expect((await husk(env, ["start", "o1"])).code).toBe(0);
     const events = await husk(env, ["events", "--interval", "1s", "o1"]);
     expect(events.code).toBe(0);
-    const lines = events.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const lines = events.stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines).toContainEqual({ type: "oom", id: "o1" });
     // The stats lines kept runc's shape meanwhile.
     expect(lines.find((l) => l.type === "stats")?.data.memory.usage.limit).toBe(40 * 1024 * 1024);
     expect((await husk(env, ["delete", "--force", "o1"])).code).toBe(0);
   });
 
-  test("runc's events-oom scenario: the event follows an exec'd memory hog's kill within a second or two", { timeout: 300_000 }, async () => {
+  test("runc's events-oom scenario: the event follows an exec'd memory hog's kill within a second or two", {
+    timeout: 300_000,
+  }, async () => {
     const bundle = makeBundle(env, "b2", ["sleep", "1000"]);
     const file = join(bundle, "config.json");
     const spec = JSON.parse(readFileSync(file, "utf8"));

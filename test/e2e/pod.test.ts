@@ -38,7 +38,9 @@ describe.skipIf(!canRun)("pods share one VM", () => {
     expect(leftovers(env)).toEqual([]);
   });
 
-  test("the pod's containers share the pause container's network, IPC and UTS namespaces (as CRI asks), not its PID namespace", { timeout: 300_000 }, async () => {
+  test("the pod's containers share the pause container's network, IPC and UTS namespaces (as CRI asks), not its PID namespace", {
+    timeout: 300_000,
+  }, async () => {
     const cri = (type: string) => ({ "io.kubernetes.cri.container-type": type, "io.kubernetes.cri.sandbox-id": "pod2" });
     const pause = makeBundle(env, "pause2", ["sleep", "1000"], { annotations: cri("sandbox") });
     const ps = JSON.parse(readFileSync(join(pause, "config.json"), "utf8"));
@@ -51,21 +53,33 @@ describe.skipIf(!canRun)("pods share one VM", () => {
     const as = JSON.parse(readFileSync(join(app, "config.json"), "utf8"));
     delete as.hostname; // CRI sets the hostname on the sandbox only
     as.linux.namespaces = as.linux.namespaces.filter((n: { type: string }) => !["network", "ipc", "uts"].includes(n.type));
-    for (const [type, file] of [["network", "net"], ["ipc", "ipc"], ["uts", "uts"]]) as.linux.namespaces.push({ type, path: `/proc/${pausePid}/ns/${file}` });
+    for (const [type, file] of [
+      ["network", "net"],
+      ["ipc", "ipc"],
+      ["uts", "uts"],
+    ])
+      as.linux.namespaces.push({ type, path: `/proc/${pausePid}/ns/${file}` });
     writeFileSync(join(app, "config.json"), JSON.stringify(as));
     expect((await husk(env, ["run", "-d", "--bundle", app, "app2"])).code).toBe(0);
 
-    const ns = async (id: string) => (await husk(env, ["exec", id, "sh", "-c", "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; hostname"])).stdout.trim().split("\n");
+    const ns = async (id: string) =>
+      (await husk(env, ["exec", id, "sh", "-c", "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; hostname"])).stdout
+        .trim()
+        .split("\n");
     const [p, a] = [await ns("pod2"), await ns("app2")];
     expect(a.slice(0, 3)).toEqual(p.slice(0, 3)); // net, ipc, uts shared
     expect(a[3]).not.toBe(p[3]); // pid: its own
     expect(a[4]).toBe("pod2-host");
     // localhost between them: the app listens, the pause container connects.
     void husk(env, ["exec", "app2", "sh", "-c", "echo from-app | nc -l -p 7070"]);
-    const got = await waitFor(async () => {
-      const r = await husk(env, ["exec", "pod2", "sh", "-c", "nc 127.0.0.1 7070 </dev/null"]);
-      return r.stdout.includes("from-app") ? r.stdout : undefined;
-    }, 60_000, "the app on localhost");
+    const got = await waitFor(
+      async () => {
+        const r = await husk(env, ["exec", "pod2", "sh", "-c", "nc 127.0.0.1 7070 </dev/null"]);
+        return r.stdout.includes("from-app") ? r.stdout : undefined;
+      },
+      60_000,
+      "the app on localhost",
+    );
     expect(got).toContain("from-app");
 
     expect((await husk(env, ["delete", "--force", "app2"])).code).toBe(0);

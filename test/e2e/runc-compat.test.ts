@@ -69,12 +69,23 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
     await env.cleanup();
   });
 
-  test("created: $(husk create --console-socket) returns at once; exec into it; ps; kill 0. Running: ps -ef columns and ps arguments. Exit codes. Stopped: kill --all, empty ps", { timeout: T }, async () => {
+  test("created: $(husk create --console-socket) returns at once; exec into it; ps; kill 0. Running: ps -ef columns and ps arguments. Exit codes. Stopped: kill --all, empty ps", {
+    timeout: T,
+  }, async () => {
     const bundle = makeBundle(env, "b1", ["sleep", "1000"], { terminal: true });
     const console_ = consoleReceiver(join(env.dir, "c1.sock"));
     try {
       const pidFile = join(env.dir, "c1.pid");
-      const created = await captured(["create", "--bundle", bundle, "--console-socket", join(env.dir, "c1.sock"), "--pid-file", pidFile, "c1"]);
+      const created = await captured([
+        "create",
+        "--bundle",
+        bundle,
+        "--console-socket",
+        join(env.dir, "c1.sock"),
+        "--pid-file",
+        pidFile,
+        "c1",
+      ]);
       expect(created.stderr).toBe("");
       expect(created.code).toBe(0);
       expect(created.lingerMs).toBeLessThan(2000); // runc: the same; before: until the container was deleted
@@ -128,7 +139,9 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
       expect(missing.stderr).toContain("executable file `/no/such/binary` not found"); // crun's reason, as runc gives its own
       const badPid = await husk(env, ["exec", "--pid-file", join(env.dir, "no-dir", "e.pid"), "c1", "true"]);
       expect(badPid.code).toBe(255);
-      expect(badPid.stderr).toContain(`cannot write pid file ${join(env.dir, "no-dir", "e.pid")}: directory ${join(env.dir, "no-dir")} does not exist`);
+      expect(badPid.stderr).toContain(
+        `cannot write pid file ${join(env.dir, "no-dir", "e.pid")}: directory ${join(env.dir, "no-dir")} does not exist`,
+      );
       expect((await husk(env, ["exec", "nope", "true"])).code).toBe(255);
       const up = await husk(env, ["exec", "--cgroup", "..", "c1", "true"]);
       expect(up.code).toBe(255);
@@ -140,7 +153,11 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
 
       // Stopped: kill --all succeeds (runc 1.1), the probe without --all does not, ps is empty.
       expect((await husk(env, ["kill", "c1", "KILL"])).code).toBe(0);
-      await waitFor(async () => JSON.parse((await husk(env, ["state", "c1"])).stdout).status === "stopped" || undefined, 60_000, "c1 stopped");
+      await waitFor(
+        async () => JSON.parse((await husk(env, ["state", "c1"])).stdout).status === "stopped" || undefined,
+        60_000,
+        "c1 stopped",
+      );
       expect((await husk(env, ["kill", "-a", "c1", "0"])).code).toBe(0);
       expect((await husk(env, ["kill", "--all", "c1", "9"])).code).toBe(0);
       const probe = await husk(env, ["kill", "c1", "0"]);
@@ -159,12 +176,24 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
     expect(leftovers(env)).toEqual([]);
   });
 
-  test("$(husk run -d --console-socket) returns at once; after the init dies, containerd's `kill --all ID 9` succeeds", { timeout: T }, async () => {
+  test("$(husk run -d --console-socket) returns at once; after the init dies, containerd's `kill --all ID 9` succeeds", {
+    timeout: T,
+  }, async () => {
     const bundle = makeBundle(env, "b2", ["sh", "-c", "sleep 1000"], { terminal: true });
     const console_ = consoleReceiver(join(env.dir, "c2.sock"));
     try {
       const pidFile = join(env.dir, "c2.pid");
-      const run = await captured(["run", "-d", "--bundle", bundle, "--console-socket", join(env.dir, "c2.sock"), "--pid-file", pidFile, "c2"]);
+      const run = await captured([
+        "run",
+        "-d",
+        "--bundle",
+        bundle,
+        "--console-socket",
+        join(env.dir, "c2.sock"),
+        "--pid-file",
+        pidFile,
+        "c2",
+      ]);
       expect(run.stderr).toBe("");
       expect(run.code).toBe(0);
       expect(run.lingerMs).toBeLessThan(2000);
@@ -185,8 +214,14 @@ describe.skipIf(!canRun)("runc compatibility for scripts and shims", () => {
     expect(leftovers(env)).toEqual([]);
   });
 
-  test("a container without its own pid namespace: after its init exits, kill --all stops what it left behind, as runc's", { timeout: T }, async () => {
-    const bundle = makeBundle(env, "b3", ["sh", "-c", "(while :; do date +%s%N > /tmp/hb; sleep 0.2; done) </dev/null >/dev/null 2>&1 & exit 0"]);
+  test("a container without its own pid namespace: after its init exits, kill --all stops what it left behind, as runc's", {
+    timeout: T,
+  }, async () => {
+    const bundle = makeBundle(env, "b3", [
+      "sh",
+      "-c",
+      "(while :; do date +%s%N > /tmp/hb; sleep 0.2; done) </dev/null >/dev/null 2>&1 & exit 0",
+    ]);
     const file = join(bundle, "config.json");
     const spec = JSON.parse(readFileSync(file, "utf8"));
     spec.root.readonly = false;

@@ -25,7 +25,9 @@ export async function cloneInit(req: CloneInitRequest, shared: MountSpec): Promi
   step("set the hostname", () => setHostname(req.hostname));
   if (!mountedAt(shared.target)) {
     mkdirSync(shared.target, { recursive: true });
-    step(`mount the ${shared.source} share on ${shared.target}`, () => mountFs(shared.source, shared.target, shared.type, shared.options ?? ""));
+    step(`mount the ${shared.source} share on ${shared.target}`, () =>
+      mountFs(shared.source, shared.target, shared.type, shared.options ?? ""),
+    );
   }
   log.info(`clone initialised: hostname ${req.hostname}, share on ${shared.target}`);
 }

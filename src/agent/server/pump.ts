@@ -9,7 +9,11 @@ const log = logger("agent-stdio");
  * pipe. Resolves at EOF (EIO on a pty master counts as EOF); closes the fd
  * unless keepFd.
  */
-export async function pumpFdToStream(fd: number, sink: WritableStream<Uint8Array> | undefined, options: { keepFd?: boolean } = {}): Promise<void> {
+export async function pumpFdToStream(
+  fd: number,
+  sink: WritableStream<Uint8Array> | undefined,
+  options: { keepFd?: boolean } = {},
+): Promise<void> {
   let writer = sink?.getWriter();
   try {
     setNonBlocking(fd, true);

@@ -7,9 +7,7 @@ import type { WaitResult } from "../../host/ffi/process.ts";
  */
 
 /** How a process gets its stdio: fds (pipes or /dev/null) or a terminal via a console socket. */
-export type RuntimeIo =
-  | { kind: "fds"; stdin: number; stdout: number; stderr: number }
-  | { kind: "terminal"; consoleSocket: string };
+export type RuntimeIo = { kind: "fds"; stdin: number; stdout: number; stderr: number } | { kind: "terminal"; consoleSocket: string };
 
 export interface StartedProcess {
   /** Pid in the guest's pid namespace. */

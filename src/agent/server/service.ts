@@ -173,7 +173,10 @@ export class AgentService {
         stdio = ProcessStdio.prepare(ctx.channel, req.stdio, this.consolePath());
         const started = await this.opts.runtime.create(req.containerId, bundleDir, stdio.io);
         await stdio.connect(Promise.resolve());
-        const init = this.track({ containerId: req.containerId, pid: started.pid, stdio }, started.exited ?? this.reaper.watch(started.pid));
+        const init = this.track(
+          { containerId: req.containerId, pid: started.pid, stdio },
+          started.exited ?? this.reaper.watch(started.pid),
+        );
         this.containers.set(req.containerId, { id: req.containerId, bundleDir, init, execs: new Map() });
         const cgroup = await cgroupOf(started.pid, this.opts.procRoot);
         if (cgroup !== null) await this.oom.add(req.containerId, join(this.opts.cgroupRoot ?? "/sys/fs/cgroup", cgroup));
@@ -337,7 +340,10 @@ export class AgentService {
       // Synced before the reply: once it has the answer, the host may end
       // QEMU at once instead of waiting for the guest's own reboot.
       await this.opts.system.sync?.();
-      setTimeout(() => void this.opts.system.powerOff().catch((e) => log.error(`power off failed: ${e instanceof Error ? e.message : String(e)}`)), 50);
+      setTimeout(
+        () => void this.opts.system.powerOff().catch((e) => log.error(`power off failed: ${e instanceof Error ? e.message : String(e)}`)),
+        50,
+      );
       return {};
     },
   };

@@ -8,7 +8,14 @@ import type { MethodTable, Req, Res } from "./table.ts";
 import type { Transport } from "./transport.ts";
 import type { CallOptions, ChannelOptions } from "./channel-parts.ts";
 
-export { CancelledError, describeIssues, type CallOptions, type ChannelOptions, type RequestContext, type RequestHandler } from "./channel-parts.ts";
+export {
+  CancelledError,
+  describeIssues,
+  type CallOptions,
+  type ChannelOptions,
+  type RequestContext,
+  type RequestHandler,
+} from "./channel-parts.ts";
 
 /**
  * One multiplexed, framed channel over a Transport: handshake, requests with

@@ -4,9 +4,20 @@ import { AgentErrorSchema, MAX_FRAME_BYTES } from "../protocol.ts";
 import { decodeJson, encodeJson, type Frame, FrameType, frameTypeName, HEADER_BYTES } from "./frame.ts";
 import type { Session } from "./session.ts";
 import type { MethodTable, Req, Res } from "./table.ts";
-import { CancelledError, describeIssues, errMessage, toHuskError, type CallOptions, type ChannelOptions, type Pending } from "./channel-parts.ts";
+import {
+  CancelledError,
+  describeIssues,
+  errMessage,
+  toHuskError,
+  type CallOptions,
+  type ChannelOptions,
+  type Pending,
+} from "./channel-parts.ts";
 
-type ClientOptions<R extends MethodTable> = Pick<ChannelOptions<R, MethodTable>, "remote" | "timeouts" | "defaultTimeoutMs" | "maxFrameBytes">;
+type ClientOptions<R extends MethodTable> = Pick<
+  ChannelOptions<R, MethodTable>,
+  "remote" | "timeouts" | "defaultTimeoutMs" | "maxFrameBytes"
+>;
 
 /**
  * The calling side of a Channel: validates and sends requests, gives each an
@@ -47,7 +58,10 @@ export class RpcClient<R extends MethodTable> {
     const timer =
       timeoutMs === null
         ? undefined
-        : setTimeout(() => ctl.abort(new TimeoutError(`${method} timed out after ${timeoutMs} ms`, { details: { method, timeoutMs } })), timeoutMs);
+        : setTimeout(
+            () => ctl.abort(new TimeoutError(`${method} timed out after ${timeoutMs} ms`, { details: { method, timeoutMs } })),
+            timeoutMs,
+          );
     const onOuterAbort = () => ctl.abort(new CancelledError(method, options.signal?.reason));
     if (options.signal?.aborted) onOuterAbort();
     else options.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -109,7 +123,9 @@ export class RpcClient<R extends MethodTable> {
     const spec = this.opts.remote!.methods[p.method]!;
     const res = v.safeParse(spec.response, body);
     if (!res.success) {
-      const e = new ProtocolError(`invalid ${p.method} response from ${this.session.name}: ${describeIssues(res.issues)}`, { details: { method: p.method } });
+      const e = new ProtocolError(`invalid ${p.method} response from ${this.session.name}: ${describeIssues(res.issues)}`, {
+        details: { method: p.method },
+      });
       p.reject(e);
       return this.session.resetSession(e);
     }

@@ -5,7 +5,14 @@ import type { Channel } from "./channel.ts";
 import { decodeJson, encodeJson, type Frame, FrameType } from "./frame.ts";
 import type { Session } from "./session.ts";
 import type { MethodTable } from "./table.ts";
-import { CancelledError, describeIssues, errMessage, RequestBodySchema, type ChannelOptions, type RequestContext } from "./channel-parts.ts";
+import {
+  CancelledError,
+  describeIssues,
+  errMessage,
+  RequestBodySchema,
+  type ChannelOptions,
+  type RequestContext,
+} from "./channel-parts.ts";
 
 const log = logger("agent-wire");
 

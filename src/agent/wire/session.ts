@@ -84,7 +84,9 @@ export class Session {
       },
       close: (error) => {
         if (this.transportNow === transport) {
-          this.endSession(new ProtocolError(`${this.name}: connection closed${error ? `: ${error.message}` : ""}`, error ? { cause: error } : {}));
+          this.endSession(
+            new ProtocolError(`${this.name}: connection closed${error ? `: ${error.message}` : ""}`, error ? { cause: error } : {}),
+          );
         }
       },
     });

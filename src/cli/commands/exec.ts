@@ -23,7 +23,7 @@ const execArgs = {
   "no-new-privs": { type: "boolean", description: "set no_new_privs" },
   "process-label": { type: "string", description: "accepted for runc compatibility (no SELinux in the guest)" },
   apparmor: { type: "string", description: "accepted for runc compatibility (no AppArmor in the guest)" },
-  cgroup: { type: "string", description: "only the container's own cgroup (\"/\"): the process joins it in the guest (repeatable)" },
+  cgroup: { type: "string", description: 'only the container\'s own cgroup ("/"): the process joins it in the guest (repeatable)' },
   "ignore-paused": { type: "boolean", description: "accepted for runc compatibility" },
   "preserve-fds": { type: "string", description: "only 0 is supported (no fds cross into the VM)" },
 } as const;

@@ -24,7 +24,11 @@ export default defineCommand(
         checkPreserveFds(args["preserve-fds"]);
         const detach = args.detach === true;
         const { ctx, launcher } = await cliRuntime();
-        const created = await createFromBundle(ctx, { id: args.id, bundle: args.bundle ?? process.cwd(), io: { ...ioPaths(args), detach } });
+        const created = await createFromBundle(ctx, {
+          id: args.id,
+          bundle: args.bundle ?? process.cwd(),
+          io: { ...ioPaths(args), detach },
+        });
         const unrelay = detach ? () => {} : relaySignalsTo(created.pid);
         try {
           await startContainer(ctx, created.sandboxId, args.id);

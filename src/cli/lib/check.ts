@@ -5,7 +5,7 @@ import type { HuskConfig } from "../../config/schema.ts";
 import { buildLaunchCommand, type Confinement, QEMU_SANDBOX, QEMU_UID_BASE } from "../../hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../hypervisor/qemu/confine.ts";
 import { detectAccelerator } from "../../hypervisor/qemu/host.ts";
-import { resolveConfinement } from "../../hypervisor/qemu/index.ts";
+import { resolveConfinement } from "../../hypervisor/qemu/host-view.ts";
 import { type ConfinementProbe, probeConfinedQemu } from "../../hypervisor/qemu/process.ts";
 import { probeHost, resolveBinary } from "../../hypervisor/qemu/probe.ts";
 import { type ImageOrigin, readImageManifest } from "../../image/manifest.ts";
@@ -70,7 +70,9 @@ export function describeOrigin(origin: ImageOrigin | undefined, here: string = h
 export function judgeConfinement(probe: ConfinementProbe, want: Confinement): CheckResult {
   const name = "qemu confinement";
   if (!probe.status) {
-    const why = probe.stderr.trim().split("\n").slice(-3).join("; ") || (probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`);
+    const why =
+      probe.stderr.trim().split("\n").slice(-3).join("; ") ||
+      (probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`);
     return { name, ok: false, required: true, detail: `a QEMU confined as husk starts it did not come up: ${why}` };
   }
   const s = parseProcStatus(probe.status);
@@ -85,15 +87,22 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
   // A caller that is not root cannot cut the bounding set; with no_new_privs and no capabilities it grants nothing.
   const bndOk = want.unprivileged || s.capBnd === wantCaps;
   if (s.capEff !== wantCaps || s.capPrm !== wantCaps || !bndOk || s.capInh !== wantAmbient || s.capAmb !== wantAmbient) {
-    problems.push(`capabilities ${capabilityNames(s.capEff).join(",") || "none"} (bounding ${capabilityNames(s.capBnd).join(",") || "none"}), want ${want.capabilities.join(",")}`);
+    problems.push(
+      `capabilities ${capabilityNames(s.capEff).join(",") || "none"} (bounding ${capabilityNames(s.capBnd).join(",") || "none"}), want ${want.capabilities.join(",")}`,
+    );
   }
-  if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile) problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
-  if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc) problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
+  if (nofile?.soft !== want.nofile || nofile?.hard !== want.nofile)
+    problems.push(`open files limit ${nofile?.soft}/${nofile?.hard}, want ${want.nofile}`);
+  if (nproc?.soft !== want.nproc || nproc?.hard !== want.nproc)
+    problems.push(`processes limit ${nproc?.soft}/${nproc?.hard}, want ${want.nproc}`);
   const wantUid = want.uid ?? (want.unprivileged ? process.geteuid?.() : 0);
   if (s.uid !== wantUid) problems.push(`uid ${s.uid}, want ${wantUid}`);
   if (!probe.ownNetns && !want.unprivileged) problems.push("in the host's network namespace (want its own: unshare --net)");
   if (!probe.ownMntns && want.root) problems.push("in the host's mount namespace (want its own: the jail)");
-  if (probe.exit.code !== 0) problems.push(`QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`);
+  if (probe.exit.code !== 0)
+    problems.push(
+      `QMP quit did not end it cleanly (${probe.exit.signal ? `killed by ${probe.exit.signal}` : `exit code ${probe.exit.code}`})`,
+    );
   if (problems.length) return { name, ok: false, required: true, detail: problems.join("; ") };
   if (want.unprivileged) {
     return {
@@ -112,7 +121,9 @@ export function judgeConfinement(probe: ConfinementProbe, want: Confinement): Ch
       `nofile ${want.nofile}, nproc ${want.nproc}${s.uid === 0 ? " (not enforced for uid 0)" : ""}, ` +
       `${s.uid === 0 ? "uid 0" : `a uid of its own (${QEMU_UID_BASE} + its owner's pid)`}, ` +
       "own network namespace (without NICs; the container's with them); " +
-      (want.root ? "own mount namespace (a read-only tmpfs root: /usr, the image, its sandbox directory)" : "no mount namespace of its own") +
+      (want.root
+        ? "own mount namespace (a read-only tmpfs root: /usr, the image, its sandbox directory)"
+        : "no mount namespace of its own") +
       " (docs/security.md)",
   };
 }
@@ -146,14 +157,24 @@ export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; chec
     const out = Bun.spawnSync({ cmd: [qemu, "--version"], stdout: "pipe", stderr: "ignore" });
     qemuVersion = out.stdout.toString().split("\n")[0] ?? "";
   }
-  checks.push({ name: "qemu", ok: qemu !== undefined, required: true, detail: qemu ? `${qemu}: ${qemuVersion}` : `${hv.path} not found on PATH` });
+  checks.push({
+    name: "qemu",
+    ok: qemu !== undefined,
+    required: true,
+    detail: qemu ? `${qemu}: ${qemuVersion}` : `${hv.path} not found on PATH`,
+  });
   if (qemu) checks.push(await confinementCheck(qemu, hv.kernel));
   checks.push(fileCheck("kernel", hv.kernel, true));
   if (hv.initrd) checks.push(fileCheck("initrd", hv.initrd, true));
   if (hv.image) checks.push(fileCheck("disk image", hv.image, true));
   try {
     const m = await readImageManifest(dirname(hv.kernel));
-    checks.push({ name: "image manifest", ok: true, required: false, detail: `${dirname(hv.kernel)}: kernel ${m.kernel.kind} ${m.kernel.version}, ${m.files.length} files` });
+    checks.push({
+      name: "image manifest",
+      ok: true,
+      required: false,
+      detail: `${dirname(hv.kernel)}: kernel ${m.kernel.kind} ${m.kernel.version}, ${m.files.length} files`,
+    });
     checks.push({ name: "image origin", ok: true, required: false, detail: describeOrigin(m.origin) });
     const same = m.husk.version === VERSION && m.husk.commit === COMMIT;
     checks.push({
@@ -175,7 +196,12 @@ export async function runChecks(config: HuskConfig): Promise<{ ok: boolean; chec
     required: true,
     detail: `${accel.accelerator}${accel.warning ? ` (${accel.warning})` : ""}`,
   });
-  checks.push({ name: "vsock", ok: host.vhostVsock, required: false, detail: host.vhostVsock ? "/dev/vhost-vsock present" : "no /dev/vhost-vsock: virtio-serial agent channel" });
+  checks.push({
+    name: "vsock",
+    ok: host.vhostVsock,
+    required: false,
+    detail: host.vhostVsock ? "/dev/vhost-vsock present" : "no /dev/vhost-vsock: virtio-serial agent channel",
+  });
   checks.push({ name: "cgroups", ok: true, required: false, detail: `host ${cgroupLayout()}; containers use the guest's cgroup v2` });
   checks.push(writableRoot(config.runtime.root));
   return { ok: checks.every((c) => c.ok || !c.required), checks };

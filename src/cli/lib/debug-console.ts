@@ -47,7 +47,9 @@ export async function runningSandbox(ctx: RuntimeContext, id: string): Promise<{
   const sid = sandboxOf(ctx, id);
   const st = await statusSandbox(ctx, sid);
   if (st.state === "stopped" || st.state === "paused") {
-    throw new InvalidStateError(`sandbox ${sid} is ${st.state}: its VM must be running for a debug console`, { details: { id: sid, state: st.state } });
+    throw new InvalidStateError(`sandbox ${sid} is ${st.state}: its VM must be running for a debug console`, {
+      details: { id: sid, state: st.state },
+    });
   }
   return { sid, dir: sandboxDir(ctx.root, sid) };
 }
@@ -102,7 +104,8 @@ export async function runDebugConsole(sid: string, dir: string): Promise<number>
   const pumps: Promise<void>[] = [];
   if (streams.stdin) void pumpFdToStream(io.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
   if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, io.output).catch((e) => log.debug("stdout relay", e)));
-  if (streams.stderr && io.error !== undefined) pumps.push(pumpStreamToFd(streams.stderr, io.error).catch((e) => log.debug("stderr relay", e)));
+  if (streams.stderr && io.error !== undefined)
+    pumps.push(pumpStreamToFd(streams.stderr, io.error).catch((e) => log.debug("stderr relay", e)));
 
   const vmGone = new Promise<number>((resolve) => agent.onClose(() => resolve(VM_GONE_STATUS)));
   const status = await Promise.race([

@@ -29,7 +29,8 @@ export async function streamEvents(
 ): Promise<void> {
   if (options.once) {
     const st = await statusContainer(ctx, sid, id);
-    if (st.state === "running" || st.state === "paused") emit(JSON.stringify({ type: "stats", id, data: runcStats(await statsContainer(ctx, sid, id)) }));
+    if (st.state === "running" || st.state === "paused")
+      emit(JSON.stringify({ type: "stats", id, data: runcStats(await statsContainer(ctx, sid, id)) }));
     return;
   }
   const first = await statusContainer(ctx, sid, id);

@@ -38,7 +38,11 @@ export function readProcessFile(path: string): OciProcess {
     if (e instanceof InvalidSpecError) throw e;
     throw new InvalidSpecError(`${what}: ${(e as Error).message}`, { cause: e, details: { file: path } });
   }
-  const p = parseOr(ProcessSchema, json, (i) => new InvalidSpecError(`${what}: ${i.path ? `${i.path}: ` : ""}${i.message}`, { details: { file: path, path: i.at } }));
+  const p = parseOr(
+    ProcessSchema,
+    json,
+    (i) => new InvalidSpecError(`${what}: ${i.path ? `${i.path}: ` : ""}${i.message}`, { details: { file: path, path: i.at } }),
+  );
   if (!p.args || p.args.length === 0) throw new InvalidSpecError(`${what}: args: must not be empty`);
   return p;
 }
@@ -107,12 +111,16 @@ export function checkExecCgroups(values: string[]): void {
     for (const p of parts) {
       depth += p === ".." ? -1 : 1;
       if (depth < 0) {
-        throw new NotFoundError(`exec --cgroup ${value}: not a sub-cgroup of the container's cgroup (the path leaves it)`, { details: { cgroup: value } });
+        throw new NotFoundError(`exec --cgroup ${value}: not a sub-cgroup of the container's cgroup (the path leaves it)`, {
+          details: { cgroup: value },
+        });
       }
     }
     throw new UnsupportedError(
       `exec --cgroup ${value}: placing the process in a sub-cgroup is not supported (it joins the container's cgroup in the guest)`,
-      { details: { cgroup: value } },
+      {
+        details: { cgroup: value },
+      },
     );
   }
 }

@@ -112,7 +112,10 @@ export function repeated(flags: readonly string[], names: readonly string[]): st
  * Wrap a citty command so its raw arguments are checked before it runs;
  * with positionalCount, extra positionals are refused too.
  */
-export function strict<T extends ArgsDef>(def: CommandDef<T> & { args: T }, options: { stopAtPositional?: boolean; maxPositionals?: number } = {}): CommandDef<T> {
+export function strict<T extends ArgsDef>(
+  def: CommandDef<T> & { args: T },
+  options: { stopAtPositional?: boolean; maxPositionals?: number } = {},
+): CommandDef<T> {
   const setup = def.setup;
   return {
     ...def,

@@ -21,6 +21,10 @@ export function printJson(value: unknown): void {
 /** Columns padded like runc's tabwriter output. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .join("")
+      .trimEnd();
   console.log([line(header), ...rows.map(line)].join("\n"));
 }

@@ -73,9 +73,12 @@ function column(keyword: string, header?: string): PsColumn {
   const name = ALIASES[keyword.toLowerCase()] ?? keyword.toLowerCase();
   const k = KEYWORDS[name];
   if (!k) {
-    throw new UnsupportedError(`ps: format keyword ${JSON.stringify(keyword)} is not available for a VM's processes (known: ${[...Object.keys(KEYWORDS), ...Object.keys(ALIASES)].sort().join(" ")})`, {
-      details: { keyword },
-    });
+    throw new UnsupportedError(
+      `ps: format keyword ${JSON.stringify(keyword)} is not available for a VM's processes (known: ${[...Object.keys(KEYWORDS), ...Object.keys(ALIASES)].sort().join(" ")})`,
+      {
+        details: { keyword },
+      },
+    );
   }
   return { ...k, header: header ?? (keyword.toLowerCase() === "cmd" ? "CMD" : k.header) };
 }
@@ -199,7 +202,8 @@ function startText(p: ProcessInfo, ctx: PsContext): string {
   const t = new Date(p.startTime * 1000);
   const now = new Date(ctx.now * 1000);
   if (t.getFullYear() !== now.getFullYear()) return String(t.getFullYear());
-  if (t.getMonth() !== now.getMonth() || t.getDate() !== now.getDate()) return `${MONTHS[t.getMonth()]}${String(t.getDate()).padStart(2, "0")}`;
+  if (t.getMonth() !== now.getMonth() || t.getDate() !== now.getDate())
+    return `${MONTHS[t.getMonth()]}${String(t.getDate()).padStart(2, "0")}`;
   return `${String(t.getHours()).padStart(2, "0")}:${String(t.getMinutes()).padStart(2, "0")}`;
 }
 

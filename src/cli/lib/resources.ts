@@ -29,7 +29,15 @@ export interface UpdateFlags {
   "mem-bw-schema"?: string;
 }
 
-const UNSUPPORTED: (keyof UpdateFlags)[] = ["blkio-weight", "kernel-memory", "kernel-memory-tcp", "l3-cache-schema", "mem-bw-schema", "cpu-rt-period", "cpu-rt-runtime"];
+const UNSUPPORTED: (keyof UpdateFlags)[] = [
+  "blkio-weight",
+  "kernel-memory",
+  "kernel-memory-tcp",
+  "l3-cache-schema",
+  "mem-bw-schema",
+  "cpu-rt-period",
+  "cpu-rt-runtime",
+];
 
 /** "512m", "1g", "1024", "-1" (unlimited) → bytes. */
 export function parseBytes(flag: string, s: string): number {

@@ -1,4 +1,11 @@
-import { createContext, NOOP_LIFECYCLE, type Lifecycle, type ProcessLauncher, type RuntimeContext, type VmBackend } from "../../core/ports.ts";
+import {
+  createContext,
+  NOOP_LIFECYCLE,
+  type Lifecycle,
+  type ProcessLauncher,
+  type RuntimeContext,
+  type VmBackend,
+} from "../../core/ports.ts";
 import type { HuskConfig } from "../../config/schema.ts";
 import type { Runtime, RuntimeOptions } from "../../runtime/context.ts";
 import { globals, globalsToArgv } from "../globals.ts";
@@ -48,7 +55,10 @@ export async function cliReadContext(): Promise<RuntimeContext> {
   };
   const launcher: ProcessLauncher = { launch: async (vm, request) => (await real()).launcher.launch(vm, request) };
   const lifecycle = Object.fromEntries(
-    (Object.keys(NOOP_LIFECYCLE) as (keyof Lifecycle)[]).map((point) => [point, async (ctx: never) => (await real()).lifecycle[point](ctx)]),
+    (Object.keys(NOOP_LIFECYCLE) as (keyof Lifecycle)[]).map((point) => [
+      point,
+      async (ctx: never) => (await real()).lifecycle[point](ctx),
+    ]),
   ) as unknown as Lifecycle;
   return createContext({ config: cfg, backend, launcher, lifecycle });
 }

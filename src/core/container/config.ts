@@ -1,10 +1,9 @@
-
 import { checkNamespacePaths } from "../../oci/namespaces.ts";
 import { isAbsolute } from "node:path";
-import { BundleError, InvalidSpecError, UsageError, } from "../../host/errors.ts";
+import { BundleError, InvalidSpecError, UsageError } from "../../host/errors.ts";
 import { validateId } from "../../host/ids.ts";
 import { LaunchIoSchema, type LaunchIo } from "../ports.ts";
-import { AnnotationsSchema, SpecSchema, type OciSpec, } from "../../oci/spec.ts";
+import { AnnotationsSchema, SpecSchema, type OciSpec } from "../../oci/spec.ts";
 import { parseOr, parseValid } from "../../host/valid.ts";
 
 /** A container as the caller asks for it, checked at the boundary before anything is touched. */
@@ -24,7 +23,11 @@ export function validateContainerConfig(config: ContainerConfig): ContainerConfi
   validateId(config.id, "container id");
   const spec = parseValid(SpecSchema, config.spec, InvalidSpecError, `container ${config.id}: config.json`);
   if (config.annotations !== undefined) {
-    parseOr(AnnotationsSchema, config.annotations, ({ message }) => new InvalidSpecError(`container ${config.id}: annotations: ${message}`, { details: { path: "annotations" } }));
+    parseOr(
+      AnnotationsSchema,
+      config.annotations,
+      ({ message }) => new InvalidSpecError(`container ${config.id}: annotations: ${message}`, { details: { path: "annotations" } }),
+    );
   }
   const io = parseValid(LaunchIoSchema, config.io, UsageError, `container ${config.id}: io`);
   if (typeof config.bundle !== "string" || !isAbsolute(config.bundle)) {

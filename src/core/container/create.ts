@@ -5,12 +5,12 @@ import { processStartTime, isProcessAlive } from "../../host/proc.ts";
 import { shareRootfs, unshareRootfs, removeTree } from "../rootfs.ts";
 import { placeInHostCgroup, removeHostCgroup } from "../../host/cgroup.ts";
 import type { ContainerRecord } from "../records.ts";
-import { AlreadyExistsError, BundleError, } from "../../host/errors.ts";
+import { AlreadyExistsError, BundleError } from "../../host/errors.ts";
 import type { VmHandle } from "../ports.ts";
 import { rootfsOf } from "../../oci/bundle.ts";
-import { type OciSpec, type OciState } from "../../oci/spec.ts";
+import type { OciSpec, OciState } from "../../oci/spec.ts";
 import { ociStateOf, saveContainer, saveSandboxState, type LoadedContainer, type LoadedSandbox } from "../loaded.ts";
-import { guardSandbox, } from "../status.ts";
+import { guardSandbox } from "../status.ts";
 import { frozen, phaseContext, warnOnly } from "./phase.ts";
 import { containerDir, guestRootfs, sandboxDir, sharedRootfs, containerConfigFile } from "../../host/layout.ts";
 import { makeDir, writeJsonAtomic } from "../../host/json-file.ts";
@@ -28,7 +28,8 @@ import { claimContainerId, releaseContainerId } from "./ids.ts";
 export function guestOptions(sb: LoadedSandbox): { vmNetwork: boolean; peers: Map<number, number> } {
   const peers = new Map<number, number>();
   for (const c of sb.containers) {
-    if (c.current.pid > 0 && c.current.guestPid > 0 && (c.current.state === "ready" || c.current.state === "running")) peers.set(c.current.pid, c.current.guestPid);
+    if (c.current.pid > 0 && c.current.guestPid > 0 && (c.current.state === "ready" || c.current.state === "running"))
+      peers.set(c.current.pid, c.current.guestPid);
   }
   return { vmNetwork: (sb.record.vm.network?.nics.length ?? 0) > 0, peers };
 }

@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { unshareRootfs, removeTree } from "../rootfs.ts";
 import { removeHostCgroup } from "../../host/cgroup.ts";
@@ -7,7 +6,7 @@ import type { VmHandle } from "../ports.ts";
 import { ociStateOf, saveSandboxState, type LoadedContainer, type LoadedSandbox } from "../loaded.ts";
 import { guardContainer } from "../status.ts";
 import { frozen, phaseContext, warnOnly } from "./phase.ts";
-import { containerDir, sharedRootfs, } from "../../host/layout.ts";
+import { containerDir, sharedRootfs } from "../../host/layout.ts";
 import { killShim } from "./create.ts";
 import { releaseContainerId } from "./ids.ts";
 

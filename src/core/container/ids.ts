@@ -1,8 +1,7 @@
-
-import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync, } from "node:fs";
+import { mkdirSync, readlinkSync, rmSync, symlinkSync, existsSync } from "node:fs";
 import { AlreadyExistsError, NotFoundError, asHuskError } from "../../host/errors.ts";
 import { validateId } from "../../host/ids.ts";
-import { containerMapping, containerMappingsDir, DIR_MODE, sandboxDir, } from "../../host/layout.ts";
+import { containerMapping, containerMappingsDir, DIR_MODE, sandboxDir } from "../../host/layout.ts";
 
 /** Container ids are host-wide: <root>/containers/<cid> is a symlink naming the sandbox that holds it. */
 
@@ -19,7 +18,9 @@ export function claimContainerId(root: string, sid: string, cid: string): void {
   // A mapping to a sandbox that no longer exists is a leftover of a crash: replace it.
   const owner = readlinkSync(link);
   if (existsSync(sandboxDir(root, owner))) {
-    throw new AlreadyExistsError(`container ${cid} already exists (in sandbox ${owner})`, { details: { containerId: cid, sandboxId: owner } });
+    throw new AlreadyExistsError(`container ${cid} already exists (in sandbox ${owner})`, {
+      details: { containerId: cid, sandboxId: owner },
+    });
   }
   rmSync(link, { force: true });
   symlinkSync(sid, link);

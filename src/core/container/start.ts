@@ -1,13 +1,13 @@
 import { guestSpecOf } from "../guest-spec.ts";
 import type { RuntimeContext } from "../ports.ts";
-import { processStartTime, } from "../../host/proc.ts";
-import { placeInHostCgroup, } from "../../host/cgroup.ts";
+import { processStartTime } from "../../host/proc.ts";
+import { placeInHostCgroup } from "../../host/cgroup.ts";
 import { logger } from "../../host/log.ts";
 import type { VmHandle } from "../ports.ts";
 import { moveContainer, moveSandbox, ociStateOf, saveContainer, type LoadedContainer, type LoadedSandbox } from "../loaded.ts";
 import { guardSandbox, guardContainer } from "../status.ts";
 import { frozen, phaseContext, warnOnly } from "./phase.ts";
-import { sandboxDir, } from "../../host/layout.ts";
+import { sandboxDir } from "../../host/layout.ts";
 import { guestOptions, killShim } from "./create.ts";
 
 const log = logger("container");

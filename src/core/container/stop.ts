@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import type { VmHandle } from "../ports.ts";
 import { moveContainer, type LoadedContainer, type LoadedSandbox } from "../loaded.ts";

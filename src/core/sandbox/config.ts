@@ -1,11 +1,10 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { validateContainerConfig, type ContainerConfig } from "../container/config.ts";
-import { AlreadyExistsError, } from "../../host/errors.ts";
+import { AlreadyExistsError } from "../../host/errors.ts";
 import { validateId } from "../../host/ids.ts";
 import type { SandboxPhaseContext } from "../ports.ts";
-import { sandboxDir, } from "../../host/layout.ts";
-import { type VmSizing } from "../vmspec.ts";
+import { sandboxDir } from "../../host/layout.ts";
+import type { VmSizing } from "../vmspec.ts";
 
 /** A sandbox as the caller asks for it, and what its lifecycle phases are handed. */
 

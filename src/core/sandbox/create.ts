@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { createContainerIn } from "../container/create.ts";
 import { logger } from "../../host/log.ts";
@@ -7,9 +6,9 @@ import { SHARED_DIR_MODE, sandboxConfigFile, sandboxDir, sharedDir } from "../..
 import { makeDir, writeJsonAtomic } from "../../host/json-file.ts";
 import type { UndoStack } from "../undo.ts";
 import { processStartTime } from "../../host/proc.ts";
-import { type SandboxRecord } from "../records.ts";
+import type { SandboxRecord } from "../records.ts";
 import { removeTree } from "../rootfs.ts";
-import { buildVmSpec, sizingFromSpec, } from "../vmspec.ts";
+import { buildVmSpec, sizingFromSpec } from "../vmspec.ts";
 import { type SandboxConfig, sandboxPhase } from "./config.ts";
 
 const log = logger("sandbox");

@@ -7,9 +7,9 @@ import { CleanupError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
 import { containerDirsOf, vmAlive, withVm, type LoadedSandbox } from "../loaded.ts";
 import { guardSandbox } from "../status.ts";
-import { containerConfigFile, sandboxDir, } from "../../host/layout.ts";
-import { readJsonIfExists, } from "../../host/json-file.ts";
-import { ContainerRecordSchema, } from "../records.ts";
+import { containerConfigFile, sandboxDir } from "../../host/layout.ts";
+import { readJsonIfExists } from "../../host/json-file.ts";
+import { ContainerRecordSchema } from "../records.ts";
 import { removeHostCgroup } from "../../host/cgroup.ts";
 import { removeTree } from "../rootfs.ts";
 import { repairSandbox } from "../repair.ts";
@@ -60,7 +60,8 @@ export async function deleteSandboxIn(ctx: RuntimeContext, sb: LoadedSandbox, fo
   for (const cid of containerDirsOf(ctx.root, sid)) {
     let cgroupsPath: string | undefined;
     try {
-      cgroupsPath = readJsonIfExists(containerConfigFile(ctx.root, sid, cid), ContainerRecordSchema, `container ${cid}`)?.spec.linux?.cgroupsPath;
+      cgroupsPath = readJsonIfExists(containerConfigFile(ctx.root, sid, cid), ContainerRecordSchema, `container ${cid}`)?.spec.linux
+        ?.cgroupsPath;
     } catch {
       // a half-written record: no cgroup was made for it (that comes after launch, which needs the record)
     }

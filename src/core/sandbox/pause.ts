@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { moveContainer, moveSandbox, withVm, type LoadedSandbox } from "../loaded.ts";
 import { guardSandbox } from "../status.ts";

@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { startContainerIn } from "../container/start.ts";
 import { closeQuietly, moveSandbox, withVm, type LoadedSandbox } from "../loaded.ts";

@@ -1,4 +1,3 @@
-
 import type { RuntimeContext } from "../ports.ts";
 import { stopContainerIn } from "../container/stop.ts";
 import { moveContainer, moveSandbox, vmAlive, withVm, type LoadedSandbox } from "../loaded.ts";

@@ -3,15 +3,7 @@ import { HypervisorError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
 import { isProcessAlive, processStartTime } from "../../host/proc.ts";
 import { pollUntil } from "../../host/time.ts";
-import type {
-  AgentEndpoint,
-  DeviceSpec,
-  Hypervisor,
-  HypervisorCapabilities,
-  VmExit,
-  VmSpec,
-  VmStatus,
-} from "../types.ts";
+import type { AgentEndpoint, DeviceSpec, Hypervisor, HypervisorCapabilities, VmExit, VmSpec, VmStatus } from "../types.ts";
 import { readMockVmState, removeMockVmState, writeMockVmState, type MockVmState } from "./state.ts";
 
 /**

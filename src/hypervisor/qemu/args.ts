@@ -15,7 +15,6 @@ export const AGENT_PORT_NAME = "agent.channel.0";
 /** Agent port on vsock (guest side), when that transport is used. */
 export const AGENT_VSOCK_PORT = 1024;
 
-
 /**
  * QEMU's own seccomp filter (`-sandbox`): on, and every optional group
  * denied — obsolete system calls, set*uid/set*gid and friends, fork/vfork/
@@ -107,18 +106,28 @@ export function buildConfinementPrefix(c: Confinement): string[] {
   for (const cap of c.capabilities) {
     if (!CAP_NAME.test(cap)) throw new HypervisorError(`invalid capability name ${JSON.stringify(cap)}`);
   }
-  for (const [name, n] of [["nofile", c.nofile], ["nproc", c.nproc]] as const) {
+  for (const [name, n] of [
+    ["nofile", c.nofile],
+    ["nproc", c.nproc],
+  ] as const) {
     if (!Number.isInteger(n) || n < 64) throw new HypervisorError(`invalid qemu ${name} limit ${n}: must be an integer ≥ 64`);
   }
   const keep = ["-all", ...c.capabilities.map((cap) => `+${cap}`)].join(",");
-  if (c.uid !== undefined && (!Number.isInteger(c.uid) || c.uid < 1 || c.uid > 0xffff_fffe)) throw new HypervisorError(`invalid qemu uid ${c.uid}`);
+  if (c.uid !== undefined && (!Number.isInteger(c.uid) || c.uid < 1 || c.uid > 0xffff_fffe))
+    throw new HypervisorError(`invalid qemu uid ${c.uid}`);
   const limits = [c.prlimit, `--nofile=${c.nofile}:${c.nofile}`, `--nproc=${c.nproc}:${c.nproc}`, "--"];
   if (c.unprivileged) return [...limits, c.setpriv, "--no-new-privs", "--"];
   const user = c.uid === undefined ? [] : [`--reuid=${c.uid}`, `--regid=${c.uid}`, "--clear-groups"];
   const inherit = c.uid === undefined ? "-all" : keep;
   return [
     ...limits,
-    c.setpriv, "--no-new-privs", ...user, `--inh-caps=${inherit}`, `--ambient-caps=${inherit}`, `--bounding-set=${keep}`, "--",
+    c.setpriv,
+    "--no-new-privs",
+    ...user,
+    `--inh-caps=${inherit}`,
+    `--ambient-caps=${inherit}`,
+    `--bounding-set=${keep}`,
+    "--",
   ];
 }
 
@@ -236,9 +245,12 @@ function templateArgs(spec: VmSpec): string[] {
   if (!t) return [];
   const share = t.mode === "save" ? "on" : "off";
   const args = [
-    "-object", `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${escapeOptionValue(`${t.dir}/memory`)},share=${share}`,
-    "-chardev", `socket,id=qmpfd,path=${escapeOptionValue(qmpFdSocket(spec))},server=on,wait=off`,
-    "-mon", "chardev=qmpfd,mode=control",
+    "-object",
+    `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${escapeOptionValue(`${t.dir}/memory`)},share=${share}`,
+    "-chardev",
+    `socket,id=qmpfd,path=${escapeOptionValue(qmpFdSocket(spec))},server=on,wait=off`,
+    "-mon",
+    "chardev=qmpfd,mode=control",
   ];
   if (t.mode === "restore") args.push("-S", "-incoming", "defer");
   return args;
@@ -251,30 +263,40 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
   const e = escapeOptionValue;
 
   const args: string[] = [
-    "-name", `husk-${spec.sandboxId}`,
+    "-name",
+    `husk-${spec.sandboxId}`,
     // Nothing we did not ask for: no default NIC/VGA/serial/monitor, no config files.
-    "-nodefaults", "-no-user-config", "-nographic",
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
     // A guest reboot (or panic with panic=-1) ends QEMU: the monitor sees the exit.
     "-no-reboot",
     ...(options.seccomp === false ? [] : ["-sandbox", QEMU_SANDBOX]),
-    "-machine", buildMachine(spec),
+    "-machine",
+    buildMachine(spec),
     ...(accelerator === "kvm"
       ? ["-accel", "kvm", "-cpu", "host"]
       : // -cpu max: the guest runs Bun, whose x64 build needs AVX2; tb-size bounds the translation cache.
         ["-accel", `tcg,tb-size=${spec.tcgCacheMiB ?? 64}`, "-cpu", "max"]),
-    "-smp", String(spec.vcpus),
-    "-m", `${spec.memoryMiB}M`,
+    "-smp",
+    String(spec.vcpus),
+    "-m",
+    `${spec.memoryMiB}M`,
     // A clone's kernel and initramfs are in the template's RAM already:
     // loading them again would only keep a copy (≈ 20 MiB) in QEMU's heap.
     ...(spec.template?.mode === "restore"
       ? []
       : ["-kernel", spec.kernel, ...(spec.initrd ? ["-initrd", spec.initrd] : []), "-append", buildKernelCmdline(spec, host, accelerator)]),
     // Guest console → file in the sandbox dir (tail goes into boot errors).
-    "-chardev", `file,id=console,path=${e(spec.consoleLog)}`,
-    "-serial", "chardev:console",
+    "-chardev",
+    `file,id=console,path=${e(spec.consoleLog)}`,
+    "-serial",
+    "chardev:console",
     // QMP: QEMU listens, the driver connects; wait=off so QEMU does not block on it.
-    "-chardev", `socket,id=qmp,path=${e(spec.qmpSocket)},server=on,wait=off`,
-    "-mon", "chardev=qmp,mode=control",
+    "-chardev",
+    `socket,id=qmp,path=${e(spec.qmpSocket)},server=on,wait=off`,
+    "-mon",
+    "chardev=qmp,mode=control",
     ...templateArgs(spec),
   ];
 
@@ -285,20 +307,27 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
     args.push("-device", `${mmio ? "vhost-vsock-device" : "vhost-vsock-pci"},id=vsock0,guest-cid=${options.vsockCid}`);
   } else {
     args.push(
-      "-device", `${dev("virtio-serial")},id=vser0,max_ports=2`,
-      "-chardev", `socket,id=agent,path=${e(spec.agentSocket)},server=on,wait=off`,
-      "-device", `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`,
+      "-device",
+      `${dev("virtio-serial")},id=vser0,max_ports=2`,
+      "-chardev",
+      `socket,id=agent,path=${e(spec.agentSocket)},server=on,wait=off`,
+      "-device",
+      `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_PORT_NAME}`,
     );
   }
 
   args.push(
-    "-fsdev", `local,id=fs-shared,path=${e(spec.sharedDir)},security_model=none`,
-    "-device", `${dev("virtio-9p")},fsdev=fs-shared,mount_tag=${SHARED_TAG}`,
+    "-fsdev",
+    `local,id=fs-shared,path=${e(spec.sharedDir)},security_model=none`,
+    "-device",
+    `${dev("virtio-9p")},fsdev=fs-shared,mount_tag=${SHARED_TAG}`,
   );
   if (spec.agentDir) {
     args.push(
-      "-fsdev", `local,id=fs-agent,path=${e(spec.agentDir)},security_model=none,readonly=on`,
-      "-device", `${dev("virtio-9p")},fsdev=fs-agent,mount_tag=${AGENT_TAG}`,
+      "-fsdev",
+      `local,id=fs-agent,path=${e(spec.agentDir)},security_model=none,readonly=on`,
+      "-device",
+      `${dev("virtio-9p")},fsdev=fs-agent,mount_tag=${AGENT_TAG}`,
     );
   }
   for (const [i, nic] of (spec.network?.nics ?? []).entries()) {
@@ -314,14 +343,12 @@ export function buildQemuArgs(spec: VmSpec, host: HostFacts, options: QemuArgsOp
     }
     args.push(
       // romfile= : no iPXE option ROM on PCI machines (PVH boots the kernel directly).
-      "-device", `${dev("virtio-net")}${saving ? "" : `,netdev=net${i}`}${mac ? `,mac=${mac}` : ""}${mmio ? "" : ",romfile="}`,
+      "-device",
+      `${dev("virtio-net")}${saving ? "" : `,netdev=net${i}`}${mac ? `,mac=${mac}` : ""}${mmio ? "" : ",romfile="}`,
     );
   }
   if (spec.image) {
-    args.push(
-      "-drive", `file=${e(spec.image)},if=none,id=image,format=raw,readonly=on`,
-      "-device", `${dev("virtio-blk")},drive=image`,
-    );
+    args.push("-drive", `file=${e(spec.image)},if=none,id=image,format=raw,readonly=on`, "-device", `${dev("virtio-blk")},drive=image`);
   }
   return args;
 }

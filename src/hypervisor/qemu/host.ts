@@ -65,11 +65,7 @@ export interface AcceleratorChoice {
  * hosts without virtualisation extensions /dev/kvm opens and KVM_CREATE_VM
  * works, yet guests never boot (measured), so opening it proves nothing.
  */
-export function detectAccelerator(
-  requested: Accelerator,
-  cpuFlags: ReadonlySet<string>,
-  kvmOpens: boolean,
-): AcceleratorChoice {
+export function detectAccelerator(requested: Accelerator, cpuFlags: ReadonlySet<string>, kvmOpens: boolean): AcceleratorChoice {
   const virt = cpuFlags.has("vmx") || cpuFlags.has("svm");
   if (requested === "tcg") return { accelerator: "tcg" };
   if (requested === "kvm") {

@@ -1,39 +1,35 @@
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { QEMU_LOG_FILE, QEMU_PID_FILE } from "../../host/layout.ts";
-import { pollUntil } from "../../host/time.ts";
 import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
-import type {
-  AgentEndpoint,
-  DeviceSpec,
-  Hypervisor,
-  HypervisorCapabilities,
-  VmExit,
-  VmSpec,
-  VmStatus,
-} from "../types.ts";
-import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid, qmpFdSocket } from "./args.ts";
+import type { AgentEndpoint, DeviceSpec, Hypervisor, HypervisorCapabilities, VmExit, VmSpec, VmStatus } from "../types.ts";
+import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
-import { JAIL_DEVICES, ROOT_ENTRIES, ROOT_FILES, type RootView } from "./jail.ts";
-import { mountFs, unmountFs } from "../../host/ffi/process.ts";
+import { unmountFs } from "../../host/ffi/process.ts";
 import { imageManifestFor, withImageParams } from "./image.ts";
 import { detectAccelerator, type HostFacts } from "./host.ts";
-import { livePid, readPidFile, writePidFile } from "./pidfile.ts";
+import { writePidFile } from "./pidfile.ts";
 import { probeHost, resolveBinary } from "./probe.ts";
 import { spawnQemu, type QemuProcess } from "./process.ts";
 import { placeInHostCgroup } from "../../host/cgroup.ts";
 import { QmpClient } from "./qmp.ts";
 import { restoreDeviceState, saveDeviceState } from "./template.ts";
 
+import { makeSharedMount, resolveConfinement } from "./host-view.ts";
+import { describeExit, killQemuByPidFile, tailBlock } from "./leftovers.ts";
 export { buildQemuArgs, buildKernelCmdline, buildMachine } from "./args.ts";
+
 export { detectAccelerator, parseCpuInfo, type HostFacts } from "./host.ts";
+
 export { QmpClient } from "./qmp.ts";
+
 export { readTail } from "./console.ts";
 
 const log = logger("qemu");
 
 /** Files the driver keeps in spec.dir besides the spec's sockets and console log. */
+
 /** sun_path is 108 bytes including the NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -84,9 +80,12 @@ export class QemuHypervisor implements Hypervisor {
 
   /** Everything that can be checked without starting anything; errors name the missing file. */
   async prepare(given: VmSpec): Promise<void> {
-    const spec = withImageParams(given, await imageManifestFor(given.kernel).catch((e: unknown) => {
-      throw new HypervisorError(`guest image next to ${given.kernel}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }));
+    const spec = withImageParams(
+      given,
+      await imageManifestFor(given.kernel).catch((e: unknown) => {
+        throw new HypervisorError(`guest image next to ${given.kernel}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }),
+    );
     const binary = resolveBinary(spec.binary);
     if (!binary) {
       throw new HypervisorError(
@@ -103,7 +102,8 @@ export class QemuHypervisor implements Hypervisor {
     if (spec.network?.nics.length && spec.template?.mode !== "save") {
       if (!existsSync(spec.network.netns)) throw new HypervisorError(`network namespace ${spec.network.netns} does not exist`);
       this.nsenter = resolveBinary("nsenter");
-      if (!this.nsenter) throw new HypervisorError("nsenter not found on PATH (install util-linux): QEMU must join the container's network namespace");
+      if (!this.nsenter)
+        throw new HypervisorError("nsenter not found on PATH (install util-linux): QEMU must join the container's network namespace");
     }
     if (this.options.confine !== false) this.confinement = resolveConfinement();
     for (const sock of [spec.qmpSocket, spec.agentSocket]) {
@@ -193,7 +193,7 @@ export class QemuHypervisor implements Hypervisor {
 
   private async doStop(timeoutMs: number): Promise<void> {
     const proc = this.proc;
-    if (!proc || !proc.alive()) return;
+    if (!proc?.alive()) return;
     const exited = proc.exited.then(() => true);
     const within = (ms: number) => Promise.race([exited, Bun.sleep(ms).then(() => false)]);
     const acpi = !this.spec!.kernelParams.includes("acpi=off");
@@ -233,7 +233,7 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   async status(): Promise<VmStatus> {
-    if (!this.proc || !this.proc.alive() || !this.qmp) return "stopped";
+    if (!this.proc?.alive() || !this.qmp) return "stopped";
     try {
       const s = await this.qmp.queryStatus({ timeoutMs: 5000 });
       if (s.running) return "running";
@@ -288,86 +288,6 @@ export class QemuHypervisor implements Hypervisor {
   }
 }
 
-/**
- * Force path for `delete --force` and crashed monitors: SIGKILL the QEMU
- * recorded in <dir>/qemu.pid if that pid is still the same process, wait
- * for it to go. Returns the pid killed, if any.
- */
-export async function killQemuByPidFile(dir: string, timeoutMs = 5000): Promise<number | undefined> {
-  const file = readPidFile(join(dir, QEMU_PID_FILE));
-  if (!file) return undefined;
-  const pid = livePid(file);
-  if (pid === undefined) return undefined;
-  log.warn(`killing leftover qemu ${pid} (from ${dir})`);
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    return undefined;
-  }
-  await pollUntil(() => livePid(file) === undefined, { timeoutMs, intervalMs: 20 });
-  return pid;
-}
-
-/** The empty directory QEMU's tmpfs root is mounted on, in its own mount namespace only. */
-export const JAIL_DIR = "/run/husk-qemu-jail";
-const MS_BIND = 0x1000;
-const MS_SHARED = 0x100000;
-
-/**
- * Make dir a mount point of its own with shared propagation (bind onto
- * itself), unless it is one already. True when the bind was made here.
- */
-export function makeSharedMount(dir: string): boolean {
-  const points = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]);
-  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-  try {
-    const bind = !points.includes(escaped);
-    if (bind) mountFs(dir, dir, "", "", MS_BIND);
-    mountFs("none", dir, "", "", MS_SHARED);
-    return bind;
-  } catch (err) {
-    throw new HypervisorError(`cannot make ${dir} a shared mount for QEMU's mount namespace: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** What the host's root looks like, for the jail: which top-level entries are links or directories, which devices exist. */
-export function probeRootView(sh: string): RootView {
-  const links: RootView["links"] = [];
-  const dirs: string[] = [];
-  for (const p of ROOT_ENTRIES) {
-    try {
-      const st = lstatSync(p);
-      if (st.isSymbolicLink()) links.push({ path: p, target: readlinkSync(p) });
-      else if (st.isDirectory()) dirs.push(p);
-    } catch {
-      /* absent */
-    }
-  }
-  try {
-    mkdirSync(JAIL_DIR, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new HypervisorError(`cannot make ${JAIL_DIR} (the mount point of QEMU's root in its own namespace): ${(err as Error).message}`, { cause: err });
-  }
-  return { sh, jailDir: JAIL_DIR, links, dirs, files: ROOT_FILES.filter((f) => existsSync(f)), devices: JAIL_DEVICES.filter((d) => existsSync(d)) };
-}
-
-/**
- * The confinement wrapper's programs (util-linux), or E_HYPERVISOR naming the
- * missing one: QEMU never starts unconfined by accident. QEMU's uid comes from
- * the pid of this process, its owner (qemuUid).
- */
-export function resolveConfinement(path?: string, euid = process.geteuid?.() ?? 0): Confinement {
-  const found = (name: string) => {
-    const bin = resolveBinary(name, path);
-    if (!bin) throw new HypervisorError(`${name} not found on PATH (install util-linux): husk confines QEMU with it`, { details: { binary: name } });
-    return bin;
-  };
-  const tools = { unshare: found("unshare"), prlimit: found("prlimit"), setpriv: found("setpriv") };
-  // Not root (a test setup): nothing to drop, no uid to change to; the rest still applies.
-  if (euid !== 0) return { ...tools, capabilities: [], ...QEMU_RLIMITS, unprivileged: true };
-  return { ...tools, capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: qemuUid(process.pid), root: probeRootView(found("sh")) };
-}
-
 function mustRead(path: string, what: string, key: string): void {
   try {
     if (!statSync(path).isFile()) throw new Error("not a regular file");
@@ -387,12 +307,4 @@ function mustBeDir(path: string, what: string): void {
     /* missing */
   }
   if (!ok) throw new HypervisorError(`${what} ${path} does not exist or is not a directory`, { details: { path } });
-}
-
-export function describeExit(e: { code: number | null; signal: string | null }): string {
-  return e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
-}
-
-export function tailBlock(title: string, tail: string): string {
-  return tail ? `\n--- ${title} (last lines) ---\n${tail}` : "";
 }

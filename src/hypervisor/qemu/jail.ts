@@ -36,7 +36,17 @@ export interface RootView {
 export const ROOT_ENTRIES = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 export const ROOT_FILES = ["/etc/ld.so.cache"];
 /** Device nodes QEMU may open: the rest of /dev stays out of sight. */
-export const JAIL_DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock"];
+export const JAIL_DEVICES = [
+  "/dev/null",
+  "/dev/zero",
+  "/dev/full",
+  "/dev/random",
+  "/dev/urandom",
+  "/dev/kvm",
+  "/dev/net/tun",
+  "/dev/vhost-net",
+  "/dev/vhost-vsock",
+];
 
 /**
  * The set-up script, run by sh in the new mount namespace; every path is an
@@ -46,11 +56,11 @@ export const JAIL_DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random
  */
 export const JAIL_SCRIPT = [
   "set -eu",
-  'R=$1; shift',
+  "R=$1; shift",
   'mount -t tmpfs -o mode=0755,nosuid,size=1m husk-qemu "$R"',
   'mk() { if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$R${1%/*}"; : > "$R$1"; fi; }',
   'while [ "$1" != -- ]; do',
-  '  case $1 in',
+  "  case $1 in",
   '    link) mkdir -p "$R${2%/*}"; ln -s "$3" "$R$2"; shift 3; continue ;;',
   '    ro) mk "$2"; mount --bind "$2" "$R$2"; mount -o remount,bind,ro,nosuid,nodev "$R$2" ;;',
   '    rw) mk "$2"; mount --bind "$2" "$R$2"; mount -o remount,bind,nosuid,nodev "$R$2" ;;',
@@ -76,7 +86,12 @@ export const JAIL_SCRIPT = [
 
 /** Paths the jail gives one VM, from its spec. */
 export function jailPaths(spec: VmSpec, binary: string): { ro: string[]; rw: string[]; rec: string[] } {
-  const ro = [spec.kernel, ...(spec.initrd ? [spec.initrd] : []), ...(spec.image ? [spec.image] : []), ...(spec.agentDir ? [spec.agentDir] : [])];
+  const ro = [
+    spec.kernel,
+    ...(spec.initrd ? [spec.initrd] : []),
+    ...(spec.image ? [spec.image] : []),
+    ...(spec.agentDir ? [spec.agentDir] : []),
+  ];
   if (!binary.startsWith("/usr/")) ro.push(dirname(binary));
   const rw = [spec.dir];
   if (spec.template && spec.template.dir !== spec.dir) rw.push(spec.template.dir);
@@ -94,14 +109,29 @@ export function jailPaths(spec: VmSpec, binary: string): { ro: string[]; rw: str
  * husk-qemu-jail JAILDIR ops… --`, followed by the rest of the launch chain.
  * sh and every tool exec: the pid stays QEMU's.
  */
-export function buildJailPrefix(unshare: string, view: RootView, paths: { ro: string[]; rw: string[]; rec: string[] }, newNet: boolean): string[] {
-  const all = [view.jailDir, ...view.dirs, ...view.files, ...view.devices, ...view.links.map((l) => l.path), ...paths.ro, ...paths.rw, ...paths.rec];
+export function buildJailPrefix(
+  unshare: string,
+  view: RootView,
+  paths: { ro: string[]; rw: string[]; rec: string[] },
+  newNet: boolean,
+): string[] {
+  const all = [
+    view.jailDir,
+    ...view.dirs,
+    ...view.files,
+    ...view.devices,
+    ...view.links.map((l) => l.path),
+    ...paths.ro,
+    ...paths.rw,
+    ...paths.rec,
+  ];
   for (const p of all) {
     if (!p.startsWith("/") || p.includes("\0") || p.split("/").includes("..") || p === "--" || p.length > 4096) {
       throw new HypervisorError(`jail path ${JSON.stringify(p.slice(0, 200))} must be absolute, without .. or NUL`);
     }
   }
-  for (const l of view.links) if (l.target.includes("\0") || l.target === "--") throw new HypervisorError(`jail link target ${JSON.stringify(l.target)} is invalid`);
+  for (const l of view.links)
+    if (l.target.includes("\0") || l.target === "--") throw new HypervisorError(`jail link target ${JSON.stringify(l.target)} is invalid`);
   const ops: string[] = [];
   for (const l of view.links) ops.push("link", l.path, l.target);
   // Parents before children: a bind made later on a parent would hide one made earlier inside it.
@@ -117,7 +147,18 @@ export function buildJailPrefix(unshare: string, view: RootView, paths: { ro: st
   binds.sort((a, b) => depth(a.p) - depth(b.p) || a.i - b.i);
   for (const { op, p } of binds) ops.push(op, p);
   return [
-    unshare, "--mount", "--propagation", "slave", ...(newNet ? ["--net"] : []), "--",
-    view.sh, "-c", JAIL_SCRIPT, "husk-qemu-jail", view.jailDir, ...ops, "--",
+    unshare,
+    "--mount",
+    "--propagation",
+    "slave",
+    ...(newNet ? ["--net"] : []),
+    "--",
+    view.sh,
+    "-c",
+    JAIL_SCRIPT,
+    "husk-qemu-jail",
+    view.jailDir,
+    ...ops,
+    "--",
   ];
 }

@@ -23,13 +23,20 @@ export function probeHost(): HostFacts {
     /* no KVM */
   }
   const facts: HostFacts = { cpuFlags: flags, tscKhz, kvmOpens, vhostVsock: existsSync("/dev/vhost-vsock") };
-  log.debug(`host: tsc ${tscKhz ?? "unknown"} kHz, /dev/kvm ${kvmOpens ? "opens" : "unusable"}, vmx/svm ${flags.has("vmx") || flags.has("svm")}, vhost-vsock ${facts.vhostVsock}`);
+  log.debug(
+    `host: tsc ${tscKhz ?? "unknown"} kHz, /dev/kvm ${kvmOpens ? "opens" : "unusable"}, vmx/svm ${flags.has("vmx") || flags.has("svm")}, vhost-vsock ${facts.vhostVsock}`,
+  );
   return facts;
 }
 
 /** A binary given as a path, or looked up on PATH; undefined if not found/executable. */
 export function resolveBinary(name: string, path = process.env.PATH ?? ""): string | undefined {
-  const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
+  const candidates = name.includes("/")
+    ? [name]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, name));
   for (const c of candidates) {
     try {
       if (!statSync(c).isFile()) continue;

@@ -53,7 +53,8 @@ export class QmpFdChannel {
       if (typeof json === "object" && json !== null && "event" in json) continue;
       const reply = v.safeParse(ReplySchema, json);
       if (!reply.success) throw new HypervisorError(`qmp ${command}: unexpected reply`);
-      if ("error" in reply.output) throw new HypervisorError(`qmp ${command} failed: ${reply.output.error.class}: ${reply.output.error.desc}`);
+      if ("error" in reply.output)
+        throw new HypervisorError(`qmp ${command} failed: ${reply.output.error.class}: ${reply.output.error.desc}`);
       return reply.output.return;
     }
   }

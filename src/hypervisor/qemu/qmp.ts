@@ -134,7 +134,7 @@ export class QmpClient {
       }, timeoutMs);
       this.pending.set(id, { command, resolve, reject, timer });
       log.debug(`-> ${command}`);
-      this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + "\n");
+      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
     });
   }
 

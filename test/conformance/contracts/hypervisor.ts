@@ -70,142 +70,200 @@ export function hypervisorContract(name: string, factory: HypervisorFactory): vo
       for (const k of ["vsock", "pause", "hotplug"] as const) expect(typeof caps[k]).toBe("boolean");
     });
 
-    clause(name, factory.deviations, HYPERVISOR_CLAUSES.prepareValidates, async () => {
-      const s = make();
-      const bad = { ...s.spec, kernel: `${s.spec.dir}/no-such-vmlinux` };
-      await expectHuskError(s.driver.prepare(bad), "E_HYPERVISOR", "no-such-vmlinux");
-      expect(existsSync(s.spec.consoleLog)).toBe(false);
-    }, T);
+    clause(
+      name,
+      factory.deviations,
+      HYPERVISOR_CLAUSES.prepareValidates,
+      async () => {
+        const s = make();
+        const bad = { ...s.spec, kernel: `${s.spec.dir}/no-such-vmlinux` };
+        await expectHuskError(s.driver.prepare(bad), "E_HYPERVISOR", "no-such-vmlinux");
+        expect(existsSync(s.spec.consoleLog)).toBe(false);
+      },
+      T,
+    );
 
-    test("start before prepare rejects with E_HYPERVISOR", async () => {
-      const { driver } = make();
-      await expectHuskError(driver.start(), "E_HYPERVISOR");
-    }, T);
+    test(
+      "start before prepare rejects with E_HYPERVISOR",
+      async () => {
+        const { driver } = make();
+        await expectHuskError(driver.start(), "E_HYPERVISOR");
+      },
+      T,
+    );
 
-    test("prepared, not started: status is stopped; pause and resume reject with E_HYPERVISOR; stop resolves", async () => {
-      const { driver, spec } = make();
-      await driver.prepare(spec);
-      expect(await driver.status()).toBe("stopped");
-      await expectHuskError(driver.pause(), "E_HYPERVISOR");
-      await expectHuskError(driver.resume(), "E_HYPERVISOR");
-      await driver.stop(stopOpts); // idempotent: nothing to stop is not an error
-      expect(await driver.status()).toBe("stopped");
-    }, T);
+    test(
+      "prepared, not started: status is stopped; pause and resume reject with E_HYPERVISOR; stop resolves",
+      async () => {
+        const { driver, spec } = make();
+        await driver.prepare(spec);
+        expect(await driver.status()).toBe("stopped");
+        await expectHuskError(driver.pause(), "E_HYPERVISOR");
+        await expectHuskError(driver.resume(), "E_HYPERVISOR");
+        await driver.stop(stopOpts); // idempotent: nothing to stop is not an error
+        expect(await driver.status()).toBe("stopped");
+      },
+      T,
+    );
 
-    test("agentEndpoint names the spec's agent socket (virtio-serial over a unix socket)", async () => {
-      const { driver, spec } = make();
-      await driver.prepare(spec);
-      expect(driver.agentEndpoint()).toEqual({ kind: "unix", path: spec.agentSocket });
-    }, T);
+    test(
+      "agentEndpoint names the spec's agent socket (virtio-serial over a unix socket)",
+      async () => {
+        const { driver, spec } = make();
+        await driver.prepare(spec);
+        expect(driver.agentEndpoint()).toEqual({ kind: "unix", path: spec.agentSocket });
+      },
+      T,
+    );
 
-    test("start runs the VM process: pid alive, status running, console log written; a second start rejects with E_HYPERVISOR", async () => {
-      const { driver, spec, pid } = await started();
-      expect(Number.isInteger(pid)).toBe(true);
-      expect(pid).toBeGreaterThan(0);
-      expect(isProcessAlive(pid)).toBe(true);
-      expect(await driver.status()).toBe("running");
-      expect(existsSync(spec.consoleLog)).toBe(true);
-      await expectHuskError(driver.start(), "E_HYPERVISOR");
-      expect(isProcessAlive(pid)).toBe(true); // the failed second start did not touch the first VM
-      expect(await driver.status()).toBe("running");
-    }, T);
+    test(
+      "start runs the VM process: pid alive, status running, console log written; a second start rejects with E_HYPERVISOR",
+      async () => {
+        const { driver, spec, pid } = await started();
+        expect(Number.isInteger(pid)).toBe(true);
+        expect(pid).toBeGreaterThan(0);
+        expect(isProcessAlive(pid)).toBe(true);
+        expect(await driver.status()).toBe("running");
+        expect(existsSync(spec.consoleLog)).toBe(true);
+        await expectHuskError(driver.start(), "E_HYPERVISOR");
+        expect(isProcessAlive(pid)).toBe(true); // the failed second start did not touch the first VM
+        expect(await driver.status()).toBe("running");
+      },
+      T,
+    );
 
-    test("pause → paused, resume → running (capabilities().pause); the VM process lives on", async () => {
-      const { driver, pid } = await started();
-      expect((await driver.capabilities()).pause).toBe(true);
-      await driver.pause();
-      expect(await driver.status()).toBe("paused");
-      expect(isProcessAlive(pid)).toBe(true);
-      await driver.resume();
-      expect(await driver.status()).toBe("running");
-      await driver.pause();
-      await driver.resume();
-      expect(await driver.status()).toBe("running");
-    }, T);
+    test(
+      "pause → paused, resume → running (capabilities().pause); the VM process lives on",
+      async () => {
+        const { driver, pid } = await started();
+        expect((await driver.capabilities()).pause).toBe(true);
+        await driver.pause();
+        expect(await driver.status()).toBe("paused");
+        expect(isProcessAlive(pid)).toBe(true);
+        await driver.resume();
+        expect(await driver.status()).toBe("running");
+        await driver.pause();
+        await driver.resume();
+        expect(await driver.status()).toBe("running");
+      },
+      T,
+    );
 
-    test("stop: the VM process is gone, wait() resolves with a VmExit, status stopped; stop again resolves", async () => {
-      const { driver, pid } = await started();
-      const waited = driver.wait();
-      await driver.stop(stopOpts);
-      expect(await gone(pid)).toBe(true);
-      const exit = await waited;
-      expect(exit.code === null || Number.isInteger(exit.code)).toBe(true);
-      expect(exit.signal === null || typeof exit.signal === "string").toBe(true);
-      expect(exit.code !== null || exit.signal !== null).toBe(true);
-      expect(typeof exit.consoleTail).toBe("string");
-      expect(await driver.status()).toBe("stopped");
-      await driver.stop(stopOpts);
-      expect(await driver.status()).toBe("stopped");
-      // wait() after the exit still answers (the same exit).
-      expect(await driver.wait()).toEqual(exit);
-    }, T);
+    test(
+      "stop: the VM process is gone, wait() resolves with a VmExit, status stopped; stop again resolves",
+      async () => {
+        const { driver, pid } = await started();
+        const waited = driver.wait();
+        await driver.stop(stopOpts);
+        expect(await gone(pid)).toBe(true);
+        const exit = await waited;
+        expect(exit.code === null || Number.isInteger(exit.code)).toBe(true);
+        expect(exit.signal === null || typeof exit.signal === "string").toBe(true);
+        expect(exit.code !== null || exit.signal !== null).toBe(true);
+        expect(typeof exit.consoleTail).toBe("string");
+        expect(await driver.status()).toBe("stopped");
+        await driver.stop(stopOpts);
+        expect(await driver.status()).toBe("stopped");
+        // wait() after the exit still answers (the same exit).
+        expect(await driver.wait()).toEqual(exit);
+      },
+      T,
+    );
 
-    test("a stopped VM cannot be paused or resumed (E_HYPERVISOR)", async () => {
-      const { driver } = await started();
-      await driver.stop(stopOpts);
-      await expectHuskError(driver.pause(), "E_HYPERVISOR");
-      await expectHuskError(driver.resume(), "E_HYPERVISOR");
-    }, T);
+    test(
+      "a stopped VM cannot be paused or resumed (E_HYPERVISOR)",
+      async () => {
+        const { driver } = await started();
+        await driver.stop(stopOpts);
+        await expectHuskError(driver.pause(), "E_HYPERVISOR");
+        await expectHuskError(driver.resume(), "E_HYPERVISOR");
+      },
+      T,
+    );
 
-    test("concurrent stops both resolve and stop the VM once", async () => {
-      const { driver, pid } = await started();
-      await Promise.all([driver.stop(stopOpts), driver.stop(stopOpts)]);
-      expect(await gone(pid)).toBe(true);
-      expect(await driver.status()).toBe("stopped");
-    }, T);
+    test(
+      "concurrent stops both resolve and stop the VM once",
+      async () => {
+        const { driver, pid } = await started();
+        await Promise.all([driver.stop(stopOpts), driver.stop(stopOpts)]);
+        expect(await gone(pid)).toBe(true);
+        expect(await driver.status()).toBe("stopped");
+      },
+      T,
+    );
 
-    test("stopping a paused VM works", async () => {
-      const { driver, pid } = await started();
-      await driver.pause();
-      await driver.stop(stopOpts);
-      expect(await gone(pid)).toBe(true);
-      expect(await driver.status()).toBe("stopped");
-    }, T);
+    test(
+      "stopping a paused VM works",
+      async () => {
+        const { driver, pid } = await started();
+        await driver.pause();
+        await driver.stop(stopOpts);
+        expect(await gone(pid)).toBe(true);
+        expect(await driver.status()).toBe("stopped");
+      },
+      T,
+    );
 
-    test("the VM process dying (SIGKILL) is seen: wait() resolves, status stopped, cleanup safe", async () => {
-      const { driver, spec, pid } = await started();
-      const waited = driver.wait();
-      process.kill(pid, "SIGKILL");
-      const exit = await waited;
-      // Killed is not a clean exit: a signal, or a non-zero code (a wrapper reporting its child's death).
-      expect(exit.signal !== null || (exit.code !== null && exit.code !== 0)).toBe(true);
-      expect(typeof exit.consoleTail).toBe("string");
-      expect(await gone(pid)).toBe(true);
-      expect(await driver.status()).toBe("stopped");
-      await driver.stop(stopOpts);
-      await driver.cleanup();
-      expect(existsSync(spec.qmpSocket)).toBe(false);
-      expect(existsSync(spec.agentSocket)).toBe(false);
-    }, T);
+    test(
+      "the VM process dying (SIGKILL) is seen: wait() resolves, status stopped, cleanup safe",
+      async () => {
+        const { driver, spec, pid } = await started();
+        const waited = driver.wait();
+        process.kill(pid, "SIGKILL");
+        const exit = await waited;
+        // Killed is not a clean exit: a signal, or a non-zero code (a wrapper reporting its child's death).
+        expect(exit.signal !== null || (exit.code !== null && exit.code !== 0)).toBe(true);
+        expect(typeof exit.consoleTail).toBe("string");
+        expect(await gone(pid)).toBe(true);
+        expect(await driver.status()).toBe("stopped");
+        await driver.stop(stopOpts);
+        await driver.cleanup();
+        expect(existsSync(spec.qmpSocket)).toBe(false);
+        expect(existsSync(spec.agentSocket)).toBe(false);
+      },
+      T,
+    );
 
-    test("addDevice agrees with capabilities().hotplug: E_UNSUPPORTED without hotplug", async () => {
-      const { driver } = await started();
-      const { hotplug } = await driver.capabilities();
-      const dev = { kind: "9p" as const, id: "extra0", source: "/tmp", tag: "extra0", readonly: true };
-      if (hotplug) await driver.addDevice(dev);
-      else await expectHuskError(driver.addDevice(dev), "E_UNSUPPORTED");
-      expect(await driver.status()).toBe("running"); // either way the VM is unharmed
-    }, T);
+    test(
+      "addDevice agrees with capabilities().hotplug: E_UNSUPPORTED without hotplug",
+      async () => {
+        const { driver } = await started();
+        const { hotplug } = await driver.capabilities();
+        const dev = { kind: "9p" as const, id: "extra0", source: "/tmp", tag: "extra0", readonly: true };
+        if (hotplug) await driver.addDevice(dev);
+        else await expectHuskError(driver.addDevice(dev), "E_UNSUPPORTED");
+        expect(await driver.status()).toBe("running"); // either way the VM is unharmed
+      },
+      T,
+    );
 
-    test("cleanup of a running VM kills it and removes its sockets; cleanup is idempotent", async () => {
-      const { driver, spec, pid } = await started();
-      await driver.cleanup();
-      expect(await gone(pid)).toBe(true);
-      expect(existsSync(spec.qmpSocket)).toBe(false);
-      expect(existsSync(spec.agentSocket)).toBe(false);
-      await driver.cleanup();
-      expect(existsSync(spec.qmpSocket)).toBe(false);
-    }, T);
+    test(
+      "cleanup of a running VM kills it and removes its sockets; cleanup is idempotent",
+      async () => {
+        const { driver, spec, pid } = await started();
+        await driver.cleanup();
+        expect(await gone(pid)).toBe(true);
+        expect(existsSync(spec.qmpSocket)).toBe(false);
+        expect(existsSync(spec.agentSocket)).toBe(false);
+        await driver.cleanup();
+        expect(existsSync(spec.qmpSocket)).toBe(false);
+      },
+      T,
+    );
 
-    test("cleanup with nothing prepared or started resolves", async () => {
-      const never = make();
-      await never.driver.cleanup();
-      const prepared = make();
-      await prepared.driver.prepare(prepared.spec);
-      await prepared.driver.cleanup();
-      await prepared.driver.cleanup();
-      expect(existsSync(prepared.spec.qmpSocket)).toBe(false);
-    }, T);
+    test(
+      "cleanup with nothing prepared or started resolves",
+      async () => {
+        const never = make();
+        await never.driver.cleanup();
+        const prepared = make();
+        await prepared.driver.prepare(prepared.spec);
+        await prepared.driver.cleanup();
+        await prepared.driver.cleanup();
+        expect(existsSync(prepared.spec.qmpSocket)).toBe(false);
+      },
+      T,
+    );
 
     let hasTemplates = false;
     let probed = false;

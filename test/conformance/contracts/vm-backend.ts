@@ -54,102 +54,140 @@ export function vmBackendContract(name: string, factory: VmBackendFactory): void
       expect(backend.name.length).toBeGreaterThan(0);
     });
 
-    test("boot resolves once the agent answers: handle.agent serves version, the owner process lives, status running", async () => {
-      spec = factory.spec("main");
-      first = await backend.boot(spec);
-      opened.push({ spec, handle: first });
-      expect(Number.isInteger(first.pid)).toBe(true);
-      expect(first.pid).toBeGreaterThan(0);
-      expect(isProcessAlive(first.pid)).toBe(true);
-      pids = factory.processes(spec, first);
-      expect(pids).toContain(first.pid);
-      for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
-      expect((await first.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
-      expect(await first.status()).toBe("running");
-    }, T);
+    test(
+      "boot resolves once the agent answers: handle.agent serves version, the owner process lives, status running",
+      async () => {
+        spec = factory.spec("main");
+        first = await backend.boot(spec);
+        opened.push({ spec, handle: first });
+        expect(Number.isInteger(first.pid)).toBe(true);
+        expect(first.pid).toBeGreaterThan(0);
+        expect(isProcessAlive(first.pid)).toBe(true);
+        pids = factory.processes(spec, first);
+        expect(pids).toContain(first.pid);
+        for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
+        expect((await first.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
+        expect(await first.status()).toBe("running");
+      },
+      T,
+    );
 
-    test("connect gives a second handle on the same VM: same owner pid, its agent answers about the same guest", async () => {
-      second = await backend.connect(spec);
-      opened.push({ spec, handle: second });
-      expect(second.pid).toBe(first.pid);
-      const [a, b] = await Promise.all([first.agent.call("guestDetails", {}), second.agent.call("guestDetails", {})]);
-      expect(b.memTotalKiB).toBe(a.memTotalKiB);
-      expect(b.cpus).toBe(a.cpus);
-      expect(await second.status()).toBe("running");
-    }, T);
+    test(
+      "connect gives a second handle on the same VM: same owner pid, its agent answers about the same guest",
+      async () => {
+        second = await backend.connect(spec);
+        opened.push({ spec, handle: second });
+        expect(second.pid).toBe(first.pid);
+        const [a, b] = await Promise.all([first.agent.call("guestDetails", {}), second.agent.call("guestDetails", {})]);
+        expect(b.memTotalKiB).toBe(a.memTotalKiB);
+        expect(b.cpus).toBe(a.cpus);
+        expect(await second.status()).toBe("running");
+      },
+      T,
+    );
 
-    test("pause through one handle is seen through the other; resume likewise; the agent answers again after resume", async () => {
-      await second.pause();
-      expect(await second.status()).toBe("paused");
-      expect(await first.status()).toBe("paused");
-      await first.resume();
-      expect(await first.status()).toBe("running");
-      expect(await second.status()).toBe("running");
-      expect((await second.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
-    }, T);
+    test(
+      "pause through one handle is seen through the other; resume likewise; the agent answers again after resume",
+      async () => {
+        await second.pause();
+        expect(await second.status()).toBe("paused");
+        expect(await first.status()).toBe("paused");
+        await first.resume();
+        expect(await first.status()).toBe("running");
+        expect(await second.status()).toBe("running");
+        expect((await second.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
+      },
+      T,
+    );
 
-    test("close() drops one connection only: the VM runs on, the other handle works, a new connect works", async () => {
-      await second.close();
-      expect(await first.status()).toBe("running");
-      expect((await first.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
-      for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
-      const third = await backend.connect(spec);
-      opened.push({ spec, handle: third });
-      expect(third.pid).toBe(first.pid);
-      expect(await third.status()).toBe("running");
-      await third.close();
-      expect(await first.status()).toBe("running");
-    }, T);
+    test(
+      "close() drops one connection only: the VM runs on, the other handle works, a new connect works",
+      async () => {
+        await second.close();
+        expect(await first.status()).toBe("running");
+        expect((await first.agent.call("version", {})).protocolVersion).toBe(PROTOCOL_VERSION);
+        for (const pid of pids) expect(isProcessAlive(pid)).toBe(true);
+        const third = await backend.connect(spec);
+        opened.push({ spec, handle: third });
+        expect(third.pid).toBe(first.pid);
+        expect(await third.status()).toBe("running");
+        await third.close();
+        expect(await first.status()).toBe("running");
+      },
+      T,
+    );
 
-    test("stop shuts the VM down: no process of it is left, connect then rejects with E_MONITOR", async () => {
-      await first.stop();
-      for (const pid of pids) expect(await gone(pid)).toBe(true);
-      for (const sock of [spec.qmpSocket, spec.agentSocket]) expect(existsSync(sock)).toBe(false);
-      await expectHuskError(backend.connect(spec), "E_MONITOR");
-    }, T);
+    test(
+      "stop shuts the VM down: no process of it is left, connect then rejects with E_MONITOR",
+      async () => {
+        await first.stop();
+        for (const pid of pids) expect(await gone(pid)).toBe(true);
+        for (const sock of [spec.qmpSocket, spec.agentSocket]) expect(existsSync(sock)).toBe(false);
+        await expectHuskError(backend.connect(spec), "E_MONITOR");
+      },
+      T,
+    );
 
-    clause(name, factory.deviations, VM_BACKEND_CLAUSES.statusAfterStop, async () => {
-      expect(await first.status()).toBe("stopped");
-    }, T);
+    clause(
+      name,
+      factory.deviations,
+      VM_BACKEND_CLAUSES.statusAfterStop,
+      async () => {
+        expect(await first.status()).toBe("stopped");
+      },
+      T,
+    );
 
-    test("forceCleanup of a live VM (never stopped) leaves no process and no socket; it is idempotent", async () => {
-      const s = factory.spec("forced");
-      const h = await backend.boot(s);
-      opened.push({ spec: s, handle: h });
-      const ps = factory.processes(s, h);
-      for (const pid of ps) expect(isProcessAlive(pid)).toBe(true);
-      await backend.forceCleanup(s.dir);
-      for (const pid of ps) expect(await gone(pid)).toBe(true);
-      for (const sock of [s.qmpSocket, s.agentSocket]) expect(existsSync(sock)).toBe(false);
-      await backend.forceCleanup(s.dir);
-      for (const pid of ps) expect(isProcessAlive(pid)).toBe(false);
-      // No running VM is left to attach to: connect refuses, or attaches to a VM that reports stopped.
-      let late: VmHandle | undefined;
-      try {
-        late = await backend.connect(s);
-      } catch (e) {
-        expect((e as { code?: string }).code).toBe("E_MONITOR");
-      }
-      if (late) {
-        opened.push({ spec: s, handle: late });
-        expect(await late.status()).toBe("stopped");
-      }
-    }, T);
+    test(
+      "forceCleanup of a live VM (never stopped) leaves no process and no socket; it is idempotent",
+      async () => {
+        const s = factory.spec("forced");
+        const h = await backend.boot(s);
+        opened.push({ spec: s, handle: h });
+        const ps = factory.processes(s, h);
+        for (const pid of ps) expect(isProcessAlive(pid)).toBe(true);
+        await backend.forceCleanup(s.dir);
+        for (const pid of ps) expect(await gone(pid)).toBe(true);
+        for (const sock of [s.qmpSocket, s.agentSocket]) expect(existsSync(sock)).toBe(false);
+        await backend.forceCleanup(s.dir);
+        for (const pid of ps) expect(isProcessAlive(pid)).toBe(false);
+        // No running VM is left to attach to: connect refuses, or attaches to a VM that reports stopped.
+        let late: VmHandle | undefined;
+        try {
+          late = await backend.connect(s);
+        } catch (e) {
+          expect((e as { code?: string }).code).toBe("E_MONITOR");
+        }
+        if (late) {
+          opened.push({ spec: s, handle: late });
+          expect(await late.status()).toBe("stopped");
+        }
+      },
+      T,
+    );
 
-    test("forceCleanup of a sandbox dir with no VM (empty, or missing) resolves and creates nothing", async () => {
-      const s = factory.spec("empty");
-      await backend.forceCleanup(s.dir);
-      await backend.forceCleanup(s.dir);
-      const missing = join(s.dir, "..", "never-made");
-      await backend.forceCleanup(missing);
-      expect(existsSync(missing)).toBe(false);
-    }, T);
+    test(
+      "forceCleanup of a sandbox dir with no VM (empty, or missing) resolves and creates nothing",
+      async () => {
+        const s = factory.spec("empty");
+        await backend.forceCleanup(s.dir);
+        await backend.forceCleanup(s.dir);
+        const missing = join(s.dir, "..", "never-made");
+        await backend.forceCleanup(missing);
+        expect(existsSync(missing)).toBe(false);
+      },
+      T,
+    );
 
-    test("connect to a sandbox that was never booted rejects with E_MONITOR", async () => {
-      const s = factory.spec("never");
-      mkdirSync(s.dir, { recursive: true });
-      const err = await rejection(backend.connect(s));
-      expect(err.code).toBe("E_MONITOR");
-    }, T);
+    test(
+      "connect to a sandbox that was never booted rejects with E_MONITOR",
+      async () => {
+        const s = factory.spec("never");
+        mkdirSync(s.dir, { recursive: true });
+        const err = await rejection(backend.connect(s));
+        expect(err.code).toBe("E_MONITOR");
+      },
+      T,
+    );
   });
 }

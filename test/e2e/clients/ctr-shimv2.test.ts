@@ -53,7 +53,9 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
     }
   });
 
-  test("run --rm (output, exit code, stdin, binary:// log), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", { timeout: 600_000 }, async () => {
+  test("run --rm (output, exit code, stdin, binary:// log), -t, run -d + exec + ps + kill + delete, metrics, pause/resume, OOM, shim killed, QEMU killed, containerd restarted, events in order, nothing left", {
+    timeout: 600_000,
+  }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
     const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr-shimv2.sh"), dir, HUSK, tar, env.root], {
       env: { ...process.env, HUSK_CONFIG: env.config },
@@ -61,7 +63,14 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
       stderr: "pipe",
     });
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) console.error(out, err, await Bun.file(join(dir, "containerd.log")).text().catch(() => ""));
+    if (code !== 0)
+      console.error(
+        out,
+        err,
+        await Bun.file(join(dir, "containerd.log"))
+          .text()
+          .catch(() => ""),
+      );
     expect(code).toBe(0);
     expect(out).toContain("hello from shim v2\nexit=3");
     expect(out).toContain("exec-ok\nexec-exit=5");
@@ -95,13 +104,29 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as shim v2 (io.containerd.hu
         .map((l) => /\/tasks\/[a-z-]+/.exec(l)![0]);
     expect(topics("t1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"]);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"t1","id":"t1","pid":\d+,"exit_status":3,/);
-    expect(topics("t2")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
+    expect(topics("t2")).toEqual([
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/exec-added",
+      "/tasks/exec-started",
+      "/tasks/exit",
+      "/tasks/exit",
+      "/tasks/delete",
+    ]);
     expect(events).toMatch(/"exec_id":"e1".*\n.*"id":"e1","pid":\d+,"exit_status":5/);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"t2","id":"t2","pid":\d+,"exit_status":137,/);
     expect(topics("m1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"]);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"k1","id":"k1",("pid":\d+,)?"exit_status":137/);
     expect(events).toMatch(/\/tasks\/exit \{"container_id":"q1","id":"q1","pid":\d+,"exit_status":137/);
-    expect(topics("r1")).toEqual(["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete"]);
+    expect(topics("r1")).toEqual([
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/exec-added",
+      "/tasks/exec-started",
+      "/tasks/exit",
+      "/tasks/exit",
+      "/tasks/delete",
+    ]);
 
     // An exec'd memory hog over the 40 MiB limit: OOM-killed in the guest, TaskOOM published.
     expect(out).toContain("hog-exit=137");

@@ -39,13 +39,23 @@ describe.skipIf(!canRun || !haveCtr)("ctr with husk as the runc binary", () => {
 
   test("run (output, exit code), run -d + exec + kill + delete", { timeout: 600_000 }, async () => {
     const tar = buildBusyboxImage(join(dir, "img"), "docker.io/library/busybox:husk");
-    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr.sh"), dir, join(import.meta.dir, "../../../dist/husk"), tar], {
-      env: { ...process.env, HUSK_CONFIG: env.config },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const p = Bun.spawn(
+      ["unshare", "-m", "--propagation", "private", join(import.meta.dir, "ctr.sh"), dir, join(import.meta.dir, "../../../dist/husk"), tar],
+      {
+        env: { ...process.env, HUSK_CONFIG: env.config },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) console.error(out, err, await Bun.file(join(dir, "containerd.log")).text().catch(() => ""));
+    if (code !== 0)
+      console.error(
+        out,
+        err,
+        await Bun.file(join(dir, "containerd.log"))
+          .text()
+          .catch(() => ""),
+      );
     expect(code).toBe(0);
     expect(out).toContain("hello from ctr\nexit=3");
     expect(out).toContain("exec-ok");

@@ -12,7 +12,10 @@ export function buildBusyboxImage(dir: string, ref: string, cmd: string[] = ["sh
   mkdirSync(join(rootfs, "bin"), { recursive: true });
   for (const d of ["proc", "sys", "dev", "tmp", "etc", "root"]) mkdirSync(join(rootfs, d), { recursive: true });
   Bun.spawnSync(["cp", "/bin/busybox", join(rootfs, "bin", "busybox")]);
-  const applets = Bun.spawnSync(["/bin/busybox", "--list"]).stdout.toString().split("\n").filter((a) => a && a !== "busybox");
+  const applets = Bun.spawnSync(["/bin/busybox", "--list"])
+    .stdout.toString()
+    .split("\n")
+    .filter((a) => a && a !== "busybox");
   for (const a of applets) Bun.spawnSync(["ln", "-sf", "busybox", join(rootfs, "bin", a)]);
   writeFileSync(join(rootfs, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   writeFileSync(join(rootfs, "etc", "group"), "root:x:0:\n");

@@ -37,11 +37,24 @@ describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () =>
     Bun.spawnSync(["tar", "--numeric-owner", "-C", join(dir, "img", "rootfs"), "-cf", rootfsTar, "."]);
     // Reached from the container over podman's bridge network (through its VM's NIC).
     const server = Bun.serve({ hostname: "0.0.0.0", port: 0, fetch: () => new Response("hello over the pod network\n") });
-    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman.sh"), dir, join(import.meta.dir, "../../../dist/husk"), rootfsTar, String(server.port)], {
-      env: { ...process.env, HUSK_CONFIG: env.config },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const p = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        join(import.meta.dir, "podman.sh"),
+        dir,
+        join(import.meta.dir, "../../../dist/husk"),
+        rootfsTar,
+        String(server.port),
+      ],
+      {
+        env: { ...process.env, HUSK_CONFIG: env.config },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     server.stop(true);
     if (code !== 0) console.error(out, err);
@@ -56,10 +69,21 @@ describe.skipIf(!canRun || !havePodman)("podman with husk as its runtime", () =>
 
   test("run -it under a terminal (conmon's console socket)", { timeout: 600_000 }, async () => {
     const pty = openpty({ rows: 24, cols: 80 });
-    const p = Bun.spawn(["unshare", "-m", "--propagation", "private", join(import.meta.dir, "podman-tty.sh"), dir, join(import.meta.dir, "../../../dist/husk")], {
-      env: { ...process.env, HUSK_CONFIG: env.config },
-      stdio: [pty.slave, pty.slave, pty.slave],
-    });
+    const p = Bun.spawn(
+      [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        join(import.meta.dir, "podman-tty.sh"),
+        dir,
+        join(import.meta.dir, "../../../dist/husk"),
+      ],
+      {
+        env: { ...process.env, HUSK_CONFIG: env.config },
+        stdio: [pty.slave, pty.slave, pty.slave],
+      },
+    );
     closeSync(pty.slave);
     writeSync(pty.master, "echo tty-$((40+2)); exit 6\n");
     let text = "";

@@ -41,7 +41,8 @@ export class CriClient {
   version = () => this.call("Version", C.VersionRequestSchema, C.VersionResponseSchema, {});
   runPodSandbox = (config: MessageInitShape<typeof C.PodSandboxConfigSchema>, runtimeHandler: string) =>
     this.call("RunPodSandbox", C.RunPodSandboxRequestSchema, C.RunPodSandboxResponseSchema, { config, runtimeHandler });
-  stopPodSandbox = (podSandboxId: string) => this.call("StopPodSandbox", C.StopPodSandboxRequestSchema, C.StopPodSandboxResponseSchema, { podSandboxId });
+  stopPodSandbox = (podSandboxId: string) =>
+    this.call("StopPodSandbox", C.StopPodSandboxRequestSchema, C.StopPodSandboxResponseSchema, { podSandboxId });
   removePodSandbox = (podSandboxId: string) =>
     this.call("RemovePodSandbox", C.RemovePodSandboxRequestSchema, C.RemovePodSandboxResponseSchema, { podSandboxId });
   podSandboxStatus = (podSandboxId: string) =>
@@ -50,16 +51,20 @@ export class CriClient {
     podSandboxId: string,
     config: MessageInitShape<typeof C.ContainerConfigSchema>,
     sandboxConfig: MessageInitShape<typeof C.PodSandboxConfigSchema>,
-  ) => this.call("CreateContainer", C.CreateContainerRequestSchema, C.CreateContainerResponseSchema, { podSandboxId, config, sandboxConfig });
-  startContainer = (containerId: string) => this.call("StartContainer", C.StartContainerRequestSchema, C.StartContainerResponseSchema, { containerId });
+  ) =>
+    this.call("CreateContainer", C.CreateContainerRequestSchema, C.CreateContainerResponseSchema, { podSandboxId, config, sandboxConfig });
+  startContainer = (containerId: string) =>
+    this.call("StartContainer", C.StartContainerRequestSchema, C.StartContainerResponseSchema, { containerId });
   stopContainer = (containerId: string, timeout: number) =>
     this.call("StopContainer", C.StopContainerRequestSchema, C.StopContainerResponseSchema, { containerId, timeout: BigInt(timeout) });
-  removeContainer = (containerId: string) => this.call("RemoveContainer", C.RemoveContainerRequestSchema, C.RemoveContainerResponseSchema, { containerId });
+  removeContainer = (containerId: string) =>
+    this.call("RemoveContainer", C.RemoveContainerRequestSchema, C.RemoveContainerResponseSchema, { containerId });
   containerStatus = (containerId: string) =>
     this.call("ContainerStatus", C.ContainerStatusRequestSchema, C.ContainerStatusResponseSchema, { containerId });
   execSync = (containerId: string, cmd: string[], timeout = 60) =>
     this.call("ExecSync", C.ExecSyncRequestSchema, C.ExecSyncResponseSchema, { containerId, cmd, timeout: BigInt(timeout) });
-  containerStats = (containerId: string) => this.call("ContainerStats", C.ContainerStatsRequestSchema, C.ContainerStatsResponseSchema, { containerId });
+  containerStats = (containerId: string) =>
+    this.call("ContainerStats", C.ContainerStatsRequestSchema, C.ContainerStatsResponseSchema, { containerId });
 }
 
 export { C };

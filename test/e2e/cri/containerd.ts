@@ -110,7 +110,8 @@ export async function startContainerd(opts: { dir: string; husk: string; huskCon
   try {
     await waitFor("containerd's socket", () => existsSync(socket), 30_000);
     const clog = readFileSync(join(dir, "containerd.log"), "utf8");
-    if (clog.includes("failed to load plugin io.containerd.grpc.v1.cri")) throw new Error(`containerd's CRI plugin did not load: ${clog.slice(-2000)}`);
+    if (clog.includes("failed to load plugin io.containerd.grpc.v1.cri"))
+      throw new Error(`containerd's CRI plugin did not load: ${clog.slice(-2000)}`);
     ctr("images", "import", buildBusyboxImage(join(dir, "img"), IMAGE));
     ctr("images", "import", buildBusyboxImage(join(dir, "pause"), PAUSE, ["sleep", "2147483647"]));
   } catch (e) {
@@ -135,7 +136,8 @@ export function processesMentioning(s: string): string[] {
 }
 
 /** Whether the host has the CNI plugins the bridge network needs. */
-export const haveCni = existsSync(join(CNI_BIN, "bridge")) && existsSync(join(CNI_BIN, "host-local")) && existsSync(join(CNI_BIN, "loopback"));
+export const haveCni =
+  existsSync(join(CNI_BIN, "bridge")) && existsSync(join(CNI_BIN, "host-local")) && existsSync(join(CNI_BIN, "loopback"));
 
 /** The CNI bridge plugin leaves its bridge behind on DEL: remove it. */
 export function removeCniBridge(): void {

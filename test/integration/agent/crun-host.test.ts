@@ -35,7 +35,8 @@ beforeAll(async () => {
   mkdirSync(join(rootfs, "bin"), { recursive: true });
   for (const d of ["proc", "dev", "sys", "tmp"]) mkdirSync(join(rootfs, d), { recursive: true });
   copyFileSync(BUSYBOX, join(rootfs, "bin/busybox"));
-  for (const c of ["sh", "sleep", "cat", "echo", "true", "stty", "ps", "yes", "head", "ls", "tty"]) symlinkSync("busybox", join(rootfs, "bin", c));
+  for (const c of ["sh", "sleep", "cat", "echo", "true", "stty", "ps", "yes", "head", "ls", "tty"])
+    symlinkSync("busybox", join(rootfs, "bin", c));
   Bun.spawnSync(["crun", "spec"], { cwd: dir });
   baseSpec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   baseSpec.root = { path: rootfs, readonly: false };
@@ -43,7 +44,15 @@ beforeAll(async () => {
   const entry = resolve(import.meta.dir, "../../../src/agent/server/index.ts");
   const script = `import { runAgent } from ${JSON.stringify(entry)}; await runAgent(["--listen", ${JSON.stringify(sock)}, "--state-dir", ${JSON.stringify(join(dir, "state"))}]);`;
   agentProc = Bun.spawn(
-    ["unshare", "-m", "sh", "-c", `for m in $(grep ' cgroup2 ' /proc/self/mounts | cut -d' ' -f2); do umount "$m"; done; exec "$0" -e "$1"`, process.execPath, script],
+    [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      `for m in $(grep ' cgroup2 ' /proc/self/mounts | cut -d' ' -f2); do umount "$m"; done; exec "$0" -e "$1"`,
+      process.execPath,
+      script,
+    ],
     { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, HUSK_LOG_LEVEL: "3" } },
   );
   for (let i = 0; i < 200 && !existsSync(sock); i++) await Bun.sleep(25);
@@ -65,7 +74,11 @@ describe.skipIf(why !== null)("agent + crun on the host", () => {
   test("run: stdout and stderr come back, exit code 3", async () => {
     const io = agent.openStdio({ terminal: false, stdin: false, stdout: true, stderr: true });
     const exited = new Promise((r) => agent.on("processExit", (e) => e.containerId === "run1" && r(e)));
-    await agent.call("createContainer", { containerId: "run1", spec: spec(["sh", "-c", "echo to-out; echo to-err >&2; exit 3"]), stdio: io.stdio });
+    await agent.call("createContainer", {
+      containerId: "run1",
+      spec: spec(["sh", "-c", "echo to-out; echo to-err >&2; exit 3"]),
+      stdio: io.stdio,
+    });
     await agent.call("startContainer", { containerId: "run1" });
     const [out, err] = await Promise.all([new Response(io.streams.stdout).text(), new Response(io.streams.stderr).text()]);
     expect(out).toBe("to-out\n");
@@ -94,11 +107,21 @@ describe.skipIf(why !== null)("agent + crun on the host", () => {
     await agent.call("resumeContainer", { containerId: "long" });
 
     const tty = agent.openStdio({ terminal: true, stdin: true, stdout: true, stderr: false, rows: 40, cols: 100 });
-    await agent.call("exec", { containerId: "long", execId: "tty", process: { args: ["sh", "-c", "stty size; exit 5"], cwd: "/", user }, stdio: tty.stdio });
+    await agent.call("exec", {
+      containerId: "long",
+      execId: "tty",
+      process: { args: ["sh", "-c", "stty size; exit 5"], cwd: "/", user },
+      stdio: tty.stdio,
+    });
     expect(await new Response(tty.streams.stdout).text()).toContain("40 100");
     expect(await agent.call("waitProcess", { containerId: "long", execId: "tty" })).toEqual({ exitCode: 5 });
 
-    await agent.call("exec", { containerId: "long", execId: "victim", process: { args: ["sleep", "300"], cwd: "/", user }, stdio: { terminal: false } });
+    await agent.call("exec", {
+      containerId: "long",
+      execId: "victim",
+      process: { args: ["sleep", "300"], cwd: "/", user },
+      stdio: { terminal: false },
+    });
     await agent.call("signalProcess", { containerId: "long", execId: "victim", signal: 9 });
     expect(await agent.call("waitProcess", { containerId: "long", execId: "victim" })).toEqual({ exitCode: 137 });
 
@@ -112,9 +135,10 @@ describe.skipIf(why !== null)("agent + crun on the host", () => {
 
   test("a bad spec fails with crun's message and leaves no container", async () => {
     const bad = spec(["/nonexistent"]);
-    const err = await agent.call("createContainer", { containerId: "bad", spec: bad, stdio: { terminal: false } }).then(
-      async () => agent.call("startContainer", { containerId: "bad" }),
-    ).catch((e) => e);
+    const err = await agent
+      .call("createContainer", { containerId: "bad", spec: bad, stdio: { terminal: false } })
+      .then(async () => agent.call("startContainer", { containerId: "bad" }))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/crun (create|start) failed/);
   });

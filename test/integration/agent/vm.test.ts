@@ -24,7 +24,9 @@ interface Manifest {
   machine: string;
   kernelParams: string[];
 }
-const manifest: Manifest | undefined = existsSync(join(IMAGE, "manifest.json")) ? JSON.parse(readFileSync(join(IMAGE, "manifest.json"), "utf8")) : undefined;
+const manifest: Manifest | undefined = existsSync(join(IMAGE, "manifest.json"))
+  ? JSON.parse(readFileSync(join(IMAGE, "manifest.json"), "utf8"))
+  : undefined;
 const agentDir = process.env.HUSK_AGENT_DIR ?? (manifest?.agentDir ? join(IMAGE, manifest.agentDir) : undefined);
 const why = (() => {
   if (!Bun.which("qemu-system-x86_64")) return "qemu-system-x86_64 is not installed";
@@ -61,7 +63,12 @@ function spec(cid: string, args: string[]): OciSpec {
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
       { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+      {
+        destination: "/dev/pts",
+        type: "devpts",
+        source: "devpts",
+        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+      },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     ],
     linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "ipc" }, { type: "uts" }] },
@@ -118,7 +125,11 @@ describe.skipIf(why !== null)("agent in a real guest (QEMU/TCG, crun)", () => {
 
   test("a container prints to stdout and stderr and exits 3", async () => {
     const io = agent.openStdio({ terminal: false, stdin: false, stdout: true, stderr: true });
-    await agent.call("createContainer", { containerId: "c3", spec: spec("c3", ["sh", "-c", "echo out; echo err >&2; exit 3"]), stdio: io.stdio });
+    await agent.call("createContainer", {
+      containerId: "c3",
+      spec: spec("c3", ["sh", "-c", "echo out; echo err >&2; exit 3"]),
+      stdio: io.stdio,
+    });
     await agent.call("startContainer", { containerId: "c3" });
     const [out, err] = await Promise.all([new Response(io.streams.stdout).text(), new Response(io.streams.stderr).text()]);
     expect(out).toBe("out\n");
@@ -146,7 +157,12 @@ describe.skipIf(why !== null)("agent in a real guest (QEMU/TCG, crun)", () => {
     })();
 
     const cat = agent.openStdio({ terminal: false, stdin: true, stdout: true, stderr: false });
-    await agent.call("exec", { containerId: "long", execId: "cat", process: { args: ["cat"], cwd: "/", user, env: ["PATH=/bin"] }, stdio: cat.stdio });
+    await agent.call("exec", {
+      containerId: "long",
+      execId: "cat",
+      process: { args: ["cat"], cwd: "/", user, env: ["PATH=/bin"] },
+      stdio: cat.stdio,
+    });
     const w = cat.streams.stdin!.getWriter();
     await w.write(new TextEncoder().encode("into the guest"));
     await w.close();
@@ -159,7 +175,12 @@ describe.skipIf(why !== null)("agent in a real guest (QEMU/TCG, crun)", () => {
     expect(stats.pids.current).toBeGreaterThan(0);
 
     const tty = agent.openStdio({ terminal: true, stdin: false, stdout: true, stderr: false, rows: 30, cols: 90 });
-    await agent.call("exec", { containerId: "long", execId: "tty", process: { args: ["stty", "size"], cwd: "/", user, env: ["PATH=/bin"] }, stdio: tty.stdio });
+    await agent.call("exec", {
+      containerId: "long",
+      execId: "tty",
+      process: { args: ["stty", "size"], cwd: "/", user, env: ["PATH=/bin"] },
+      stdio: tty.stdio,
+    });
     expect(await new Response(tty.streams.stdout).text()).toContain("30 90");
 
     await agent.call("pauseContainer", { containerId: "long" });

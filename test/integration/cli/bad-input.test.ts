@@ -47,7 +47,12 @@ const cases: [string, string[], RegExp, number][] = [
   ["missing id", ["create"], /Missing required positional argument: ID/, 2],
   ["missing bundle", ["create", "--bundle", "/nonexistent/bundle", "x"], /bundle \/nonexistent\/bundle not found/, 1],
   ["config.json not JSON", ["create", "-b", "@notjson", "x"], /config\.json: not valid JSON/, 1],
-  ["config.json not a valid spec (JSON path)", ["create", "-b", "@badspec", "x"], /config\.json: process\.args: process\.args must not be empty/, 1],
+  [
+    "config.json not a valid spec (JSON path)",
+    ["create", "-b", "@badspec", "x"],
+    /config\.json: process\.args: process\.args must not be empty/,
+    1,
+  ],
   ["rootfs missing", ["create", "-b", "@norootfs", "x"], /rootfs .* does not exist/, 1],
   ["id with /", ["create", "-b", "@good", "a/b"], /invalid container id "a\/b"/, 1],
   ["id with ..", ["create", "-b", "@good", "a..b"], /invalid container id "a\.\.b"/, 1],
@@ -67,8 +72,18 @@ const cases: [string, string[], RegExp, number][] = [
     1,
   ],
   ["exec in a missing container exits 255, as runc", ["exec", "nope", "true"], /container nope not found/, 255],
-  ["exec --cgroup leaving the container's cgroup (255, as runc)", ["exec", "--cgroup", "..", "nope", "true"], /exec --cgroup \.\.: not a sub-cgroup of the container's cgroup/, 255],
-  ["exec --cgroup naming a sub-cgroup (255, as runc's failed exec)", ["exec", "--cgroup", "nonexistent", "nope", "true"], /sub-cgroup is not supported/, 255],
+  [
+    "exec --cgroup leaving the container's cgroup (255, as runc)",
+    ["exec", "--cgroup", "..", "nope", "true"],
+    /exec --cgroup \.\.: not a sub-cgroup of the container's cgroup/,
+    255,
+  ],
+  [
+    "exec --cgroup naming a sub-cgroup (255, as runc's failed exec)",
+    ["exec", "--cgroup", "nonexistent", "nope", "true"],
+    /sub-cgroup is not supported/,
+    255,
+  ],
   ["ps with an option a VM cannot answer", ["ps", "nope", "-l"], /ps: option -l is not supported/, 1],
   ["ps of a missing container", ["ps", "nope", "-e", "-x"], /container nope not found/, 1],
   ["kill -a of a missing container (signal 0)", ["kill", "-a", "nope", "0"], /container nope not found/, 1],
@@ -89,14 +104,19 @@ describe.skipIf(!haveBinary)("bad input", () => {
   test("--format json errors are JSON on stdout", async () => {
     const r = await husk(["--root", root, "ps", "--format", "json", "nope"]);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: "E_NOT_FOUND", message: "container nope not found", details: { containerId: "nope" } } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: { code: "E_NOT_FOUND", message: "container nope not found", details: { containerId: "nope" } },
+    });
   });
 
   test("--log-format json writes runc-style error lines to --log", async () => {
     const log = join(dir, "log.json");
     const r = await husk(["--root", root, "--log", log, "--log-format", "json", "state", "nope"]);
     expect(r.code).toBe(1);
-    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const last = lines.at(-1);
     expect(last).toMatchObject({ level: "error", msg: "container nope not found" });
     expect(Date.parse(last.time)).not.toBeNaN();

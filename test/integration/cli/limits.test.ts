@@ -64,7 +64,11 @@ describe.skipIf(!haveBinary)("sizes bounded at the door (dist/husk)", () => {
     const log = join(dir, "log.json");
     const r = await husk(["--root", root, "--log", log, "--log-format", "json", "create", "-b", b, "x"]);
     expect(r.code).toBe(1);
-    const last = (await Bun.file(log).text()).trim().split("\n").map((l) => JSON.parse(l)).at(-1);
+    const last = (await Bun.file(log).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .at(-1);
     expect(last.level).toBe("error");
     expect(last.msg).toMatch(/config\.json is \d+ bytes, over the 4 MiB limit$/);
     nothingLeft();

@@ -29,7 +29,10 @@ afterEach(async () => {
 describe.skipIf(!root)("core share mounts (root)", () => {
   test("each container's rootfs is bind-mounted into the share; the mapping names the sandbox", async () => {
     env = makeEnv();
-    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    await api.createSandbox(env.ctx, {
+      id: "sb",
+      containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))],
+    });
     const sbDir = join(env.root, "sandboxes", "sb");
     expect(readJsonFile(join(sbDir, "containers", "c1", "state.json"))).toMatchObject({ state: "ready", share: "bind" });
     expect(mountsUnder(join(sbDir, "shared"))).toHaveLength(2);
@@ -64,7 +67,6 @@ describe.skipIf(!root)("core share mounts (root)", () => {
     await api.deleteSandbox(env.ctx, "sb");
     expect(mountsUnder(env.dir)).toEqual([]);
   });
-
 });
 
 describe.skipIf(!root)("storage plugin through the core API (root)", () => {
@@ -74,7 +76,10 @@ describe.skipIf(!root)("storage plugin through the core API (root)", () => {
     writeFileSync(join(host, "vol", "f"), "data");
     const lifecycle = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });
     env = makeEnv({ lifecycle });
-    const spec: OciSpec = { ...minimalSpec(), mounts: [{ destination: "/vol", type: "bind", source: join(host, "vol"), options: ["rbind", "ro"] }] };
+    const spec: OciSpec = {
+      ...minimalSpec(),
+      mounts: [{ destination: "/vol", type: "bind", source: join(host, "vol"), options: ["rbind", "ro"] }],
+    };
     await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1", spec), spec)] });
     const sbDir = join(env.root, "sandboxes", "sb");
     const record = JSON.parse(readFileSync(join(sbDir, "containers", "c1", "config.json"), "utf8"));

@@ -42,7 +42,17 @@ describe("rootfs share", () => {
     const target = join(work, "shared", "c1", "rootfs");
     const run = (then?: string) =>
       Bun.spawn(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(FIXTURES, "share-unprivileged.ts"), join(dir, "src"), target, ...(then ? [then] : [])],
+        [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          join(FIXTURES, "share-unprivileged.ts"),
+          join(dir, "src"),
+          target,
+          ...(then ? [then] : []),
+        ],
         { stdout: "pipe", stderr: "pipe" },
       );
     const p = run();

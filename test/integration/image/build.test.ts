@@ -70,6 +70,8 @@ describe.skipIf(skip !== undefined)(`buildImage (Debian kernel)${skip ? ` — SK
   test("a missing agent executable is an E_IMAGE error", async () => {
     await expect(
       buildImage({ output: await tmp(), kernel: "debian", agentPath: "/nonexistent/husk", onProgress: () => {} }),
-    ).rejects.toMatchObject({ code: "E_IMAGE" });
+    ).rejects.toMatchObject({
+      code: "E_IMAGE",
+    });
   });
 });

@@ -38,10 +38,12 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(snap.routes).toContainEqual({ destination: "default", device: "hk0", gateway: "10.77.0.1" });
 
     const calls: [string, unknown][] = [];
-    const agent = { call: async (m: string, r: unknown) => {
+    const agent = {
+      call: async (m: string, r: unknown) => {
         calls.push([m, r]);
         return {};
-      } } as unknown as Agent;
+      },
+    } as unknown as Agent;
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     const sandboxDir = tempDir();
     const added = await lc.sandboxPrestart({ sandboxId: "s1", sandboxDir, netnsPath });
@@ -58,13 +60,23 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     expect(out(`ip -n ${NS} -d link show ${taps[0]}`)).toContain("tun type tap");
 
     await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir, netnsPath, agent });
-    expect(out(`tc -n ${NS} filter show dev hk0 ingress`)).toContain("Redirect to device " + hk0Pair.tap);
+    expect(out(`tc -n ${NS} filter show dev hk0 ingress`)).toContain(`Redirect to device ${hk0Pair.tap}`);
     expect(out(`tc -n ${NS} filter show dev ${hk0Pair.tap} ingress`)).toContain("Redirect to device hk0");
     expect(calls.map(([m]) => m)).toEqual(["updateInterfaces", "updateRoutes"]);
-    const guestIfaces = (calls[0]![1] as { interfaces: { name: string; hwAddr?: string; mtu?: number; addresses: unknown[] }[] }).interfaces;
+    const guestIfaces = (calls[0]![1] as { interfaces: { name: string; hwAddr?: string; mtu?: number; addresses: unknown[] }[] })
+      .interfaces;
     const eth = guestIfaces.find((i) => i.name === `eth${hk0Pair.index}`);
-    expect(eth).toEqual({ name: `eth${hk0Pair.index}`, hwAddr: "02:00:0a:4d:00:02", mtu: 1500, addresses: [{ address: "10.77.0.2", prefixLength: 24 }] });
-    expect((calls[1]![1] as { routes: unknown[] }).routes).toContainEqual({ destination: "default", device: `eth${hk0Pair.index}`, gateway: "10.77.0.1" });
+    expect(eth).toEqual({
+      name: `eth${hk0Pair.index}`,
+      hwAddr: "02:00:0a:4d:00:02",
+      mtu: 1500,
+      addresses: [{ address: "10.77.0.2", prefixLength: 24 }],
+    });
+    expect((calls[1]![1] as { routes: unknown[] }).routes).toContainEqual({
+      destination: "default",
+      device: `eth${hk0Pair.index}`,
+      gateway: "10.77.0.1",
+    });
 
     // A second container of the pod: already connected, nothing again.
     await createPhases(lc, { ...containerCtx(baseSpec()), sandboxDir, netnsPath, agent });
@@ -79,7 +91,10 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
 
   test("connect = false only records the netns; no NIC is plugged", async () => {
     const netnsPath = `/var/run/netns/${NS}`;
-    const lc = await createLifecycle({ config: { plugins: { network: { enabled: true, options: { connect: false } } } }, bundled: [network] });
+    const lc = await createLifecycle({
+      config: { plugins: { network: { enabled: true, options: { connect: false } } } },
+      bundled: [network],
+    });
     const sandboxDir = tempDir();
     expect(await lc.sandboxPrestart({ sandboxId: "s2", sandboxDir, netnsPath })).toBeUndefined();
     expect(JSON.parse(readFileSync(join(sandboxDir, "network.json"), "utf8")).pairs).toEqual([]);
@@ -109,8 +124,14 @@ describe.skipIf(!canNetns)("network plugin with a real netns (root)", () => {
     const sandboxDir = tempDir();
     const tap = tapName("x", 0);
     expect(Bun.spawnSync(["ip", "-n", NS, "tuntap", "add", "dev", tap, "mode", "tap"]).exitCode).toBe(0);
-    const pairs = [{ index: 0, iface: "hk0", tap }, { index: 1, iface: "hk1", tap: tapName("x", 1) }];
-    writeFileSync(join(sandboxDir, "network.json"), JSON.stringify({ netns: netnsPath, interfaces: [], routes: [], pairs, attached: false }));
+    const pairs = [
+      { index: 0, iface: "hk0", tap },
+      { index: 1, iface: "hk1", tap: tapName("x", 1) },
+    ];
+    writeFileSync(
+      join(sandboxDir, "network.json"),
+      JSON.stringify({ netns: netnsPath, interfaces: [], routes: [], pairs, attached: false }),
+    );
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [network] });
     await lc.sandboxPoststop({ sandboxId: "x", sandboxDir });
     expect(Bun.spawnSync(["ip", "-n", NS, "link", "show", tap]).exitCode).not.toBe(0);

@@ -72,7 +72,11 @@ describe.skipIf(!canMount)("storage plugin: real bind mounts (root)", () => {
   test("a single file bind (resolv.conf-style) as the only mount", async () => {
     const host = tempDir("husk-storage-");
     writeFileSync(join(host, "resolv.conf"), "nameserver 192.0.2.53\n");
-    const ctx = containerCtx(baseSpec({ mounts: [{ destination: "/etc/resolv.conf", type: "bind", source: join(host, "resolv.conf"), options: ["rbind", "ro"] }] }));
+    const ctx = containerCtx(
+      baseSpec({
+        mounts: [{ destination: "/etc/resolv.conf", type: "bind", source: join(host, "resolv.conf"), options: ["rbind", "ro"] }],
+      }),
+    );
     const dir = join(ctx.sandboxDir, "shared", ctx.containerId, "mounts");
     cleanups.push(dir);
     const lc = await createLifecycle({ config: { plugins: {} }, bundled: [storage] });

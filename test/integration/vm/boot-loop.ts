@@ -98,7 +98,8 @@ for (let i = 0; i < n; i++) {
       const exit = await Promise.race([hv.wait(), Bun.sleep(timeoutMs).then(() => undefined)]);
       const ms = performance.now() - t0;
       if (exit === undefined) throw Object.assign(new Error("hang"), { hang: true });
-      if (!readFileSync(spec.consoleLog, "utf8").includes(MARKER)) throw new Error(`exited without the marker: ${exit.consoleTail.slice(-300)}`);
+      if (!readFileSync(spec.consoleLog, "utf8").includes(MARKER))
+        throw new Error(`exited without the marker: ${exit.consoleTail.slice(-300)}`);
       times.push(ms);
     }
     console.error(`boot ${i + 1}/${n}: ${Math.round(times.at(-1)!)} ms`);

@@ -21,7 +21,10 @@ export function qemuPath(): string | undefined {
 
 export function debianKernel(): string | undefined {
   if (!existsSync("/boot")) return undefined;
-  const k = readdirSync("/boot").filter((f) => f.startsWith("vmlinuz-")).sort().at(-1);
+  const k = readdirSync("/boot")
+    .filter((f) => f.startsWith("vmlinuz-"))
+    .sort()
+    .at(-1);
   return k ? join("/boot", k) : undefined;
 }
 

@@ -23,7 +23,11 @@ try {
 } catch {
   manifest = undefined;
 }
-const skip = !qemuPath() ? "qemu-system-x86_64 not on PATH" : !manifest ? `no guest image in ${IMAGE_DIR} (run \`husk image build\`)` : undefined;
+const skip = !qemuPath()
+  ? "qemu-system-x86_64 not on PATH"
+  : !manifest
+    ? `no guest image in ${IMAGE_DIR} (run \`husk image build\`)`
+    : undefined;
 if (skip) console.warn(`SKIP guest image VM tests: ${skip}`);
 
 const root = mkdtempSync(join(tmpdir(), "husk-imgvm-"));
@@ -48,7 +52,9 @@ describe.skipIf(!!skip)("guest image in a real VM", () => {
     const backend = new MonitorBackend({ stopTimeoutMs: 10_000 });
     const t0 = performance.now();
     const h = await backend.boot(s);
-    console.info(`guest image boot to agent handshake (${manifest!.kernel.kind} ${manifest!.kernel.format}, ${s.machine}): ${Math.round(performance.now() - t0)} ms`);
+    console.info(
+      `guest image boot to agent handshake (${manifest!.kernel.kind} ${manifest!.kernel.format}, ${s.machine}): ${Math.round(performance.now() - t0)} ms`,
+    );
     const version = await h.agent.call("version", {});
     expect(version.protocolVersion).toBe(1);
     const details = await h.agent.call("guestDetails", {});

@@ -28,7 +28,12 @@ const backend = new MonitorBackend({ command: [process.execPath, entry], stopTim
 const cliBackend = new MonitorBackend({ stopTimeoutMs: 4000 });
 
 function spec(sid: string, initrd: string, over: Partial<VmSpec> = {}): VmSpec {
-  return testVmSpec(join(root, "sandboxes", sid), sid, { kernel: debianKernel() ?? "/nonexistent", initrd, kernelParams: ["quiet"], ...over });
+  return testVmSpec(join(root, "sandboxes", sid), sid, {
+    kernel: debianKernel() ?? "/nonexistent",
+    initrd,
+    kernelParams: ["quiet"],
+    ...over,
+  });
 }
 
 async function rejection(p: Promise<unknown>): Promise<HuskError> {
@@ -40,7 +45,8 @@ async function rejection(p: Promise<unknown>): Promise<HuskError> {
   throw new Error("expected a rejection");
 }
 
-const leftovers = (dir: string) => ["monitor.sock", "monitor.pid", "qmp.sock", "agent.sock", "qemu.pid"].filter((f) => existsSync(join(dir, f)));
+const leftovers = (dir: string) =>
+  ["monitor.sock", "monitor.pid", "qmp.sock", "agent.sock", "qemu.pid"].filter((f) => existsSync(join(dir, f)));
 
 describe.skipIf(!!skip)("sandbox monitor with real QEMU", () => {
   const ticking = `i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done &`;

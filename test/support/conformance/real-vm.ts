@@ -42,7 +42,10 @@ export async function bootRealVm(root: string, sid: string, backend = realBacken
 
 function tails(spec: VmSpec): string {
   let out = "";
-  for (const [title, file] of [["console", spec.consoleLog], ["monitor log", join(spec.dir, "monitor.log")]] as const) {
+  for (const [title, file] of [
+    ["console", spec.consoleLog],
+    ["monitor log", join(spec.dir, "monitor.log")],
+  ] as const) {
     if (!existsSync(file)) continue;
     out += `\n--- ${title} (last lines) ---\n${readFileSync(file, "utf8").split("\n").slice(-20).join("\n")}`;
   }

@@ -155,7 +155,14 @@ describe("client over memory transport", () => {
     const agent = await agentOverTransport(a);
     cleanups.push(() => agent.close());
     const closed = new Promise((r) => agent.onClose(r));
-    const err = await agent.call("exec", { containerId: "c1", execId: "e", process: { args: ["x"], cwd: "/", user: { uid: 0, gid: 0 } }, stdio: { terminal: false } }).catch((e) => e);
+    const err = await agent
+      .call("exec", {
+        containerId: "c1",
+        execId: "e",
+        process: { args: ["x"], cwd: "/", user: { uid: 0, gid: 0 } },
+        stdio: { terminal: false },
+      })
+      .catch((e) => e);
     expect(err.code).toBe("E_PROTOCOL");
     expect(err.message).toMatch(/invalid exec response/);
     await closed;

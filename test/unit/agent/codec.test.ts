@@ -20,7 +20,11 @@ function rng(seed: number): () => number {
 function collect(options: { startInSync?: boolean; maxFrameBytes?: number } = {}) {
   const frames: Frame[] = [];
   const errors: Error[] = [];
-  const dec = new FrameDecoder((f) => frames.push(f), (e) => errors.push(e), { startInSync: false, ...options });
+  const dec = new FrameDecoder(
+    (f) => frames.push(f),
+    (e) => errors.push(e),
+    { startInSync: false, ...options },
+  );
   return { dec, frames, errors };
 }
 
@@ -148,7 +152,11 @@ describe("frame codec", () => {
     const after = collect({ maxFrameBytes: max });
     dec.reset();
     let got = 0;
-    const dec2 = new FrameDecoder(() => got++, () => {}, { maxFrameBytes: max });
+    const dec2 = new FrameDecoder(
+      () => got++,
+      () => {},
+      { maxFrameBytes: max },
+    );
     dec2.push(hello());
     expect(got).toBe(1);
     expect(after.errors.length).toBe(0);

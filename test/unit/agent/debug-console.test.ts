@@ -92,7 +92,9 @@ describe("agent debug console", () => {
     expect((await agent.call("debugConsole", { execId: "d", stdio: { terminal: false } }).catch((e) => e)).code).toBe("E_ALREADY_EXISTS");
     expect((await agent.call("waitProcess", ref("nope")).catch((e) => e)).code).toBe("E_NOT_FOUND");
     const spec = { ociVersion: "1.0.2", root: { path: "/rootfs" }, process: { args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } } };
-    expect((await agent.call("createContainer", { containerId: GUEST_CONSOLE_ID, spec, stdio: { terminal: false } }).catch((e) => e)).code).toBe("E_INVALID_ID");
+    expect(
+      (await agent.call("createContainer", { containerId: GUEST_CONSOLE_ID, spec, stdio: { terminal: false } }).catch((e) => e)).code,
+    ).toBe("E_INVALID_ID");
     await agent.call("signalProcess", { ...ref("d"), signal: 9 });
     await agent.call("waitProcess", ref("d"));
   });

@@ -15,7 +15,12 @@ export class FakeRuntime implements ContainerRuntime {
   calls: string[] = [];
   procs = new Map<string, { proc: ReturnType<typeof Bun.spawn>; startFile: string }>();
 
-  private spawn(args: string[], io: RuntimeIo, gate?: string, size?: { height: number; width: number }): { proc: ReturnType<typeof Bun.spawn>; exited: Promise<WaitResult> } {
+  private spawn(
+    args: string[],
+    io: RuntimeIo,
+    gate?: string,
+    size?: { height: number; width: number },
+  ): { proc: ReturnType<typeof Bun.spawn>; exited: Promise<WaitResult> } {
     const argv = gate ? ["sh", "-c", `while [ ! -e ${gate} ]; do sleep 0.01; done; exec "$@"`, "sh", ...args] : args;
     let fds: [number, number, number];
     let cleanup = () => {};

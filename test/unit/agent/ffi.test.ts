@@ -2,7 +2,16 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { closeFd, decodeWaitStatus, isNotChild, makePipe, openPty, reapPid, setChildSubreaper, setWindowSize } from "../../../src/host/ffi/process.ts";
+import {
+  closeFd,
+  decodeWaitStatus,
+  isNotChild,
+  makePipe,
+  openPty,
+  reapPid,
+  setChildSubreaper,
+  setWindowSize,
+} from "../../../src/host/ffi/process.ts";
 import { acceptUnix, closeSocket, listenUnix, recvFd, sendFd } from "../../../src/host/ffi/scm.ts";
 import { sleep } from "./helpers.ts";
 
@@ -101,7 +110,9 @@ describe("orphan sweeper", () => {
     const { OrphanSweeper, ownChildren } = await import("../../../src/agent/server/orphans.ts");
     setChildSubreaper();
     // Two children that outlive their parent shell: re-parented to us, then zombies.
-    const orphanMaker = Bun.spawn(["sh", "-c", "sh -c 'sleep 0.05; exit 4' & echo $!; sh -c 'sleep 0.05; exit 5' & echo $!"], { stdout: "pipe" });
+    const orphanMaker = Bun.spawn(["sh", "-c", "sh -c 'sleep 0.05; exit 4' & echo $!; sh -c 'sleep 0.05; exit 5' & echo $!"], {
+      stdout: "pipe",
+    });
     const [a, b] = (await new Response(orphanMaker.stdout).text()).trim().split("\n").map(Number);
     await orphanMaker.exited;
     await sleep(300); // both exited: zombies, children of this process now

@@ -32,7 +32,10 @@ async function setup() {
   const [a, b] = memoryPair();
   server.attach(b);
   const agent = await agentOverTransport(a, { windowBytes: WINDOW });
-  cleanups.push(() => agent.close(), () => server.close());
+  cleanups.push(
+    () => agent.close(),
+    () => server.close(),
+  );
   const io = agent.openStdio({ terminal: false, stdin: true, stdout: true, stderr: false });
   await agent.call("exec", { containerId: "c", execId: "e", process: { args: ["x"], cwd: "/", user }, stdio: io.stdio });
   return { agent, server, io, guest: () => attached };
@@ -179,7 +182,7 @@ describe("a misbehaving peer", () => {
 describe("fuzzing a live channel", () => {
   test("random and mutated frames into the guest side: never throws, keeps no backlog, serves a fresh session after", async () => {
     let s = 7;
-    const r = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const r = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const server = serverChannel(async () => ({ agentVersion: "ok", commit: "c", protocolVersion: 1 }));
     cleanups.push(() => server.close());
     for (let round = 0; round < 20; round++) {
@@ -189,7 +192,11 @@ describe("fuzzing a live channel", () => {
       await a.write(hello);
       for (let i = 0; i < 100; i++) {
         const types = Object.values(FrameType);
-        let f = encodeFrame(types[Math.floor(r() * types.length)]!, Math.floor(r() * 10), new Uint8Array(Math.floor(r() * 300)).map(() => Math.floor(r() * 256)));
+        const f = encodeFrame(
+          types[Math.floor(r() * types.length)]!,
+          Math.floor(r() * 10),
+          new Uint8Array(Math.floor(r() * 300)).map(() => Math.floor(r() * 256)),
+        );
         if (r() < 0.5) f[Math.floor(r() * f.length)] = Math.floor(r() * 256);
         await a.write(f).catch(() => {});
       }

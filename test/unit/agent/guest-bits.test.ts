@@ -46,13 +46,22 @@ describe("procfs and cgroup readers", () => {
     writeFileSync(join(proc, "meminfo"), "MemTotal:       2048 kB\nMemFree:         100 kB\nMemAvailable:   1024 kB\n");
     writeFileSync(join(proc, "cpuinfo"), "processor\t: 0\nflags: x\n\nprocessor\t: 1\n");
     writeFileSync(join(proc, "uptime"), "12.5 20.0\n");
-    expect(await guestDetails("v1", proc)).toEqual({ agentVersion: "v1", kernelRelease: "6.1.0-test", cpus: 2, memTotalKiB: 2048, memFreeKiB: 1024, uptimeSec: 12.5 });
+    expect(await guestDetails("v1", proc)).toEqual({
+      agentVersion: "v1",
+      kernelRelease: "6.1.0-test",
+      cpus: 2,
+      memTotalKiB: 2048,
+      memFreeKiB: 1024,
+      uptimeSec: 12.5,
+    });
   });
 });
 
 describe("network commands", () => {
   test("interfaces and routes become busybox ip command lines", () => {
-    expect(interfaceCommands({ name: "eth0", hwAddr: "02:00:00:00:00:01", mtu: 1400, addresses: [{ address: "10.1.0.2", prefixLength: 16 }] })).toEqual([
+    expect(
+      interfaceCommands({ name: "eth0", hwAddr: "02:00:00:00:00:01", mtu: 1400, addresses: [{ address: "10.1.0.2", prefixLength: 16 }] }),
+    ).toEqual([
       ["ip", "link", "set", "dev", "eth0", "down"],
       ["ip", "link", "set", "dev", "eth0", "address", "02:00:00:00:00:01"],
       ["ip", "link", "set", "dev", "eth0", "mtu", "1400"],
@@ -60,7 +69,16 @@ describe("network commands", () => {
       ["ip", "addr", "add", "10.1.0.2/16", "dev", "eth0"],
       ["ip", "link", "set", "dev", "eth0", "up"],
     ]);
-    expect(routeCommand({ destination: "10.2.0.0/16", device: "eth0", source: "10.1.0.2" })).toEqual(["ip", "route", "replace", "10.2.0.0/16", "dev", "eth0", "src", "10.1.0.2"]);
+    expect(routeCommand({ destination: "10.2.0.0/16", device: "eth0", source: "10.1.0.2" })).toEqual([
+      "ip",
+      "route",
+      "replace",
+      "10.2.0.0/16",
+      "dev",
+      "eth0",
+      "src",
+      "10.1.0.2",
+    ]);
   });
 
   test("mountinfo targets are unescaped", () => {
@@ -125,7 +143,10 @@ function hostTransport(port: FakePort): Transport {
 describe("virtio-serial port sessions", () => {
   test("the port is found by name", () => {
     const sys = mkdtempSync(join(tmpdir(), "husk-vports-"));
-    for (const [dev, name] of [["vport1p0", "other"], ["vport1p1", "agent.channel.0"]]) {
+    for (const [dev, name] of [
+      ["vport1p0", "other"],
+      ["vport1p1", "agent.channel.0"],
+    ]) {
       mkdirSync(join(sys, dev!));
       writeFileSync(join(sys, dev!, "name"), `${name}\n`);
     }

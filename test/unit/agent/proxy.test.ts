@@ -120,7 +120,13 @@ describe("agent router", () => {
     s.router.agent.on("processExit", (e) => got.push(["self", e.exitCode]));
     await c1.call("signalProcess", { containerId: "c1", signal: 9 });
     await sleep(20);
-    expect(got).toEqual(expect.arrayContaining([["c1", 137], ["c2", 137], ["self", 137]]));
+    expect(got).toEqual(
+      expect.arrayContaining([
+        ["c1", 137],
+        ["c2", 137],
+        ["self", 137],
+      ]),
+    );
   });
 
   test("a client that disconnects has its requests cancelled and streams reset; others continue", async () => {
@@ -150,7 +156,12 @@ describe("agent router", () => {
     const c1 = await s.connect();
     const io = c1.openStdio({ terminal: false, stdin: true, stdout: false, stderr: false });
     const err = await c1
-      .call("exec", { containerId: "c1", execId: "x", process: { args: ["x"], cwd: "/", user }, stdio: { terminal: false, stdin: io.stdio.stdin, stdout: 2 } })
+      .call("exec", {
+        containerId: "c1",
+        execId: "x",
+        process: { args: ["x"], cwd: "/", user },
+        stdio: { terminal: false, stdin: io.stdio.stdin, stdout: 2 },
+      })
       .catch((e) => e);
     expect(err.code).toBe("E_PROTOCOL");
     expect(err.message).toMatch(/not allocated by the peer/);

@@ -18,7 +18,13 @@ function spec(args: string[], terminal = false) {
   return { ociVersion: "1.0.2", root: { path: "/rootfs" }, process: { args, cwd: "/", user, terminal } };
 }
 
-async function setup(): Promise<{ agent: AgentClient; runtime: FakeRuntime; commands: string[][]; stateDir: string; powered: () => boolean }> {
+async function setup(): Promise<{
+  agent: AgentClient;
+  runtime: FakeRuntime;
+  commands: string[][];
+  stateDir: string;
+  powered: () => boolean;
+}> {
   const stateDir = mkdtempSync(join(tmpdir(), "husk-agent-svc-"));
   const runtime = new FakeRuntime();
   const commands: string[][] = [];
@@ -49,7 +55,11 @@ describe("guest agent service (fake runtime)", () => {
     const { agent, runtime, stateDir } = await setup();
     const { stdio, streams } = agent.openStdio({ terminal: false, stdin: false, stdout: true, stderr: true });
     const exitEvent = new Promise((r) => agent.on("processExit", r));
-    const { pid } = await agent.call("createContainer", { containerId: "c1", spec: spec(["sh", "-c", "echo out; echo err >&2; exit 3"]), stdio });
+    const { pid } = await agent.call("createContainer", {
+      containerId: "c1",
+      spec: spec(["sh", "-c", "echo out; echo err >&2; exit 3"]),
+      stdio,
+    });
     expect(pid).toBeGreaterThan(0);
     expect(existsSync(join(stateDir, "bundles/c1/config.json"))).toBe(true);
     await agent.call("startContainer", { containerId: "c1" });
@@ -83,7 +93,9 @@ describe("guest agent service (fake runtime)", () => {
     expect(res.written).toBe(8);
     await agent.call("closeStdin", { containerId: "c1", execId: "cat2" });
     expect(await readAll(io2.streams.stdout!)).toBe("b64 data");
-    const dup = await agent.call("exec", { containerId: "c1", execId: "cat2", process: { args: ["true"], cwd: "/", user }, stdio: { terminal: false } }).catch((e) => e);
+    const dup = await agent
+      .call("exec", { containerId: "c1", execId: "cat2", process: { args: ["true"], cwd: "/", user }, stdio: { terminal: false } })
+      .catch((e) => e);
     expect(dup.code).toBe("E_ALREADY_EXISTS");
   });
 
@@ -112,7 +124,12 @@ describe("guest agent service (fake runtime)", () => {
     await agent.call("createContainer", { containerId: "t1", spec: spec(["sleep", "30"]), stdio: { terminal: false } });
     const io = agent.openStdio({ terminal: true, stdin: true, stdout: true, stderr: true, rows: 24, cols: 80 });
     expect(io.stdio.stderr).toBeUndefined();
-    await agent.call("exec", { containerId: "t1", execId: "tty", process: { args: ["sh", "-c", "stty size; read x; stty size"], cwd: "/", user }, stdio: io.stdio });
+    await agent.call("exec", {
+      containerId: "t1",
+      execId: "tty",
+      process: { args: ["sh", "-c", "stty size; read x; stty size"], cwd: "/", user },
+      stdio: io.stdio,
+    });
     const reader = io.streams.stdout!.getReader();
     let text = "";
     while (!text.includes("24 80")) text += new TextDecoder().decode((await reader.read()).value);
@@ -135,7 +152,9 @@ describe("guest agent service (fake runtime)", () => {
     await agent.call("resumeContainer", { containerId: "c3" });
     await agent.call("updateContainer", { containerId: "c3", resources: { pids: { limit: 10 } } });
     expect(runtime.calls.slice(1)).toEqual(["pause c3", "resume c3", 'update c3 {"pids":{"limit":10}}']);
-    await agent.call("updateInterfaces", { interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.0.0.2", prefixLength: 24 }] }] });
+    await agent.call("updateInterfaces", {
+      interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.0.0.2", prefixLength: 24 }] }],
+    });
     await agent.call("updateRoutes", { routes: [{ destination: "default", gateway: "10.0.0.1", device: "eth0" }] });
     expect(commands).toContainEqual(["ip", "addr", "add", "10.0.0.2/24", "dev", "eth0"]);
     expect(commands.at(-1)).toEqual(["ip", "route", "replace", "default", "via", "10.0.0.1", "dev", "eth0"]);

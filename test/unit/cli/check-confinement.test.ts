@@ -5,15 +5,41 @@ import type { ConfinementProbe } from "../../../src/hypervisor/qemu/process.ts";
 
 /** husk check: the confinement a probe QEMU actually got, judged from its /proc status and limits. */
 
-const want: Confinement = { unshare: "/usr/bin/unshare", prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", capabilities: QEMU_CAPABILITIES, ...QEMU_RLIMITS, uid: 1_500_001_234 };
+const want: Confinement = {
+  unshare: "/usr/bin/unshare",
+  prlimit: "/usr/bin/prlimit",
+  setpriv: "/usr/bin/setpriv",
+  capabilities: QEMU_CAPABILITIES,
+  ...QEMU_RLIMITS,
+  uid: 1_500_001_234,
+};
 
 const status = (over: Record<string, string> = {}) =>
-  Object.entries({ Uid: "1500001234\t1500001234\t1500001234\t1500001234", CapInh: "000000000000001b", CapPrm: "000000000000001b", CapEff: "000000000000001b", CapBnd: "000000000000001b", CapAmb: "000000000000001b", NoNewPrivs: "1", Seccomp: "2", ...over })
+  Object.entries({
+    Uid: "1500001234\t1500001234\t1500001234\t1500001234",
+    CapInh: "000000000000001b",
+    CapPrm: "000000000000001b",
+    CapEff: "000000000000001b",
+    CapBnd: "000000000000001b",
+    CapAmb: "000000000000001b",
+    NoNewPrivs: "1",
+    Seccomp: "2",
+    ...over,
+  })
     .map(([k, v]) => `${k}:\t${v}`)
     .join("\n");
 const limits = (nofile = 4096, nproc = 512) =>
   `Limit  Soft Limit  Hard Limit  Units\nMax processes             ${nproc}                  ${nproc}                  processes\nMax open files            ${nofile}                 ${nofile}                 files\n`;
-const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({ pid: 42, status: status(), limits: limits(), ownNetns: true, ownMntns: true, exit: { code: 0, signal: null }, stderr: "", ...over });
+const probe = (over: Partial<ConfinementProbe> = {}): ConfinementProbe => ({
+  pid: 42,
+  status: status(),
+  limits: limits(),
+  ownNetns: true,
+  ownMntns: true,
+  exit: { code: 0, signal: null },
+  stderr: "",
+  ...over,
+});
 
 describe("husk check: qemu confinement", () => {
   test("everything in place: ok, required, names what is and is not applied", () => {
@@ -23,7 +49,10 @@ describe("husk check: qemu confinement", () => {
     expect(r.detail).toContain("capabilities chown,dac_override,fowner,fsetid (CapEff 1b)");
     expect(r.detail).toContain("a uid of its own (1500000000 + its owner's pid)");
     expect(r.detail).toContain("no mount namespace of its own");
-    const jailed = judgeConfinement(probe(), { ...want, root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: ["/usr"], files: [], devices: [] } });
+    const jailed = judgeConfinement(probe(), {
+      ...want,
+      root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: ["/usr"], files: [], devices: [] },
+    });
     expect(jailed.ok).toBe(true);
     expect(jailed.detail).toContain("own mount namespace (a read-only tmpfs root");
   });
@@ -50,17 +79,41 @@ describe("husk check: qemu confinement", () => {
     const uid = process.geteuid?.() ?? 0;
     const mine = { ...want, capabilities: [], uid: undefined, unprivileged: true };
     const zero = "0000000000000000";
-    const r = judgeConfinement(probe({ ownNetns: false, status: status({ Uid: `${uid}\t${uid}\t${uid}\t${uid}`, CapInh: zero, CapPrm: zero, CapEff: zero, CapBnd: "000001ffffffffff", CapAmb: zero }) }), mine);
+    const r = judgeConfinement(
+      probe({
+        ownNetns: false,
+        status: status({
+          Uid: `${uid}\t${uid}\t${uid}\t${uid}`,
+          CapInh: zero,
+          CapPrm: zero,
+          CapEff: zero,
+          CapBnd: "000001ffffffffff",
+          CapAmb: zero,
+        }),
+      }),
+      mine,
+    );
     expect(r.ok).toBe(true);
     expect(r.detail).toContain("not root: seccomp filter");
   });
   test("a jail expected but QEMU in the host's mount namespace: fails", () => {
-    const r = judgeConfinement(probe({ ownMntns: false }), { ...want, root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: [], files: [], devices: [] } });
+    const r = judgeConfinement(probe({ ownMntns: false }), {
+      ...want,
+      root: { sh: "/bin/sh", jailDir: "/j", links: [], dirs: [], files: [], devices: [] },
+    });
     expect(r.ok).toBe(false);
     expect(r.detail).toContain("in the host's mount namespace");
   });
   test("a QEMU that did not come up: its stderr", () => {
-    const r = judgeConfinement(probe({ status: "", limits: "", exit: { code: 1, signal: null }, stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'\n" }), want);
+    const r = judgeConfinement(
+      probe({
+        status: "",
+        limits: "",
+        exit: { code: 1, signal: null },
+        stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'\n",
+      }),
+      want,
+    );
     expect(r.ok).toBe(false);
     expect(r.detail).toContain("There is no option group 'sandbox'");
   });

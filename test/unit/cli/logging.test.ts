@@ -73,7 +73,9 @@ describe("logging output", () => {
     expect(run({ globals: { debug: true }, env: { HUSK_LOG_LEVEL: "5" } }).stderr).toBe(
       `[trace] [t] trc\n[debug] [t] dbg 1\n[info] [t] info\n${PLAIN_WARN}`,
     );
-    expect(run({ globals: { debug: true }, env: { HUSK_LOG_LEVEL: "0" } }).stderr).toBe(`[debug] [t] dbg 1\n[info] [t] info\n${PLAIN_WARN}`);
+    expect(run({ globals: { debug: true }, env: { HUSK_LOG_LEVEL: "0" } }).stderr).toBe(
+      `[debug] [t] dbg 1\n[info] [t] info\n${PLAIN_WARN}`,
+    );
   });
   test("a terminal gets consola's fancy reporter; NO_COLOR, TERM=dumb or --format json keep plain lines", () => {
     expect(run({ globals: {}, tty: true }).stderr).toBe(FANCY_WARN);
@@ -107,7 +109,9 @@ describe("logging output", () => {
     expect(run({ globals: { debug: true }, role: "shim" })).toEqual({ stderr: "", file: "" });
   });
   test("a logger made before configureLogging follows it (tagged consolas are made at first use)", () => {
-    expect(run({ globals: { logFormat: "json" }, env: { EARLY: "1" } }).stderr).toEndWith('{"level":"warning","msg":"[early] early","time":"T"}\n');
+    expect(run({ globals: { logFormat: "json" }, env: { EARLY: "1" } }).stderr).toEndWith(
+      '{"level":"warning","msg":"[early] early","time":"T"}\n',
+    );
   });
   test("unconfigured (library use, tests): consola's defaults at HUSK_LOG_LEVEL or info, on stderr", () => {
     expect(run({ env: { NODE_ENV: "test" } }).stderr).toBe(`[info] [t] info\n${PLAIN_WARN}`);

@@ -10,11 +10,24 @@ import { containerUsers, formatPs, psColumns } from "../../../src/cli/lib/ps.ts"
 
 const now = new Date(2026, 11, 4, 20, 30, 0).getTime() / 1000;
 const procs: ProcessInfo[] = [
-  { pid: 7, ppid: 1, user: "1000", state: "R", command: "/bin/dd if=/dev/zero of=/dev/null", tty: "pts/0", startTime: now - 100, cpuSeconds: 50.5 },
+  {
+    pid: 7,
+    ppid: 1,
+    user: "1000",
+    state: "R",
+    command: "/bin/dd if=/dev/zero of=/dev/null",
+    tty: "pts/0",
+    startTime: now - 100,
+    cpuSeconds: 50.5,
+  },
   { pid: 1, ppid: 0, user: "0", state: "S", command: "/bin/sh -c sleep 1000", startTime: now - 3 * 86400, cpuSeconds: 3725 },
 ];
 const ctx = { now, users: new Map([["0", "root"]]) };
-const lines = (cols: ReturnType<typeof psColumns>, list = procs) => formatPs(cols, list, ctx).trimEnd().split("\n").map((l) => l.trim().split(/\s+/));
+const lines = (cols: ReturnType<typeof psColumns>, list = procs) =>
+  formatPs(cols, list, ctx)
+    .trimEnd()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/));
 
 describe("ps columns", () => {
   test("no arguments: runc's default, ps -ef (UID PID PPID C STIME TTY TIME CMD), sorted by pid", () => {
@@ -103,7 +116,10 @@ describe("user names from the container's /etc/passwd", () => {
     try {
       mkdirSync(join(dir, "a/etc"), { recursive: true });
       writeFileSync(join(dir, "a/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/:/bin/false\nbroken\n");
-      expect([...containerUsers(join(dir, "a"))]).toEqual([["0", "root"], ["33", "www"]]);
+      expect([...containerUsers(join(dir, "a"))]).toEqual([
+        ["0", "root"],
+        ["33", "www"],
+      ]);
       mkdirSync(join(dir, "b/etc"), { recursive: true });
       symlinkSync(join(dir, "a/etc/passwd"), join(dir, "b/etc/passwd"));
       expect(containerUsers(join(dir, "b")).size).toBe(0);

@@ -11,8 +11,30 @@ import { formatLine } from "../../../src/cli/logging.ts";
 
 describe("global flags", () => {
   test("runc's globals before the command, = and space forms, repeatable --plugin", () => {
-    const { globals, rest } = parseGlobals(["--root", "/r", "--log=/l", "--log-format", "json", "--debug", "--plugin", "a.ts", "--plugin=b.ts", "--systemd-cgroup", "create", "--bundle", "b", "x"]);
-    expect(globals).toMatchObject({ root: "/r", log: "/l", logFormat: "json", debug: true, plugins: ["a.ts", "b.ts"], systemdCgroup: true });
+    const { globals, rest } = parseGlobals([
+      "--root",
+      "/r",
+      "--log=/l",
+      "--log-format",
+      "json",
+      "--debug",
+      "--plugin",
+      "a.ts",
+      "--plugin=b.ts",
+      "--systemd-cgroup",
+      "create",
+      "--bundle",
+      "b",
+      "x",
+    ]);
+    expect(globals).toMatchObject({
+      root: "/r",
+      log: "/l",
+      logFormat: "json",
+      debug: true,
+      plugins: ["a.ts", "b.ts"],
+      systemdCgroup: true,
+    });
     expect(rest).toEqual(["create", "--bundle", "b", "x"]);
   });
   test("Go-style single-dash long flags", () => {
@@ -26,7 +48,12 @@ describe("global flags", () => {
 });
 
 describe("command flags", () => {
-  const def = { bundle: { type: "string", alias: "b" }, detach: { type: "boolean", alias: "d" }, env: { type: "string", alias: "e" }, "no-pivot": { type: "boolean" } } as const;
+  const def = {
+    bundle: { type: "string", alias: "b" },
+    detach: { type: "boolean", alias: "d" },
+    env: { type: "string", alias: "e" },
+    "no-pivot": { type: "boolean" },
+  } as const;
   test("known flags pass; unknown are refused", () => {
     expect(checkFlags(["-b", "x", "--detach", "--no-pivot", "id"], def).positionals).toEqual(["id"]);
     expect(() => checkFlags(["--nope"], def)).toThrow("--nope");
@@ -91,19 +118,57 @@ describe("values", () => {
 describe("exec process", () => {
   const spec = { ociVersion: "1.0.2", process: { user: { uid: 0, gid: 0 }, cwd: "/", args: ["sh"], env: ["PATH=/bin", "A=1"] } };
   test("the container's process with the command and flags over it", () => {
-    const p = execProcess(spec, { args: ["ls", "-l"], tty: true, cwd: "/tmp", env: ["A=2", "B=3"], user: "1000:100", additionalGids: ["5"], caps: [], noNewPrivs: true });
-    expect(p).toMatchObject({ args: ["ls", "-l"], terminal: true, cwd: "/tmp", env: ["PATH=/bin", "A=2", "B=3"], user: { uid: 1000, gid: 100, additionalGids: [5] }, noNewPrivileges: true });
+    const p = execProcess(spec, {
+      args: ["ls", "-l"],
+      tty: true,
+      cwd: "/tmp",
+      env: ["A=2", "B=3"],
+      user: "1000:100",
+      additionalGids: ["5"],
+      caps: [],
+      noNewPrivs: true,
+    });
+    expect(p).toMatchObject({
+      args: ["ls", "-l"],
+      terminal: true,
+      cwd: "/tmp",
+      env: ["PATH=/bin", "A=2", "B=3"],
+      user: { uid: 1000, gid: 100, additionalGids: [5] },
+      noNewPrivileges: true,
+    });
   });
   test("a command is required, users are numeric", () => {
-    expect(() => execProcess(spec, { args: [], tty: false, env: [], additionalGids: [], caps: [], noNewPrivs: false })).toThrow("needs a command");
-    expect(() => execProcess(spec, { args: ["x"], tty: false, env: [], user: "root", additionalGids: [], caps: [], noNewPrivs: false })).toThrow("uid");
+    expect(() => execProcess(spec, { args: [], tty: false, env: [], additionalGids: [], caps: [], noNewPrivs: false })).toThrow(
+      "needs a command",
+    );
+    expect(() =>
+      execProcess(spec, { args: ["x"], tty: false, env: [], user: "root", additionalGids: [], caps: [], noNewPrivs: false }),
+    ).toThrow("uid");
   });
 });
 
 describe("state JSON", () => {
-  const base = { id: "c1", sandboxId: "c1", pid: 42, guestPid: 7, bundle: "/b", rootfs: "/b/rootfs", annotations: {}, createdAt: "2026-01-01T00:00:00.000Z" };
+  const base = {
+    id: "c1",
+    sandboxId: "c1",
+    pid: 42,
+    guestPid: 7,
+    bundle: "/b",
+    rootfs: "/b/rootfs",
+    annotations: {},
+    createdAt: "2026-01-01T00:00:00.000Z",
+  };
   test("runc's keys, OCI status names, no pid once stopped", () => {
-    expect(runcState({ ...base, state: "ready" })).toEqual({ ociVersion: expect.any(String), id: "c1", pid: 42, status: "created", bundle: "/b", rootfs: "/b/rootfs", created: base.createdAt, owner: "" });
+    expect(runcState({ ...base, state: "ready" })).toEqual({
+      ociVersion: expect.any(String),
+      id: "c1",
+      pid: 42,
+      status: "created",
+      bundle: "/b",
+      rootfs: "/b/rootfs",
+      created: base.createdAt,
+      owner: "",
+    });
     expect(runcState({ ...base, state: "stopped" }).pid).toBe(0);
     expect(runcState({ ...base, state: "running", annotations: { a: "b" } }).annotations).toEqual({ a: "b" });
   });

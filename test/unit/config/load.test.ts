@@ -98,7 +98,9 @@ describe("loadConfig", () => {
 
   test("a bad value → E_CONFIG naming the key", () => {
     expect(configError(() => parseConfigText(`[hypervisor]\naccelerator = "xen"\n`, "f")).message).toContain("hypervisor.accelerator");
-    expect(configError(() => parseConfigText(`[runtime]\nroot = "relative"\n`, "f")).message).toBe("f: runtime.root: must be an absolute path");
+    expect(configError(() => parseConfigText(`[runtime]\nroot = "relative"\n`, "f")).message).toBe(
+      "f: runtime.root: must be an absolute path",
+    );
     expect(configError(() => parseConfigText(`[hypervisor]\nmemory_mib = 1\n`, "f")).message).toContain("hypervisor.memory_mib");
     expect(configError(() => parseConfigText(`[plugins.x]\nenabeld = true\n`, "f")).message).toContain("plugins.x.enabeld: unknown key");
   });

@@ -102,7 +102,10 @@ describe("container lifecycle", () => {
 
   test("a ready container can be deleted; pid file written by the launcher", async () => {
     const pidFile = join(env.dir, "pid");
-    await api.createContainer(env.ctx, "sb", { ...containerConfig("c1", env.bundle("b1")), io: { terminal: false, detach: true, pidFile } });
+    await api.createContainer(env.ctx, "sb", {
+      ...containerConfig("c1", env.bundle("b1")),
+      io: { terminal: false, detach: true, pidFile },
+    });
     expect(readFileSync(pidFile, "utf8")).toBe(String(process.pid));
     await api.deleteContainer(env.ctx, "sb", "c1");
     expect(existsSync(cDir("c1"))).toBe(false);

@@ -40,7 +40,11 @@ describe("across processes", () => {
     const io = { terminal: false, detach: true };
     expect((await call("createSandbox", { id: "sb", containers: [{ id: "c1", bundle, io }] })).ok.state).toBe("ready");
     expect((await call("startContainer", "sb", "c1")).ok.state).toBe("running");
-    const exec = await call("enterContainer", "sb", "c1", { process: { user: { uid: 0, gid: 0 }, args: ["top"], cwd: "/" }, io, execId: "e1" });
+    const exec = await call("enterContainer", "sb", "c1", {
+      process: { user: { uid: 0, gid: 0 }, args: ["top"], cwd: "/" },
+      io,
+      execId: "e1",
+    });
     expect(exec.ok.execId).toBe("e1");
     const ps = await call("processListContainer", "sb", "c1");
     expect(ps.ok.map((p: { command: string }) => p.command)).toEqual(["/bin/sh", "top"]);
@@ -58,9 +62,12 @@ describe("across processes", () => {
   test("an api call waits for the lock another process holds (E_LOCKED with a timeout)", async () => {
     const ctx = createTestContext({ root, lockTimeoutMs: 100 });
     await api.createSandbox(ctx, { id: "held", containers: [containerConfig("h1", makeBundle(dir, "bh"))] });
-    const holder = Bun.spawn([process.execPath, join(FIXTURES, "lock-holder.ts"), root, "held", "exclusive", "60000", join(dir, "held.log")], {
-      stdout: "pipe",
-    });
+    const holder = Bun.spawn(
+      [process.execPath, join(FIXTURES, "lock-holder.ts"), root, "held", "exclusive", "60000", join(dir, "held.log")],
+      {
+        stdout: "pipe",
+      },
+    );
     const reader = holder.stdout.getReader();
     await reader.read(); // "locked"
     await rejectsWith(api.statusSandbox(ctx, "held"), "E_LOCKED");

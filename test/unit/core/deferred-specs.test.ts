@@ -15,7 +15,10 @@ import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from ".
 let env: Env;
 beforeEach(async () => {
   env = makeEnv();
-  await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+  await api.createSandbox(env.ctx, {
+    id: "sb",
+    containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))],
+  });
 });
 afterEach(() => env.cleanup());
 

@@ -102,16 +102,16 @@ describe("ids", () => {
   test("container ids are unique host-wide; the failed sandbox leaves nothing", async () => {
     await rejectsWith(api.createContainer(env.ctx, "box", containerConfig("c-ready", join(env.dir, "bx"))), "E_ALREADY_EXISTS");
     await rejectsWith(api.createContainer(env.ctx, "s-ready", containerConfig("c-ready", join(env.dir, "bx"))), "E_ALREADY_EXISTS");
-    await rejectsWith(api.createSandbox(env.ctx, { id: "other", containers: [containerConfig("r1", join(env.dir, "bx"))] }), "E_ALREADY_EXISTS");
+    await rejectsWith(
+      api.createSandbox(env.ctx, { id: "other", containers: [containerConfig("r1", join(env.dir, "bx"))] }),
+      "E_ALREADY_EXISTS",
+    );
     expect(existsSync(join(env.root, "sandboxes", "other"))).toBe(false);
     expect(api.sandboxOfContainer(env.root, "r1")).toBe("s-running");
   });
   test("bad signal → E_USAGE; bad exec process → E_INVALID_SPEC; missing rootfs → E_BUNDLE", async () => {
     await rejectsWith(api.killContainer(env.ctx, "box", "c-running", 99), "E_USAGE");
-    await rejectsWith(
-      api.enterContainer(env.ctx, "box", "c-running", { process: { ...proc, cwd: "relative" }, io }),
-      "E_INVALID_SPEC",
-    );
+    await rejectsWith(api.enterContainer(env.ctx, "box", "c-running", { process: { ...proc, cwd: "relative" }, io }), "E_INVALID_SPEC");
     await rejectsWith(api.createContainer(env.ctx, "box", containerConfig("nb", join(env.dir, "missing"))), "E_BUNDLE");
     expect(existsSync(join(env.root, "containers", "nb"))).toBe(false);
   });
@@ -159,7 +159,15 @@ describe("invalid container transitions → E_INVALID_STATE, state unchanged", (
     await rejectsWith(api.enterContainer(env.ctx, "s-paused", "p1", { process: proc, io }), "E_INVALID_STATE");
     await rejectsWith(api.pauseContainer(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
     // The guest of a paused sandbox cannot answer: refused before anything waits on it.
-    for (const name of ["stopContainer", "killContainer", "processListContainer", "statsContainer", "updateContainer", "deleteContainer", "watchContainerOom"]) {
+    for (const name of [
+      "stopContainer",
+      "killContainer",
+      "processListContainer",
+      "statsContainer",
+      "updateContainer",
+      "deleteContainer",
+      "watchContainerOom",
+    ]) {
       await rejectsWith((CONTAINER_CALLS[name] as Call)(env.ctx, "s-paused", "p1"), "E_INVALID_STATE");
     }
     expect(stateOf("s-paused", "p1")).toBe("paused");

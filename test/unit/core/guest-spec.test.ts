@@ -80,7 +80,15 @@ describe("guestSpecOf: a pod's containers join the pause container's namespaces"
   });
 
   test("PID is shared only when the pod asks (a pid path), and the guest netns stays when the VM has NICs", () => {
-    const shared: OciSpec = { ...pod, linux: { namespaces: [{ type: "pid", path: "/proc/4242/ns/pid" }, { type: "network", path: "/proc/4242/ns/net" }] } };
+    const shared: OciSpec = {
+      ...pod,
+      linux: {
+        namespaces: [
+          { type: "pid", path: "/proc/4242/ns/pid" },
+          { type: "network", path: "/proc/4242/ns/net" },
+        ],
+      },
+    };
     expect(guestSpecOf(shared, "app", { vmNetwork: true, peers: new Map([[4242, 57]]) }).linux?.namespaces).toEqual([
       { type: "pid", path: "/proc/57/ns/pid" },
     ]);

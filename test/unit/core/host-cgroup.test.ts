@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { cgroupRelPath, hostCgroupDirs, parseCgroupMounts, } from "../../../src/host/cgroup.ts";
+import { cgroupRelPath, hostCgroupDirs, parseCgroupMounts } from "../../../src/host/cgroup.ts";
 
 /** The container's host cgroup (accounting only): paths, hierarchies, placing and removing for real. */
 

@@ -62,7 +62,10 @@ describe("sandbox lock", () => {
     const a = holder("shared", 800, log);
     const b = holder("shared", 800, log);
     await Promise.all([whenLocked(a), whenLocked(b)]);
-    await rejectsWith(withSandboxLock(root, "l", "exclusive", () => {}, { timeoutMs: 100 }), "E_LOCKED");
+    await rejectsWith(
+      withSandboxLock(root, "l", "exclusive", () => {}, { timeoutMs: 100 }),
+      "E_LOCKED",
+    );
     // Another reader gets in at once.
     expect(await withSandboxLock(root, "l", "shared", () => "read", { timeoutMs: 100 })).toBe("read");
     await Promise.all([a.exited, b.exited]);
@@ -73,7 +76,10 @@ describe("sandbox lock", () => {
   test("a holder killed with SIGKILL does not wedge the sandbox", async () => {
     const p = holder("exclusive", 60_000, join(root, "kill.log"));
     await whenLocked(p);
-    await rejectsWith(withSandboxLock(root, "l", "exclusive", () => {}, { timeoutMs: 50 }), "E_LOCKED");
+    await rejectsWith(
+      withSandboxLock(root, "l", "exclusive", () => {}, { timeoutMs: 50 }),
+      "E_LOCKED",
+    );
     p.kill("SIGKILL");
     await p.exited;
     expect(await withSandboxLock(root, "l", "exclusive", () => "mine", { timeoutMs: 2000 })).toBe("mine");
@@ -85,9 +91,18 @@ describe("sandbox lock", () => {
   });
 
   test("unknown sandbox → E_NOT_FOUND; invalid id → E_INVALID_ID; existing → E_ALREADY_EXISTS", async () => {
-    await rejectsWith(withSandboxLock(root, "none", "shared", () => {}), "E_NOT_FOUND");
-    await rejectsWith(withSandboxLock(root, "../x", "shared", () => {}), "E_INVALID_ID");
-    await rejectsWith(withNewSandboxLock(root, "l", () => {}), "E_ALREADY_EXISTS");
+    await rejectsWith(
+      withSandboxLock(root, "none", "shared", () => {}),
+      "E_NOT_FOUND",
+    );
+    await rejectsWith(
+      withSandboxLock(root, "../x", "shared", () => {}),
+      "E_INVALID_ID",
+    );
+    await rejectsWith(
+      withNewSandboxLock(root, "l", () => {}),
+      "E_ALREADY_EXISTS",
+    );
   });
 
   test("a waiter whose sandbox is deleted meanwhile gets E_NOT_FOUND", async () => {

@@ -42,7 +42,17 @@ describe("MockHypervisor", () => {
     await other.stop();
     expect((await waited).signal).toBe("SIGKILL");
     expect(isProcessAlive(pid)).toBe(false);
-    expect(hv.persisted()?.calls.map((c) => c.method)).toEqual(["prepare", "start", "status", "pause", "status", "pause", "resume", "wait", "stop"]);
+    expect(hv.persisted()?.calls.map((c) => c.method)).toEqual([
+      "prepare",
+      "start",
+      "status",
+      "pause",
+      "status",
+      "pause",
+      "resume",
+      "wait",
+      "stop",
+    ]);
     await other.cleanup();
     expect(other.persisted()).toBeUndefined();
   });
@@ -89,7 +99,9 @@ describe("MockAgent", () => {
     await expect(agent.call("removeContainer", { containerId: "c" })).rejects.toMatchObject({ code: "E_INVALID_STATE" });
     agent.exitProcess("c", undefined, 0);
     expect(await agent.call("waitProcess", { containerId: "c" })).toEqual({ exitCode: 0 });
-    await expect(agent.call("exec", { containerId: "c", execId: "e2", process: spec.process!, stdio })).rejects.toMatchObject({ code: "E_INVALID_STATE" });
+    await expect(agent.call("exec", { containerId: "c", execId: "e2", process: spec.process!, stdio })).rejects.toMatchObject({
+      code: "E_INVALID_STATE",
+    });
     await agent.call("removeContainer", { containerId: "c" });
     await Bun.sleep(0);
     expect(exits).toEqual([

@@ -32,7 +32,10 @@ function envWithKillableShims(): Env {
 describe("stale state repair", () => {
   test("a running container whose shim died is stopped, with the shim's exit code", async () => {
     env = envWithKillableShims();
-    await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    await api.runSandbox(env.ctx, {
+      id: "sb",
+      containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))],
+    });
     const shim = standIns[0] as Bun.Subprocess;
     expect((await api.statusContainer(env.ctx, "sb", "c1")).pid).toBe(shim.pid);
     // The shim saw its process exit (exit.json) and then died: the exit code is kept.
@@ -48,7 +51,10 @@ describe("stale state repair", () => {
 
   test("a shim killed before its process exited (no exit.json): the guest process is killed too", async () => {
     env = envWithKillableShims();
-    await api.runSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    await api.runSandbox(env.ctx, {
+      id: "sb",
+      containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))],
+    });
     const shim = standIns[0] as Bun.Subprocess;
     shim.kill("SIGKILL");
     await shim.exited;
@@ -105,7 +111,10 @@ describe("stale state repair", () => {
 
   test("a listed container whose files a crash removed is ignored; the sandbox stays usable", async () => {
     env = makeEnv();
-    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))] });
+    await api.createSandbox(env.ctx, {
+      id: "sb",
+      containers: [containerConfig("c1", env.bundle("b1")), containerConfig("c2", env.bundle("b2"))],
+    });
     await api.deleteContainer(env.ctx, "sb", "c1");
     const stateFile = sandboxStateFile(env.root, "sb");
     writeFileSync(stateFile, JSON.stringify({ ...readJsonFile(stateFile), containers: ["c1", "c2"] }));

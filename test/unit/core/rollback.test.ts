@@ -72,7 +72,11 @@ describe("createSandbox rollback", () => {
   });
 
   test("the second container fails: the first is removed in the guest, unmounted, its id released", async () => {
-    const { env: e, error, poststops } = await failingCreate({
+    const {
+      env: e,
+      error,
+      poststops,
+    } = await failingCreate({
       lifecycle: {
         ...NOOP_LIFECYCLE,
         async containerCreate(c) {
@@ -82,13 +86,19 @@ describe("createSandbox rollback", () => {
       },
     });
     expect(error.message).toBe("policy refused c1");
-    const calls = e.ctx.agents.flatMap((a) => a.calls.map((c) => `${c.method} ${(c.request as { containerId?: string }).containerId ?? ""}`.trim()));
+    const calls = e.ctx.agents.flatMap((a) =>
+      a.calls.map((c) => `${c.method} ${(c.request as { containerId?: string }).containerId ?? ""}`.trim()),
+    );
     expect(calls).toEqual(["version", "createContainer c0", "removeContainer c0", "shutdown"]);
     expect(poststops).toEqual(["sb"]);
   });
 
   test("the sandbox prestart hook refuses", async () => {
-    const { env: e, error, poststops } = await failingCreate({
+    const {
+      env: e,
+      error,
+      poststops,
+    } = await failingCreate({
       lifecycle: {
         ...NOOP_LIFECYCLE,
         async sandboxPrestart() {
@@ -105,7 +115,10 @@ describe("createSandbox rollback", () => {
     const e = makeEnv();
     env = e;
     await expect(
-      api.createSandbox(e.ctx, { id: "sb", containers: [containerConfig("c0", e.bundle("b0")), containerConfig("c1", join(e.dir, "nowhere"))] }),
+      api.createSandbox(e.ctx, {
+        id: "sb",
+        containers: [containerConfig("c0", e.bundle("b0")), containerConfig("c1", join(e.dir, "nowhere"))],
+      }),
     ).rejects.toMatchObject({ code: "E_BUNDLE" });
     expect(existsSync(join(e.root, "sandboxes", "sb"))).toBe(false);
     expect(mountsUnder(e.dir)).toEqual([]);

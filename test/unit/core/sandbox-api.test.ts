@@ -73,10 +73,21 @@ describe("createSandbox", () => {
   test("sandbox prestart sees the VM size the core boots, overrides applied", async () => {
     const seen: unknown[] = [];
     await env.cleanup();
-    env = makeEnv({ lifecycle: { ...NOOP_LIFECYCLE, async sandboxPrestart(c) { seen.push(c.vm); } } });
+    env = makeEnv({
+      lifecycle: {
+        ...NOOP_LIFECYCLE,
+        async sandboxPrestart(c) {
+          seen.push(c.vm);
+        },
+      },
+    });
     const spec = minimalSpec();
     spec.linux = { resources: { memory: { limit: 256 * 1024 * 1024 } } };
-    await api.createSandbox(env.ctx, { id: "sb", containers: [containerConfig("c1", env.bundle("b", spec), spec)], hypervisor: { vcpus: 2 } });
+    await api.createSandbox(env.ctx, {
+      id: "sb",
+      containers: [containerConfig("c1", env.bundle("b", spec), spec)],
+      hypervisor: { vcpus: 2 },
+    });
     const record = readJsonFile(join(sbDir(), "sandbox.json"));
     expect(seen).toEqual([{ vcpus: 2, memoryMiB: 512 + 256 }]);
     expect({ vcpus: record.vm.vcpus, memoryMiB: record.vm.memoryMiB }).toEqual({ vcpus: 2, memoryMiB: 768 });

@@ -16,7 +16,15 @@ describe("status machine", () => {
   test("the transitions kata allows, and no others", () => {
     const allowed = STATUSES.flatMap((from) => STATUSES.filter((to) => canTransition(from, to)).map((to) => `${from}->${to}`));
     expect(allowed.sort()).toEqual(
-      ["ready->running", "ready->stopped", "running->paused", "running->stopped", "paused->running", "paused->stopped", "stopped->running"].sort(),
+      [
+        "ready->running",
+        "ready->stopped",
+        "running->paused",
+        "running->stopped",
+        "paused->running",
+        "paused->stopped",
+        "stopped->running",
+      ].sort(),
     );
   });
 
@@ -40,7 +48,9 @@ describe("guard tables", () => {
   for (const { kind, op, g } of cases) {
     test(`${kind} ${op}: runs in ${g.allowed.join("/")}, refused otherwise with the table's words`, () => {
       const guard = (s: Status) =>
-        kind === "sandbox" ? guardSandbox("x", s, op as keyof typeof SANDBOX_GUARDS) : guardContainer("x", s, op as keyof typeof CONTAINER_GUARDS);
+        kind === "sandbox"
+          ? guardSandbox("x", s, op as keyof typeof SANDBOX_GUARDS)
+          : guardContainer("x", s, op as keyof typeof CONTAINER_GUARDS);
       for (const s of STATUSES) {
         if ((g.allowed as readonly Status[]).includes(s)) {
           expect(() => guard(s)).not.toThrow();

@@ -55,7 +55,19 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
 describe("template key", () => {
   test("the same for any sandbox of the same shape (paths, ids, taps, cgroups do not matter)", async () => {
     const a = await templateKey(spec(), host);
-    const b = await templateKey(spec({ sandboxId: "other", dir: "/x/sandboxes/other", sharedDir: "/x/s", qmpSocket: "/x/q", agentSocket: "/x/a", consoleLog: "/x/c", hostCgroup: "/pod/c1", bootTimeoutMs: 5 }), host);
+    const b = await templateKey(
+      spec({
+        sandboxId: "other",
+        dir: "/x/sandboxes/other",
+        sharedDir: "/x/s",
+        qmpSocket: "/x/q",
+        agentSocket: "/x/a",
+        consoleLog: "/x/c",
+        hostCgroup: "/pod/c1",
+        bootTimeoutMs: 5,
+      }),
+      host,
+    );
     expect(a.key).toMatch(/^[0-9a-f]{24}$/);
     expect(b.key).toBe(a.key);
     const n1 = await templateKey(spec({ network: { netns: "/n1", nics: [{ tap: "t1", mac: "0a:00:00:00:00:01" }] } }), host);
@@ -179,7 +191,9 @@ describe("template store", () => {
     mkdirSync(join(f, K), { recursive: true }); // a template directory (its contents do not matter here)
     const held = tryLock(lockFile(f, heldKey))!;
     await sweepAbandonedBuilds(f);
-    const left = readdirSync(f).filter((n) => n.endsWith(".lock")).sort();
+    const left = readdirSync(f)
+      .filter((n) => n.endsWith(".lock"))
+      .sort();
     expect(left).toEqual([`${K}.lock`, `${heldKey}.lock`]);
     held.release();
   });
@@ -221,5 +235,9 @@ test("eviction keeps the most recently used templates", async () => {
   const { markUsed, evictTemplates } = await import("../../../src/factory/store.ts");
   markUsed(join(f, keys[0]!)); // the oldest was just used
   expect(evictTemplates(f, 2)).toEqual([join(f, keys[1]!)]);
-  expect(listTemplates(f).map((t) => t.key).sort()).toEqual([keys[0]!, keys[2]!]);
+  expect(
+    listTemplates(f)
+      .map((t) => t.key)
+      .sort(),
+  ).toEqual([keys[0]!, keys[2]!]);
 });

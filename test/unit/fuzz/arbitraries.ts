@@ -38,7 +38,23 @@ export const pathStrings = fc.constantFrom(
   "kubernetes.io~empty-dir/../x",
 );
 
-const numbers = fc.constantFrom(-1, 0, -0, 0.5, 1.5, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 65, 255, 256);
+const numbers = fc.constantFrom(
+  -1,
+  0,
+  -0,
+  0.5,
+  1.5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  -(2 ** 53),
+  1e308,
+  -1e308,
+  Number.MAX_SAFE_INTEGER + 2,
+  65,
+  255,
+  256,
+);
 
 /** Any hostile value; big ones are rare (weights) so a run stays fast. */
 export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -167,10 +183,42 @@ export function baseConfig(): OciSpec {
 }
 
 export const CONFIG_KEYS = [
-  "ociVersion", "process", "args", "env", "cwd", "user", "uid", "gid", "terminal", "consoleSize", "capabilities",
-  "rlimits", "root", "path", "readonly", "mounts", "destination", "source", "options", "type", "annotations",
-  "hooks", "prestart", "createRuntime", "poststop", "timeout", "linux", "namespaces", "resources", "memory",
-  "limit", "cgroupsPath", "hostname", "sysctl", "uidMappings", "devices",
+  "ociVersion",
+  "process",
+  "args",
+  "env",
+  "cwd",
+  "user",
+  "uid",
+  "gid",
+  "terminal",
+  "consoleSize",
+  "capabilities",
+  "rlimits",
+  "root",
+  "path",
+  "readonly",
+  "mounts",
+  "destination",
+  "source",
+  "options",
+  "type",
+  "annotations",
+  "hooks",
+  "prestart",
+  "createRuntime",
+  "poststop",
+  "timeout",
+  "linux",
+  "namespaces",
+  "resources",
+  "memory",
+  "limit",
+  "cgroupsPath",
+  "hostname",
+  "sysctl",
+  "uidMappings",
+  "devices",
 ] as const;
 
 const user = { uid: 0, gid: 0 };
@@ -197,7 +245,7 @@ export const SAMPLE_REQUESTS: { [M in MethodName]: MethodRequest<M> } = {
   resizeTty: { containerId: "c1", rows: 24, cols: 80 },
   updateInterfaces: { interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.0.0.2", prefixLength: 24 }] }] },
   updateRoutes: { routes: [{ destination: "default", gateway: "10.0.0.1", device: "eth0" }] },
-  cloneInit: { hostname: "h", unixTimeMs: 1, entropy: "A".repeat(43) + "=" },
+  cloneInit: { hostname: "h", unixTimeMs: 1, entropy: `${"A".repeat(43)}=` },
   debugConsole: { execId: "e2", stdio: { terminal: false }, env: ["TERM=xterm"] },
   shutdown: {},
 };
@@ -217,7 +265,11 @@ export const SAMPLE_RESPONSES: { [M in MethodName]: MethodResponse<M> } = {
   },
   pauseContainer: {},
   resumeContainer: {},
-  stats: { cpu: { usageUsec: 1, userUsec: 1, systemUsec: 0 }, memory: { usageBytes: 4096, limitBytes: 8192 }, pids: { current: 1, limit: 10 } },
+  stats: {
+    cpu: { usageUsec: 1, userUsec: 1, systemUsec: 0 },
+    memory: { usageBytes: 4096, limitBytes: 8192 },
+    pids: { current: 1, limit: 10 },
+  },
   updateContainer: {},
   writeStdin: { written: 2 },
   closeStdin: {},
@@ -235,6 +287,21 @@ export const SAMPLE_EVENTS = {
 } as const;
 
 export const MESSAGE_KEYS = [
-  "pid", "exitCode", "signal", "processes", "command", "agentVersion", "protocolVersion", "cpu", "memory",
-  "usageBytes", "written", "containerId", "execId", "code", "message", "event", "payload",
+  "pid",
+  "exitCode",
+  "signal",
+  "processes",
+  "command",
+  "agentVersion",
+  "protocolVersion",
+  "cpu",
+  "memory",
+  "usageBytes",
+  "written",
+  "containerId",
+  "execId",
+  "code",
+  "message",
+  "event",
+  "payload",
 ] as const;

@@ -31,9 +31,20 @@ export type ConfigText = { kind: "json"; doc: unknown } | { kind: "text"; text: 
 
 const textEdit = fc.oneof(
   fc.nat().map((n) => (t: string) => t.slice(0, n % (t.length + 1))), // truncated
-  fc.tuple(fc.nat(), fc.string({ unit: "binary", maxLength: 8 })).map(([n, s]) => (t: string) => t.slice(0, n % (t.length + 1)) + s + t.slice(n % (t.length + 1))),
+  fc.tuple(fc.nat(), fc.string({ unit: "binary", maxLength: 8 })).map(
+    ([n, s]) =>
+      (t: string) =>
+        t.slice(0, n % (t.length + 1)) + s + t.slice(n % (t.length + 1)),
+  ),
   fc.integer({ min: 1, max: 3_000_000 }).map((n) => (t: string) => t + " ".repeat(n)), // whitespace does not count toward the spec's size
-  fc.constantFrom((t: string) => `\uFEFF${t}`, (t: string) => t.replace(/"/g, "'"), (t: string) => `[${t}]`, () => "", () => "null", () => "1e999"),
+  fc.constantFrom(
+    (t: string) => `\uFEFF${t}`,
+    (t: string) => t.replace(/"/g, "'"),
+    (t: string) => `[${t}]`,
+    () => "",
+    () => "null",
+    () => "1e999",
+  ),
 );
 
 export const configTextArb: fc.Arbitrary<ConfigText> = fc.oneof(
@@ -141,22 +152,25 @@ export function configProperties(env: ConfigFuzzEnv): Record<string, fc.IPropert
       },
     ),
 
-    "loading a mutated config.json: a bounded spec that create can use, or E_INVALID_SPEC/E_BUNDLE, in bounded time": fc.property(configTextArb, (c) => {
-      const b = writeBundle(env, c);
-      const t = performance.now();
-      let problem: string | undefined;
-      try {
-        const loaded = loadBundle(b);
-        problem = checkLoaded(b, loaded.spec);
-      } catch (e) {
-        problem = errorProblem(e, ["E_INVALID_SPEC", "E_BUNDLE"]);
-      }
-      const ms = performance.now() - t;
-      rmSync(b, { recursive: true, force: true });
-      if (problem) throw new Error(problem);
-      if (ms > 2000) throw new Error(`loading took ${Math.round(ms)} ms`);
-      return true;
-    }),
+    "loading a mutated config.json: a bounded spec that create can use, or E_INVALID_SPEC/E_BUNDLE, in bounded time": fc.property(
+      configTextArb,
+      (c) => {
+        const b = writeBundle(env, c);
+        const t = performance.now();
+        let problem: string | undefined;
+        try {
+          const loaded = loadBundle(b);
+          problem = checkLoaded(b, loaded.spec);
+        } catch (e) {
+          problem = errorProblem(e, ["E_INVALID_SPEC", "E_BUNDLE"]);
+        }
+        const ms = performance.now() - t;
+        rmSync(b, { recursive: true, force: true });
+        if (problem) throw new Error(problem);
+        if (ms > 2000) throw new Error(`loading took ${Math.round(ms)} ms`);
+        return true;
+      },
+    ),
   };
 }
 
@@ -164,9 +178,8 @@ export function configProperties(env: ConfigFuzzEnv): Record<string, fc.IPropert
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function createProperties(env: ConfigFuzzEnv & { ctx: RuntimeContext }): Record<string, fc.IAsyncProperty<any>> {
   return {
-    "create of a mutated config.json on the mock drivers: created and deleted, or a HuskError; nothing left under the root": fc.asyncProperty(
-      configTextArb,
-      async (c) => {
+    "create of a mutated config.json on the mock drivers: created and deleted, or a HuskError; nothing left under the root":
+      fc.asyncProperty(configTextArb, async (c) => {
         const b = writeBundle(env, c);
         const id = `f${counter++}`;
         let problem: string | undefined;
@@ -181,7 +194,6 @@ export function createProperties(env: ConfigFuzzEnv & { ctx: RuntimeContext }): 
         rmSync(b, { recursive: true, force: true });
         if (problem) throw new Error(problem);
         return true;
-      },
-    ),
+      }),
   };
 }

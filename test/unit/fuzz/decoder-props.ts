@@ -1,7 +1,16 @@
 import fc from "fast-check";
 import { ERROR_CODES, HuskError } from "../../../src/host/errors.ts";
 import { FrameDecoder } from "../../../src/agent/wire/decoder.ts";
-import { decodeCredit, decodeJson, encodeFrame, type Frame, FrameType, HEADER_BYTES, MAGIC0, MAGIC1 } from "../../../src/agent/wire/frame.ts";
+import {
+  decodeCredit,
+  decodeJson,
+  encodeFrame,
+  type Frame,
+  FrameType,
+  HEADER_BYTES,
+  MAGIC0,
+  MAGIC1,
+} from "../../../src/agent/wire/frame.ts";
 
 /**
  * Properties of the agent frame decoder (src/agent/wire/decoder.ts), the
@@ -83,22 +92,25 @@ function stream(frames: { type: FrameType; id: number; payload: Uint8Array }[]):
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function decoderProperties(): Record<string, fc.IProperty<any>> {
   return {
-    "arbitrary bytes in arbitrary chunks: no throw, at most one frame buffered, only E_PROTOCOL errors, only well-formed frames": fc.property(
-      fc.array(
-        fc.oneof(
-          fc.uint8Array({ maxLength: 3 * MAX }),
-          frameArb.map((f) => encodeFrame(f.type, f.id, f.payload)),
-          fc.constant(encodeFrame(FrameType.HELLO, 0)),
-          // A header with any type, flags and length, and a little of a payload.
-          fc.tuple(fc.uint8Array({ minLength: 10, maxLength: 10 }), fc.uint8Array({ maxLength: 64 })).map(([h, p]) => concat([new Uint8Array([MAGIC0, MAGIC1]), h, p])),
+    "arbitrary bytes in arbitrary chunks: no throw, at most one frame buffered, only E_PROTOCOL errors, only well-formed frames":
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 3 * MAX }),
+            frameArb.map((f) => encodeFrame(f.type, f.id, f.payload)),
+            fc.constant(encodeFrame(FrameType.HELLO, 0)),
+            // A header with any type, flags and length, and a little of a payload.
+            fc
+              .tuple(fc.uint8Array({ minLength: 10, maxLength: 10 }), fc.uint8Array({ maxLength: 64 }))
+              .map(([h, p]) => concat([new Uint8Array([MAGIC0, MAGIC1]), h, p])),
+          ),
+          { maxLength: 40 },
         ),
-        { maxLength: 40 },
+        (chunks) => {
+          const seen = feed(chunks);
+          return seen.maxBuffered <= MAX && seen.errors.every(isProtocolError) && seen.frames.every(wellFormed);
+        },
       ),
-      (chunks) => {
-        const seen = feed(chunks);
-        return seen.maxBuffered <= MAX && seen.errors.every(isProtocolError) && seen.frames.every(wellFormed);
-      },
-    ),
 
     "valid frames survive any chunking exactly, with no error": fc.property(
       fc.array(frameArb, { maxLength: 20 }),
@@ -111,7 +123,10 @@ export function decoderProperties(): Record<string, fc.IProperty<any>> {
         const got = seen.frames.slice(1); // the HELLO
         return (
           got.length === frames.length &&
-          got.every((f, i) => f.type === frames[i]!.type && f.id === frames[i]!.id && Buffer.from(f.payload).equals(Buffer.from(frames[i]!.payload)))
+          got.every(
+            (f, i) =>
+              f.type === frames[i]!.type && f.id === frames[i]!.id && Buffer.from(f.payload).equals(Buffer.from(frames[i]!.payload)),
+          )
         );
       },
     ),
@@ -160,7 +175,10 @@ export function decoderProperties(): Record<string, fc.IProperty<any>> {
     ),
 
     "payload codecs: decodeJson throws only SyntaxError/TypeError, decodeCredit gives a u32 or null": fc.property(
-      fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.string({ unit: "binary" }).map((s) => new TextEncoder().encode(s))),
+      fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.string({ unit: "binary" }).map((s) => new TextEncoder().encode(s)),
+      ),
       (payload) => {
         try {
           decodeJson(payload);

@@ -49,7 +49,10 @@ function json(value: unknown): Bytes {
 
 const eventName = fc.constantFrom(...(Object.keys(SAMPLE_EVENTS) as (keyof typeof SAMPLE_EVENTS)[]));
 
-const validEvent = eventName.map((e) => ({ bytes: frame(FrameType.EVENT, 0, encodeJson({ event: e, payload: SAMPLE_EVENTS[e] })), valid: true }));
+const validEvent = eventName.map((e) => ({
+  bytes: frame(FrameType.EVENT, 0, encodeJson({ event: e, payload: SAMPLE_EVENTS[e] })),
+  valid: true,
+}));
 
 /** Frames (as bytes) a guest may send at any time; `valid` says whether a correct host keeps the session. */
 const guestNoise: fc.Arbitrary<{ bytes: Bytes; valid: boolean }> = fc.oneof(
@@ -61,17 +64,27 @@ const guestNoise: fc.Arbitrary<{ bytes: Bytes; valid: boolean }> = fc.oneof(
   fc.string({ maxLength: 20 }).map((e) => ({ bytes: frame(FrameType.EVENT, 0, json({ event: `x${e}`, payload: {} })), valid: false })),
   fc.uint8Array({ maxLength: 200 }).map((p) => ({ bytes: frame(FrameType.EVENT, 0, p), valid: false })),
   fc
-    .record({ type: fc.integer({ min: 0, max: 12 }), id: fc.integer({ min: 0, max: 0xffff_ffff }), payload: fc.uint8Array({ maxLength: 300 }) })
+    .record({
+      type: fc.integer({ min: 0, max: 12 }),
+      id: fc.integer({ min: 0, max: 0xffff_ffff }),
+      payload: fc.uint8Array({ maxLength: 300 }),
+    })
     .map(({ type, id, payload }) => ({
       bytes: type >= 1 && type <= 10 ? frame(type, id, payload) : concat([liarHeader(type, payload.length), payload]),
       valid: false,
     })),
   fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => ({ bytes: b, valid: false })),
-  fc.integer({ min: 1, max: 0xffff_ffff }).map((id) => ({ bytes: frame(FrameType.CREDIT, id, new Uint8Array([0, 1, 0, 0])), valid: false })),
+  fc
+    .integer({ min: 1, max: 0xffff_ffff })
+    .map((id) => ({ bytes: frame(FrameType.CREDIT, id, new Uint8Array([0, 1, 0, 0])), valid: false })),
   fc.integer({ min: 1, max: 0xffff_ffff }).map((id) => ({ bytes: frame(FrameType.DATA, id, new Uint8Array(64)), valid: false })),
   fc.string({ maxLength: 50 }).map((m) => ({ bytes: frame(FrameType.RESET, 0, json({ message: m })), valid: false })),
-  fc.constantFrom(...METHOD_NAMES).map((m) => ({ bytes: frame(FrameType.REQUEST, 7, encodeJson({ method: m, params: {} })), valid: false })),
-  fc.integer({ min: MAX_FRAME_BYTES, max: 0xffff_ffff }).map((n) => ({ bytes: concat([liarHeader(FrameType.RESPONSE, n), new Uint8Array(1000)]), valid: false })),
+  fc
+    .constantFrom(...METHOD_NAMES)
+    .map((m) => ({ bytes: frame(FrameType.REQUEST, 7, encodeJson({ method: m, params: {} })), valid: false })),
+  fc
+    .integer({ min: MAX_FRAME_BYTES, max: 0xffff_ffff })
+    .map((n) => ({ bytes: concat([liarHeader(FrameType.RESPONSE, n), new Uint8Array(1000)]), valid: false })),
 );
 
 type Reply =
@@ -83,7 +96,11 @@ type Reply =
   | { kind: "oversized"; length: number }
   | { kind: "none" };
 
-type Hello = { kind: "ok" } | { kind: "version"; version: number } | { kind: "garbage"; payload: Bytes } | { kind: "mutated"; body: unknown };
+type Hello =
+  | { kind: "ok" }
+  | { kind: "version"; version: number }
+  | { kind: "garbage"; payload: Bytes }
+  | { kind: "mutated"; body: unknown };
 
 export interface Scenario {
   method: MethodName;
@@ -95,28 +112,56 @@ export interface Scenario {
 function replyArb(method: MethodName): fc.Arbitrary<Reply> {
   return fc.oneof(
     { arbitrary: fc.constant<Reply>({ kind: "valid" }), weight: 3 },
-    { arbitrary: mutationsOf(MESSAGE_KEYS).map((m): Reply => ({ kind: "mutated", body: applyMutations(SAMPLE_RESPONSES[method], m) })), weight: 6 },
+    {
+      arbitrary: mutationsOf(MESSAGE_KEYS).map((m): Reply => ({ kind: "mutated", body: applyMutations(SAMPLE_RESPONSES[method], m) })),
+      weight: 6,
+    },
     {
       arbitrary: fc
-        .tuple(fc.constantFrom("E_NOT_FOUND", "E_INVALID_STATE", "E_FROB", "", "x".repeat(100)), mutationsOf(["code", "message"], 2), fc.boolean())
-        .map(([code, m, mutate]): Reply => ({ kind: "error", body: mutate ? applyMutations({ code, message: "m" }, m) : { code, message: "guest says no" } })),
+        .tuple(
+          fc.constantFrom("E_NOT_FOUND", "E_INVALID_STATE", "E_FROB", "", "x".repeat(100)),
+          mutationsOf(["code", "message"], 2),
+          fc.boolean(),
+        )
+        .map(
+          ([code, m, mutate]): Reply => ({
+            kind: "error",
+            body: mutate ? applyMutations({ code, message: "m" }, m) : { code, message: "guest says no" },
+          }),
+        ),
       weight: 3,
     },
     {
-      arbitrary: fc.record({ type: fc.constantFrom(FrameType.RESPONSE, FrameType.ERROR), payload: fc.uint8Array({ maxLength: 200 }) }).map((r): Reply => ({ kind: "bytes", ...r })),
+      arbitrary: fc
+        .record({ type: fc.constantFrom(FrameType.RESPONSE, FrameType.ERROR), payload: fc.uint8Array({ maxLength: 200 }) })
+        .map((r): Reply => ({ kind: "bytes", ...r })),
       weight: 2,
     },
     { arbitrary: fc.integer({ min: 1, max: 1000 }).map((delta): Reply => ({ kind: "wrongId", delta })), weight: 1 },
-    { arbitrary: fc.integer({ min: MAX_FRAME_BYTES, max: 0xffff_ffff }).map((length): Reply => ({ kind: "oversized", length })), weight: 1 },
+    {
+      arbitrary: fc.integer({ min: MAX_FRAME_BYTES, max: 0xffff_ffff }).map((length): Reply => ({ kind: "oversized", length })),
+      weight: 1,
+    },
     { arbitrary: fc.constant<Reply>({ kind: "none" }), weight: 1 },
   );
 }
 
 const helloArb: fc.Arbitrary<Hello> = fc.oneof(
   { arbitrary: fc.constant<Hello>({ kind: "ok" }), weight: 12 },
-  { arbitrary: fc.integer({ min: 0, max: 1000 }).filter((n) => n !== 1).map((version): Hello => ({ kind: "version", version })), weight: 1 },
+  {
+    arbitrary: fc
+      .integer({ min: 0, max: 1000 })
+      .filter((n) => n !== 1)
+      .map((version): Hello => ({ kind: "version", version })),
+    weight: 1,
+  },
   { arbitrary: fc.uint8Array({ maxLength: 80 }).map((payload): Hello => ({ kind: "garbage", payload })), weight: 1 },
-  { arbitrary: mutationsOf(["version", "nonce"], 2).map((m): Hello => ({ kind: "mutated", body: applyMutations({ version: 1, nonce: "n" }, m) })), weight: 1 },
+  {
+    arbitrary: mutationsOf(["version", "nonce"], 2).map(
+      (m): Hello => ({ kind: "mutated", body: applyMutations({ version: 1, nonce: "n" }, m) }),
+    ),
+    weight: 1,
+  },
 );
 
 export const scenarioArb: fc.Arbitrary<Scenario> = fc.constantFrom(...METHOD_NAMES).chain((method) =>
@@ -219,21 +264,25 @@ export async function runScenario(s: Scenario): Promise<Outcome> {
     const ms = performance.now() - started;
     if (ms > timeoutMs + 2000) return (outcome = { ok: false, why: `call took ${Math.round(ms)} ms` });
     if (settled) {
-      if (!v.safeParse(METHODS[s.method].response, value).success) return (outcome = { ok: false, why: `invalid ${s.method} response reached the client: ${JSON.stringify(value)}` });
+      if (!v.safeParse(METHODS[s.method].response, value).success)
+        return (outcome = { ok: false, why: `invalid ${s.method} response reached the client: ${JSON.stringify(value)}` });
     } else {
       if (!(error instanceof HuskError)) return (outcome = { ok: false, why: `not a HuskError: ${String(error)}` });
       if (!(ERROR_CODES as readonly string[]).includes(error.code)) return (outcome = { ok: false, why: `unknown code ${error.code}` });
-      if (!error.message || error.message.length > 8192) return (outcome = { ok: false, why: `unclear message (${error.message.length} chars)` });
+      if (!error.message || error.message.length > 8192)
+        return (outcome = { ok: false, why: `unclear message (${error.message.length} chars)` });
     }
     if (honest && (!settled || JSON.stringify(value) !== JSON.stringify(SAMPLE_RESPONSES[s.method]))) {
       return (outcome = { ok: false, why: `an honest guest's ${s.method} reply was lost: ${String(error)}` });
     }
     for (const [e, p] of events) {
       const schema = (EVENTS as Record<string, v.GenericSchema>)[e];
-      if (!schema || !v.safeParse(schema, p).success) return (outcome = { ok: false, why: `invalid event reached the client: ${e} ${JSON.stringify(p)}` });
+      if (!schema || !v.safeParse(schema, p).success)
+        return (outcome = { ok: false, why: `invalid event reached the client: ${e} ${JSON.stringify(p)}` });
     }
     await Bun.sleep(1);
-    if (client.channel.pendingCount !== 0) return (outcome = { ok: false, why: `${client.channel.pendingCount} calls still pending in the client` });
+    if (client.channel.pendingCount !== 0)
+      return (outcome = { ok: false, why: `${client.channel.pendingCount} calls still pending in the client` });
     return outcome;
   } finally {
     await client.close();
@@ -245,13 +294,11 @@ export async function runScenario(s: Scenario): Promise<Outcome> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function guestProperties(): Record<string, fc.IAsyncProperty<any>> {
   return {
-    "every reply, event and frame a hostile guest sends: the host's call settles with a schema-valid value or a HuskError; only valid events pass": fc.asyncProperty(
-      scenarioArb,
-      async (s) => {
+    "every reply, event and frame a hostile guest sends: the host's call settles with a schema-valid value or a HuskError; only valid events pass":
+      fc.asyncProperty(scenarioArb, async (s) => {
         const r = await runScenario(s);
         if (!r.ok) throw new Error(r.why);
         return true;
-      },
-    ),
+      }),
   };
 }

@@ -20,7 +20,8 @@ describe("fuzz: messages from a hostile guest", () => {
       expect(v.safeParse(spec.request, SAMPLE_REQUESTS[m as keyof typeof METHODS]).success).toBe(true);
       expect(v.safeParse(spec.response, SAMPLE_RESPONSES[m as keyof typeof METHODS]).success).toBe(true);
     }
-    for (const [e, schema] of Object.entries(EVENTS)) expect(v.safeParse(schema, SAMPLE_EVENTS[e as keyof typeof EVENTS]).success).toBe(true);
+    for (const [e, schema] of Object.entries(EVENTS))
+      expect(v.safeParse(schema, SAMPLE_EVENTS[e as keyof typeof EVENTS]).success).toBe(true);
   });
 
   for (const [name, property] of Object.entries(guestProperties())) {

@@ -71,4 +71,3 @@ describe("OCI hooks through the core API", () => {
     expect(started.state).toBe("running");
   });
 });
-

@@ -125,7 +125,10 @@ describe("runHooks", () => {
     expect(alive(pid) && !(await Bun.file(`/proc/${pid}/stat`).text()).includes(") Z ")).toBe(false);
     // No live member of its process group (zombies are dead: init here may not reap them).
     const ps = await Bun.$`ps -eo pgid=,stat=`.quiet().text();
-    const live = ps.split("\n").map((l) => l.trim().split(/\s+/)).filter(([g, st]) => Number(g) === pid && !st?.startsWith("Z"));
+    const live = ps
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([g, st]) => Number(g) === pid && !st?.startsWith("Z"));
     expect(live).toEqual([]);
   });
 
@@ -136,7 +139,14 @@ describe("runHooks", () => {
       args: ["--net=/var/run/netns/x", "--", "/h", "a"],
     });
     expect(hookCommand({ path: "/h", args: ["other", "a"] }, "/ns", "/nsenter").args).toEqual([
-      "--net=/ns", "--", "/bin/bash", "-c", 'exec -a "$0" "$@"', "other", "/h", "a",
+      "--net=/ns",
+      "--",
+      "/bin/bash",
+      "-c",
+      'exec -a "$0" "$@"',
+      "other",
+      "/h",
+      "a",
     ]);
   });
 });

@@ -96,7 +96,12 @@ describe("image export and import", () => {
     const { statSync } = await import("node:fs");
     expect(statSync(join(dest, "agent/husk")).mode & 0o777).toBe(0o755);
     const m = await readImageManifest(dest);
-    expect(m.origin).toMatchObject({ kind: "imported", file, archiveSha256: r.sha256, built: { host: "builder", at: "2026-12-01T10:00:00.000Z" } });
+    expect(m.origin).toMatchObject({
+      kind: "imported",
+      file,
+      archiveSha256: r.sha256,
+      built: { host: "builder", at: "2026-12-01T10:00:00.000Z" },
+    });
     expect(readdirSync(join(work, "fleet"))).toEqual(["image"]); // no staging left
   });
 
@@ -130,7 +135,11 @@ describe("image export and import", () => {
     test("made for another husk: E_IMAGE_VERSION", async () => {
       const file = join(work, "other.tar.zst");
       await exportImage(await makeImage("src", "X", { version: "9.9.9", commit: "0ther" }), file);
-      await expectCode(importImage(file, installed, { self: SELF }), "E_IMAGE_VERSION", /built for husk 9\.9\.9 \(0ther\), this is husk 9\.9\.9 \(c0ffee\)/);
+      await expectCode(
+        importImage(file, installed, { self: SELF }),
+        "E_IMAGE_VERSION",
+        /built for husk 9\.9\.9 \(0ther\), this is husk 9\.9\.9 \(c0ffee\)/,
+      );
     });
 
     test("truncated: E_IMAGE_CORRUPT", async () => {

@@ -9,15 +9,23 @@ test("kernel builds in one cache dir are serialized; the waiter is told", async 
   try {
     const order: string[] = [];
     let waited = false;
-    const slow = withCacheLock(dir, () => {}, async () => {
-      order.push("a-start");
-      await Bun.sleep(1200);
-      order.push("a-end");
-    });
+    const slow = withCacheLock(
+      dir,
+      () => {},
+      async () => {
+        order.push("a-start");
+        await Bun.sleep(1200);
+        order.push("a-end");
+      },
+    );
     await Bun.sleep(50);
-    const second = withCacheLock(dir, () => (waited = true), async () => {
-      order.push("b");
-    });
+    const second = withCacheLock(
+      dir,
+      () => (waited = true),
+      async () => {
+        order.push("b");
+      },
+    );
     await Promise.all([slow, second]);
     expect(order).toEqual(["a-start", "a-end", "b"]);
     expect(waited).toBe(true);

@@ -47,7 +47,13 @@ describe("cpio newc", () => {
     try {
       const archive = join(dir, "a.cpio");
       // no char device: extracting one needs root and is not what this checks
-      await writeFile(archive, encodeCpio(entries.filter((e) => e.kind !== "char"), content));
+      await writeFile(
+        archive,
+        encodeCpio(
+          entries.filter((e) => e.kind !== "char"),
+          content,
+        ),
+      );
       const list = Bun.spawnSync(["cpio", "-it", "--quiet"], { stdin: Bun.file(archive) }).stdout.toString();
       expect(list.trim().split("\n")).toEqual(["bin", "bin/hello", "bin/sh", "dev"]);
       const out = join(dir, "x");

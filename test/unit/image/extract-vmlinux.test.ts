@@ -20,7 +20,11 @@ describe("findPayloads", () => {
   test("several occurrences are all candidates, up to the limit", () => {
     const data = new Uint8Array(32);
     for (const o of [1, 9, 17, 25]) data.set([0x1f, 0x8b, 0x08], o);
-    expect(findPayloads(data, 3).filter((p) => p.compression === "gzip").map((p) => p.offset)).toEqual([1, 9, 17]);
+    expect(
+      findPayloads(data, 3)
+        .filter((p) => p.compression === "gzip")
+        .map((p) => p.offset),
+    ).toEqual([1, 9, 17]);
   });
 });
 

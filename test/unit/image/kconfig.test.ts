@@ -5,7 +5,7 @@ import { checkKconfig, formatMismatches, parseKconfig } from "../../../src/image
 describe("parseKconfig", () => {
   test("reads set, unset, string and numeric options; ignores comments", () => {
     const v = parseKconfig(
-      ['# a comment', "CONFIG_A=y", "# CONFIG_B is not set", 'CONFIG_C="x y"', "CONFIG_NR=64", "  CONFIG_D=m  ", ""].join("\n"),
+      ["# a comment", "CONFIG_A=y", "# CONFIG_B is not set", 'CONFIG_C="x y"', "CONFIG_NR=64", "  CONFIG_D=m  ", ""].join("\n"),
     );
     expect([...v]).toEqual([
       ["CONFIG_A", "y"],
@@ -47,10 +47,26 @@ describe("the husk.config fragment", () => {
     expect([...f.values()].filter((v) => v === "m")).toEqual([]);
   });
   test.each([
-    "CONFIG_PVH", "CONFIG_VIRTIO_PCI", "CONFIG_VIRTIO_MMIO", "CONFIG_VIRTIO_CONSOLE", "CONFIG_NET_9P_VIRTIO",
-    "CONFIG_9P_FS", "CONFIG_OVERLAY_FS", "CONFIG_DEVTMPFS", "CONFIG_SERIAL_8250_CONSOLE", "CONFIG_BLK_DEV_INITRD",
-    "CONFIG_VIRTIO_VSOCKETS", "CONFIG_MEMCG", "CONFIG_CFS_BANDWIDTH", "CONFIG_CGROUP_BPF", "CONFIG_USER_NS",
-    "CONFIG_SECCOMP_FILTER", "CONFIG_UNIX98_PTYS", "CONFIG_BINFMT_SCRIPT", "CONFIG_RD_LZ4", "CONFIG_TIME_NS",
+    "CONFIG_PVH",
+    "CONFIG_VIRTIO_PCI",
+    "CONFIG_VIRTIO_MMIO",
+    "CONFIG_VIRTIO_CONSOLE",
+    "CONFIG_NET_9P_VIRTIO",
+    "CONFIG_9P_FS",
+    "CONFIG_OVERLAY_FS",
+    "CONFIG_DEVTMPFS",
+    "CONFIG_SERIAL_8250_CONSOLE",
+    "CONFIG_BLK_DEV_INITRD",
+    "CONFIG_VIRTIO_VSOCKETS",
+    "CONFIG_MEMCG",
+    "CONFIG_CFS_BANDWIDTH",
+    "CONFIG_CGROUP_BPF",
+    "CONFIG_USER_NS",
+    "CONFIG_SECCOMP_FILTER",
+    "CONFIG_UNIX98_PTYS",
+    "CONFIG_BINFMT_SCRIPT",
+    "CONFIG_RD_LZ4",
+    "CONFIG_TIME_NS",
   ])("has %s=y", (option) => {
     expect(f.get(option)).toBe("y");
   });

@@ -3,7 +3,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HuskError } from "../../../src/host/errors.ts";
-import { type ImageManifest, parseImageManifest, readImageManifest, serializeManifest, writeImageManifest } from "../../../src/image/manifest.ts";
+import {
+  type ImageManifest,
+  parseImageManifest,
+  readImageManifest,
+  serializeManifest,
+  writeImageManifest,
+} from "../../../src/image/manifest.ts";
 
 const sha = "a".repeat(64);
 const manifest = (): ImageManifest => ({
@@ -54,7 +60,10 @@ describe("image manifest", () => {
   test("missing manifest → E_NOT_FOUND telling to build; garbage → E_IMAGE", async () => {
     const dir = await mkdtemp(join(tmpdir(), "husk-manifest-"));
     try {
-      await expect(readImageManifest(dir)).rejects.toMatchObject({ code: "E_NOT_FOUND", message: expect.stringContaining("husk image build") });
+      await expect(readImageManifest(dir)).rejects.toMatchObject({
+        code: "E_NOT_FOUND",
+        message: expect.stringContaining("husk image build"),
+      });
       await writeFile(join(dir, "manifest.json"), "{not json");
       await expect(readImageManifest(dir)).rejects.toMatchObject({ code: "E_IMAGE" });
     } finally {

@@ -7,7 +7,15 @@ import { Channel } from "../../../src/agent/wire/channel.ts";
 import { HypervisorError } from "../../../src/host/errors.ts";
 import { QEMU_PID_FILE } from "../../../src/host/layout.ts";
 import { writePidFile } from "../../../src/hypervisor/qemu/pidfile.ts";
-import type { AgentEndpoint, DeviceSpec, Hypervisor, HypervisorCapabilities, VmExit, VmSpec, VmStatus } from "../../../src/hypervisor/types.ts";
+import type {
+  AgentEndpoint,
+  DeviceSpec,
+  Hypervisor,
+  HypervisorCapabilities,
+  VmExit,
+  VmSpec,
+  VmStatus,
+} from "../../../src/hypervisor/types.ts";
 
 /**
  * A stand-in for QEMU + guest for monitor tests: the "VM" is a real `sleep`
@@ -50,14 +58,18 @@ export class FakeHypervisor implements Hypervisor {
     this.exit = child.exited.then(() => {
       this.server?.close();
       for (const c of this.channels) void c.close();
-      return { code: child.signalCode ? null : child.exitCode, signal: child.signalCode ? String(child.signalCode) : null, consoleTail: "fake init started" };
+      return {
+        code: child.signalCode ? null : child.exitCode,
+        signal: child.signalCode ? String(child.signalCode) : null,
+        consoleTail: "fake init started",
+      };
     });
     if (!this.opts.noAgent) await this.serveAgent();
     return { pid: child.pid };
   }
 
   private console(...lines: string[]): void {
-    appendFileSync(this.spec.consoleLog, lines.map((l) => l + "\n").join(""));
+    appendFileSync(this.spec.consoleLog, lines.map((l) => `${l}\n`).join(""));
   }
 
   private serveAgent(): Promise<void> {

@@ -81,7 +81,9 @@ describe("plugin options", () => {
   test("options over 256 KiB as JSON are refused with E_PLUGIN naming the plugin, the size and the limit", () => {
     const e = errorOf(() => validateOptions(plugin, { blob: "x".repeat(LIMITS.pluginOptionsBytes) }));
     expect(e.code).toBe("E_PLUGIN");
-    expect(e.message).toBe(`plugin "opts": [plugins.opts].options is ${LIMITS.pluginOptionsBytes + 11} bytes as compact JSON, over the 256 KiB limit`);
+    expect(e.message).toBe(
+      `plugin "opts": [plugins.opts].options is ${LIMITS.pluginOptionsBytes + 11} bytes as compact JSON, over the 256 KiB limit`,
+    );
     expect(validateOptions(plugin, { blob: "x".repeat(1000) })).toEqual({ blob: "x".repeat(1000) });
   });
 

@@ -6,15 +6,7 @@ import { readProcessFile } from "../../../src/cli/lib/exec-process.ts";
 import { updateResources } from "../../../src/cli/lib/resources.ts";
 import { validateContainerConfig } from "../../../src/core/container/config.ts";
 import { loadBundle } from "../../../src/oci/bundle.ts";
-import {
-  describeSize,
-  formatLimit,
-  jsonShapeProblem,
-  jsonTextDepth,
-  LIMITS,
-  readBounded,
-  valueDepth,
-} from "../../../src/oci/limits.ts";
+import { describeSize, formatLimit, jsonShapeProblem, jsonTextDepth, LIMITS, readBounded, valueDepth } from "../../../src/oci/limits.ts";
 import { annotationBytes, envBytes, ProcessSchema, SpecSchema, type OciSpec } from "../../../src/oci/spec.ts";
 import { containerConfig, makeBundle, minimalSpec, tempDir } from "../core/helpers.ts";
 
@@ -146,11 +138,15 @@ describe("config.json at the door (loadBundle)", () => {
   });
 
   test("annotations: 256 KiB of keys and values pass, one byte more is refused naming count and size", () => {
-    expect(loadBundle(bundleWith("ann-ok", specWith({ annotations: annotationsOf(LIMITS.annotationsBytes) }))).spec.annotations).toBeDefined();
+    expect(
+      loadBundle(bundleWith("ann-ok", specWith({ annotations: annotationsOf(LIMITS.annotationsBytes) }))).spec.annotations,
+    ).toBeDefined();
     const over = annotationsOf(LIMITS.annotationsBytes + 1);
     const e = errorOf(() => loadBundle(bundleWith("ann-over", specWith({ annotations: over }))));
     expect(e.code).toBe("E_INVALID_SPEC");
-    expect(e.message).toContain(`annotations: ${Object.keys(over).length} annotations of ${LIMITS.annotationsBytes + 1} bytes (keys and values), over the 256 KiB limit`);
+    expect(e.message).toContain(
+      `annotations: ${Object.keys(over).length} annotations of ${LIMITS.annotationsBytes + 1} bytes (keys and values), over the 256 KiB limit`,
+    );
   });
 
   test("environment: 512 KiB in total, one variable at most MAX_ARG_STRLEN", () => {
@@ -165,8 +161,12 @@ describe("config.json at the door (loadBundle)", () => {
     expect(e.code).toBe("E_INVALID_SPEC");
     expect(e.message).toContain("process.env: the environment is 600006 bytes, over the 512 KiB limit");
     const long = errorOf(() => loadBundle(bundleWith("env-long", at([`A=${"x".repeat(LIMITS.argBytes)}`]))));
-    expect(long.message).toContain(`process.env[0]: the variable is ${LIMITS.argBytes + 2} bytes, over the 131071-byte limit of one variable (MAX_ARG_STRLEN)`);
-    const arg = errorOf(() => loadBundle(bundleWith("arg-long", specWith({ process: { ...spec.process, args: ["/bin/echo", "é".repeat(70_000)] } }))));
+    expect(long.message).toContain(
+      `process.env[0]: the variable is ${LIMITS.argBytes + 2} bytes, over the 131071-byte limit of one variable (MAX_ARG_STRLEN)`,
+    );
+    const arg = errorOf(() =>
+      loadBundle(bundleWith("arg-long", specWith({ process: { ...spec.process, args: ["/bin/echo", "é".repeat(70_000)] } }))),
+    );
     expect(arg.message).toContain("process.args[1]: the argument is 140000 bytes, over the 131071-byte limit of one argument");
   });
 
@@ -196,7 +196,11 @@ describe("config.json at the door (loadBundle)", () => {
     expect(mount.message).toContain("mounts[0].destination: the path is 5001 bytes, over the 4095-byte limit");
     const wrongType = errorOf(() => loadBundle(bundleWith("wrongtype", specWith({ process: "p".repeat(300_000) }))));
     expect(wrongType.message).toMatch(/process: Invalid type: Expected Object but received "p{64}"… \(300000 characters\)$/);
-    const cap = errorOf(() => loadBundle(bundleWith("longcap", specWith({ process: { ...minimalSpec().process, capabilities: { bounding: ["C".repeat(10_000)] } } }))));
+    const cap = errorOf(() =>
+      loadBundle(
+        bundleWith("longcap", specWith({ process: { ...minimalSpec().process, capabilities: { bounding: ["C".repeat(10_000)] } } })),
+      ),
+    );
     expect(cap.message).toMatch(/unknown capability "C{64}"… \(10000 characters\)$/);
   });
 

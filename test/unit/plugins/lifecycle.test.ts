@@ -165,10 +165,12 @@ describe("createLifecycle: OCI hooks and plugins at the right points", () => {
 
   test("plugins get only the agent calls their phase allows", async () => {
     const calls: string[] = [];
-    const agent = { call: async (m: string) => {
+    const agent = {
+      call: async (m: string) => {
         calls.push(m);
         return {};
-      } } as unknown as Agent;
+      },
+    } as unknown as Agent;
     const results: string[] = [];
     const probe = definePlugin({
       name: "probe",

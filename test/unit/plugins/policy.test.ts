@@ -40,7 +40,16 @@ describe("policy plugin", () => {
   });
 
   test("refuse_privileged: a device rule allowing every device", async () => {
-    const spec = baseSpec({ linux: { resources: { devices: [{ allow: false, access: "rwm" }, { allow: true, access: "rwm" }] } } });
+    const spec = baseSpec({
+      linux: {
+        resources: {
+          devices: [
+            { allow: false, access: "rwm" },
+            { allow: true, access: "rwm" },
+          ],
+        },
+      },
+    });
     const err = await refusal({ refuse_privileged: true }, spec);
     expect(err.message).toContain("linux.resources.devices[1]");
     expect(err.message).toContain("every device");
@@ -55,7 +64,9 @@ describe("policy plugin", () => {
   });
 
   test("refuse_host_namespaces: a path to the host's own namespace; another netns is fine", async () => {
-    const hostNet = baseSpec({ linux: { namespaces: [...ISOLATED!.filter((n) => n.type !== "network"), { type: "network", path: `/proc/${process.pid}/ns/net` }] } });
+    const hostNet = baseSpec({
+      linux: { namespaces: [...ISOLATED!.filter((n) => n.type !== "network"), { type: "network", path: `/proc/${process.pid}/ns/net` }] },
+    });
     const err = await refusal({ refuse_host_namespaces: true }, hostNet);
     expect(err.message).toContain("linux.namespaces[4].path");
     expect(err.message).toContain("host's network namespace");
@@ -83,7 +94,8 @@ describe("policy plugin", () => {
   });
 
   test("allowed_capabilities: added capabilities outside the list", async () => {
-    const caps = (c: string[]) => baseSpec({ process: { user: { uid: 0, gid: 0 }, cwd: "/", capabilities: { bounding: c, permitted: c } } });
+    const caps = (c: string[]) =>
+      baseSpec({ process: { user: { uid: 0, gid: 0 }, cwd: "/", capabilities: { bounding: c, permitted: c } } });
     await expect(admit({ allowed_capabilities: ["CAP_NET_ADMIN"] }, caps(["CAP_CHOWN", "CAP_NET_ADMIN"]))).resolves.toBeDefined();
     const err = await refusal({ allowed_capabilities: ["CAP_NET_ADMIN"] }, caps(["CAP_CHOWN", "CAP_SYS_TIME"]));
     expect(err.message).toContain('rule "allowed_capabilities"');
@@ -162,9 +174,13 @@ describe("policy: VM size as the core will boot it", () => {
       bundled: [policy],
     });
     const small = baseSpec({ linux: { resources: { memory: { limit: 256 * 1048576 } } } });
-    await expect(lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 768 } })).resolves.toBeUndefined();
+    await expect(
+      lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 768 } }),
+    ).resolves.toBeUndefined();
     // The core grew the VM by the container's limit (or a caller's override did): 1280 MiB is over the cap.
-    const err = await lc.sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 1280 } }).catch((e) => e);
+    const err = await lc
+      .sandboxPrestart({ sandboxId: "s", sandboxDir: tempDir(), spec: small, vm: { vcpus: 1, memoryMiB: 1280 } })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PolicyError);
     expect(err.message).toContain("the VM would have 1280 MiB");
   });

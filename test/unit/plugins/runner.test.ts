@@ -35,7 +35,10 @@ describe("plugin module shape", () => {
   test("an unknown hook name is refused naming it", async () => {
     const file = join(tempDir(), "typo.ts");
     const api = resolve(import.meta.dir, "../../../src/plugins/api.ts");
-    writeFileSync(file, `import { definePlugin } from ${JSON.stringify(api)};\nexport default definePlugin({ name: "typo", hooks: { "container:prestrat": () => {} } as never });\n`);
+    writeFileSync(
+      file,
+      `import { definePlugin } from ${JSON.stringify(api)};\nexport default definePlugin({ name: "typo", hooks: { "container:prestrat": () => {} } as never });\n`,
+    );
     const err = await importPlugin(file).catch((e) => e);
     expect(err).toBeInstanceOf(PluginError);
     expect(err.message).toContain('unknown hook "container:prestrat"');

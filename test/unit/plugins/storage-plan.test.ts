@@ -27,8 +27,22 @@ describe("storage plan (pure)", () => {
       ),
     );
     expect(plan.binds).toEqual([
-      { index: 1, source: "/srv/data", target: "/run/husk/sandboxes/s1/shared/c1/mounts/1/data", kind: "dir", recursive: true, readonly: true },
-      { index: 2, source: "/b/hosts", target: "/run/husk/sandboxes/s1/shared/c1/mounts/2/hosts", kind: "file", recursive: false, readonly: false },
+      {
+        index: 1,
+        source: "/srv/data",
+        target: "/run/husk/sandboxes/s1/shared/c1/mounts/1/data",
+        kind: "dir",
+        recursive: true,
+        readonly: true,
+      },
+      {
+        index: 2,
+        source: "/b/hosts",
+        target: "/run/husk/sandboxes/s1/shared/c1/mounts/2/hosts",
+        kind: "file",
+        recursive: false,
+        readonly: false,
+      },
     ]);
     expect(plan.mounts).toEqual([
       { destination: "/proc", type: "proc", source: "proc" },

@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { HypervisorError } from "../../../src/host/errors.ts";
-import { buildKernelCmdline, buildLaunchCommand, buildMachine, buildQemuArgs, escapeOptionValue } from "../../../src/hypervisor/qemu/args.ts";
+import {
+  buildKernelCmdline,
+  buildLaunchCommand,
+  buildMachine,
+  buildQemuArgs,
+  escapeOptionValue,
+} from "../../../src/hypervisor/qemu/args.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 
@@ -182,19 +188,28 @@ describe("buildQemuArgs: network", () => {
   });
   test("QEMU joins the netns through nsenter (which execs it: same pid)", () => {
     expect(buildLaunchCommand("/usr/bin/qemu", ["-m", "1"], spec({ network }), "/usr/bin/nsenter")).toEqual([
-      "/usr/bin/nsenter", "--net=/var/run/netns/cni-1", "--", "/usr/bin/qemu", "-m", "1",
+      "/usr/bin/nsenter",
+      "--net=/var/run/netns/cni-1",
+      "--",
+      "/usr/bin/qemu",
+      "-m",
+      "1",
     ]);
   });
   test("a tap name or MAC that could inject options is refused", () => {
     expect(() => buildQemuArgs(spec({ network: { netns: "/n", nics: [{ tap: "t,script=/x" }] } }), tcgHost)).toThrow(HypervisorError);
-    expect(() => buildQemuArgs(spec({ network: { netns: "/n", nics: [{ tap: "t0", mac: "aa:bb,id=x" }] } }), tcgHost)).toThrow(HypervisorError);
+    expect(() => buildQemuArgs(spec({ network: { netns: "/n", nics: [{ tap: "t0", mac: "aa:bb,id=x" }] } }), tcgHost)).toThrow(
+      HypervisorError,
+    );
   });
 });
 
 describe("buildKernelCmdline", () => {
   test("TCG: console, panic=-1, host TSC rate, JIT off, then the spec's params in order", () => {
     const s = spec({ kernelParams: ["quiet", "init=/init", "foo=bar"] });
-    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe("console=ttyS0 panic=-1 tsc_early_khz=2100000 husk.jit=off quiet init=/init foo=bar");
+    expect(buildKernelCmdline(s, tcgHost, "tcg")).toBe(
+      "console=ttyS0 panic=-1 tsc_early_khz=2100000 husk.jit=off quiet init=/init foo=bar",
+    );
   });
   test("KVM: no tsc_early_khz, JIT stays on", () => {
     expect(buildKernelCmdline(spec(), kvmHost, "kvm")).toBe("console=ttyS0 panic=-1");

@@ -13,7 +13,7 @@ import {
 } from "../../../src/hypervisor/qemu/args.ts";
 import { capabilityMask, capabilityNames, parseProcLimit, parseProcStatus } from "../../../src/hypervisor/qemu/confine.ts";
 import type { HostFacts } from "../../../src/hypervisor/qemu/host.ts";
-import { resolveConfinement } from "../../../src/hypervisor/qemu/index.ts";
+import { resolveConfinement } from "../../../src/hypervisor/qemu/host-view.ts";
 import type { VmSpec } from "../../../src/hypervisor/types.ts";
 
 /** The confinement of QEMU (docs/security.md): seccomp, no_new_privs, capabilities, rlimits. Pure builders only. */
@@ -48,9 +48,16 @@ const confinement: Confinement = {
 };
 
 const PREFIX = [
-  "/usr/bin/prlimit", "--nofile=4096:4096", "--nproc=512:512", "--",
-  "/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all",
-  "--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid", "--",
+  "/usr/bin/prlimit",
+  "--nofile=4096:4096",
+  "--nproc=512:512",
+  "--",
+  "/usr/bin/setpriv",
+  "--no-new-privs",
+  "--inh-caps=-all",
+  "--ambient-caps=-all",
+  "--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid",
+  "--",
 ];
 
 describe("QEMU seccomp filter (-sandbox)", () => {
@@ -60,7 +67,11 @@ describe("QEMU seccomp filter (-sandbox)", () => {
     expect(i).toBeGreaterThan(-1);
     expect(args[i + 1]).toBe("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     expect(args.filter((a) => a === "-sandbox")).toHaveLength(1);
-    expect(QEMU_SANDBOX.split(",").slice(1).every((o) => o.endsWith("=deny"))).toBe(true);
+    expect(
+      QEMU_SANDBOX.split(",")
+        .slice(1)
+        .every((o) => o.endsWith("=deny")),
+    ).toBe(true);
   });
   test("also for templates and clones", () => {
     for (const mode of ["save", "restore"] as const) {
@@ -109,8 +120,15 @@ describe("QEMU's own uid", () => {
     const argv = buildConfinementPrefix({ ...confinement, uid: 1_500_001_234 });
     const caps = "-all,+chown,+dac_override,+fowner,+fsetid";
     expect(argv.slice(4)).toEqual([
-      "/usr/bin/setpriv", "--no-new-privs", "--reuid=1500001234", "--regid=1500001234", "--clear-groups",
-      `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, "--",
+      "/usr/bin/setpriv",
+      "--no-new-privs",
+      "--reuid=1500001234",
+      "--regid=1500001234",
+      "--clear-groups",
+      `--inh-caps=${caps}`,
+      `--ambient-caps=${caps}`,
+      `--bounding-set=${caps}`,
+      "--",
     ]);
   });
   test("a caller that is not root: no_new_privs, limits, empty environment; no uid, capability or namespace change it could not make", () => {
@@ -142,7 +160,14 @@ describe("resolveConfinement", () => {
 describe("buildLaunchCommand with confinement", () => {
   const args = ["-m", "1"];
   test("no NICs: an empty network namespace of its own, the wrapper, then QEMU (every wrapper execs: the pid is QEMU's)", () => {
-    expect(buildLaunchCommand("/usr/bin/qemu", args, spec(), "nsenter", confinement)).toEqual(["/usr/bin/unshare", "--net", "--", ...PREFIX, "/usr/bin/qemu", ...args]);
+    expect(buildLaunchCommand("/usr/bin/qemu", args, spec(), "nsenter", confinement)).toEqual([
+      "/usr/bin/unshare",
+      "--net",
+      "--",
+      ...PREFIX,
+      "/usr/bin/qemu",
+      ...args,
+    ]);
   });
   test("NICs: nsenter first (it needs CAP_SYS_ADMIN), the capabilities dropped after it", () => {
     const network = { netns: "/run/netns/x", nics: [{ tap: "tap0" }] };
@@ -151,7 +176,13 @@ describe("buildLaunchCommand with confinement", () => {
   });
   test("a template being made has no netns to join, and is confined all the same", () => {
     const network = { netns: "/run/netns/x", nics: [{ tap: "tap0" }] };
-    const argv = buildLaunchCommand("qemu", args, spec({ network, template: { mode: "save", dir: "/t" } } as Partial<VmSpec>), "nsenter", confinement);
+    const argv = buildLaunchCommand(
+      "qemu",
+      args,
+      spec({ network, template: { mode: "save", dir: "/t" } } as Partial<VmSpec>),
+      "nsenter",
+      confinement,
+    );
     expect(argv).toEqual(["/usr/bin/unshare", "--net", "--", ...PREFIX, "qemu", ...args]);
   });
   test("without confinement: QEMU as is (the old call shape still works)", () => {
@@ -173,7 +204,16 @@ describe("reading the confinement back from /proc", () => {
     "Seccomp_filters:\t1",
   ].join("\n");
   test("parseProcStatus: seccomp mode, no_new_privs, capability sets, uid", () => {
-    expect(parseProcStatus(status)).toEqual({ seccomp: 2, noNewPrivs: true, capEff: 0x1bn, capPrm: 0x1bn, capBnd: 0x1bn, capInh: 0n, capAmb: 0n, uid: 0 });
+    expect(parseProcStatus(status)).toEqual({
+      seccomp: 2,
+      noNewPrivs: true,
+      capEff: 0x1bn,
+      capPrm: 0x1bn,
+      capBnd: 0x1bn,
+      capInh: 0n,
+      capAmb: 0n,
+      uid: 0,
+    });
     const bare = parseProcStatus("Name:\tx\nCapEff:\tzz\n");
     expect(bare.seccomp).toBeUndefined();
     expect(bare.noNewPrivs).toBe(false);

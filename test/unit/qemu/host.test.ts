@@ -16,7 +16,7 @@ const block = (over: Record<string, string>) =>
 
 describe("parseCpuInfo", () => {
   test("tsc_known_freq: cpu MHz is the TSC rate", () => {
-    const info = parseCpuInfo(block({}) + "\n\n" + block({ processor: "1", "cpu MHz": "9999.0" }));
+    const info = parseCpuInfo(`${block({})}\n\n${block({ processor: "1", "cpu MHz": "9999.0" })}`);
     expect(info.tscKhz).toBe(2596144);
     expect(info.flags.has("avx2")).toBe(true);
   });
@@ -35,7 +35,7 @@ describe("parseCpuInfo", () => {
     expect(parseCpuInfo("no colon here\n:\n::::").tscKhz).toBeUndefined();
   });
   test("the first processor's values win", () => {
-    const two = block({ flags: "constant_tsc", bogomips: "4000.00" }) + "\n\n" + block({ flags: "constant_tsc", bogomips: "6000.00" });
+    const two = `${block({ flags: "constant_tsc", bogomips: "4000.00" })}\n\n${block({ flags: "constant_tsc", bogomips: "6000.00" })}`;
     expect(parseCpuInfo(two).tscKhz).toBe(2000000);
   });
 });

@@ -24,14 +24,17 @@ afterEach(() => {
   fakes = [];
 });
 
-function fake(onRequest: (req: { execute: string; id: string; arguments?: unknown }, sock: Socket) => void, greeting = GREETING): Promise<Fake> {
+function fake(
+  onRequest: (req: { execute: string; id: string; arguments?: unknown }, sock: Socket) => void,
+  greeting = GREETING,
+): Promise<Fake> {
   const path = join(mkdtempSync(join(tmpdir(), "husk-qmp-")), "qmp.sock");
   const requests: Fake["requests"] = [];
   let gotSock!: (s: Socket) => void;
   const sock = new Promise<Socket>((r) => (gotSock = r));
   const server = createServer((s) => {
     gotSock(s);
-    s.write(greeting + "\r\n");
+    s.write(`${greeting}\r\n`);
     let buf = "";
     s.on("data", (d) => {
       buf += d.toString();
@@ -39,7 +42,7 @@ function fake(onRequest: (req: { execute: string; id: string; arguments?: unknow
       while ((nl = buf.indexOf("\n")) >= 0) {
         const req = JSON.parse(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (req.execute === "qmp_capabilities") s.write(JSON.stringify({ return: {}, id: req.id }) + "\r\n");
+        if (req.execute === "qmp_capabilities") s.write(`${JSON.stringify({ return: {}, id: req.id })}\r\n`);
         else {
           requests.push(req);
           onRequest(req, s);
@@ -62,7 +65,7 @@ async function rejection(p: Promise<unknown>): Promise<HuskError> {
   throw new Error("expected a rejection");
 }
 
-const reply = (s: Socket, obj: unknown) => s.write(JSON.stringify(obj) + "\r\n");
+const reply = (s: Socket, obj: unknown) => s.write(`${JSON.stringify(obj)}\r\n`);
 
 describe("QmpClient", () => {
   test("negotiates capabilities, reads the version, executes with id correlation", async () => {
@@ -90,7 +93,9 @@ describe("QmpClient", () => {
   });
 
   test("error replies reject with QmpError naming the class", async () => {
-    const f = await fake((req, s) => reply(s, { error: { class: "CommandNotFound", desc: "The command nope has not been found" }, id: req.id }));
+    const f = await fake((req, s) =>
+      reply(s, { error: { class: "CommandNotFound", desc: "The command nope has not been found" }, id: req.id }),
+    );
     const c = await QmpClient.connect(f.path);
     const err = await rejection(c.execute("nope"));
     expect(err).toBeInstanceOf(QmpError);
@@ -140,7 +145,7 @@ describe("QmpClient", () => {
   ];
   for (const [what, line] of hostile) {
     test(`hostile line (${what}) fails pending commands with E_PROTOCOL and closes`, async () => {
-      const f = await fake((_req, s) => s.write(line + "\n"));
+      const f = await fake((_req, s) => s.write(`${line}\n`));
       const c = await QmpClient.connect(f.path);
       const err = await rejection(c.execute("query-status", undefined, { timeoutMs: 2000 }));
       expect(err.code).toBe("E_PROTOCOL");

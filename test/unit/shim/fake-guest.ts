@@ -52,9 +52,12 @@ export async function startFakeGuest(socketPath: string): Promise<FakeGuest> {
               const args: string[] = (method === "exec" ? req.process.args : req.spec.process.args) ?? [];
               if (args[0] === "fail") throw new AgentError("fake guest: cannot start process");
               const stdio = req.stdio;
-              const stdin = stdio.stdin !== undefined ? channel.attachStream(stdio.stdin, { read: true, write: false }).readable! : undefined;
-              const stdout = stdio.stdout !== undefined ? channel.attachStream(stdio.stdout, { read: false, write: true }).writable! : undefined;
-              const stderr = stdio.stderr !== undefined ? channel.attachStream(stdio.stderr, { read: false, write: true }).writable! : undefined;
+              const stdin =
+                stdio.stdin !== undefined ? channel.attachStream(stdio.stdin, { read: true, write: false }).readable! : undefined;
+              const stdout =
+                stdio.stdout !== undefined ? channel.attachStream(stdio.stdout, { read: false, write: true }).writable! : undefined;
+              const stderr =
+                stdio.stderr !== undefined ? channel.attachStream(stdio.stderr, { read: false, write: true }).writable! : undefined;
               let resolve!: FakeProcess["finish"];
               const done = new Promise<{ exitCode: number; signal?: number }>((r) => (resolve = r));
               const out = stdout?.getWriter();

@@ -40,7 +40,11 @@ function initRequest(args: string[], io: Record<string, unknown> = {}) {
       sandboxId: "sb",
       sandboxDir,
       containerId: cid,
-      spec: { ociVersion: "1.0.2", process: { user: { uid: 0, gid: 0 }, cwd: "/", args, terminal: io.terminal === true }, root: { path: "/rootfs" } },
+      spec: {
+        ociVersion: "1.0.2",
+        process: { user: { uid: 0, gid: 0 }, cwd: "/", args, terminal: io.terminal === true },
+        root: { path: "/rootfs" },
+      },
       io: { terminal: false, detach: false, ...io },
     },
   };
@@ -55,7 +59,8 @@ function launch(request: unknown, stdin?: Uint8Array, stdout: "pipe" | "ignore" 
     stdout,
     stderr: stdout,
   });
-  const result = () => JSON.parse(readFileSync(resFile, "utf8")) as { ok: boolean; pid?: number; guestPid?: number; code?: string; message?: string };
+  const result = () =>
+    JSON.parse(readFileSync(resFile, "utf8")) as { ok: boolean; pid?: number; guestPid?: number; code?: string; message?: string };
   return { proc, result, resFile };
 }
 
@@ -152,7 +157,9 @@ describe("shim", () => {
     expect(result().message).toContain("is not a unix socket");
   });
 
-  test("with a console socket the shim does not hold the caller's stdout/stderr: $(husk create …) returns", { timeout: 30_000 }, async () => {
+  test("with a console socket the shim does not hold the caller's stdout/stderr: $(husk create …) returns", {
+    timeout: 30_000,
+  }, async () => {
     const sockPath = join(dir, "console2.sock");
     const listenFd = listenUnix(sockPath);
     const { request } = initRequest(["tty"], { terminal: true, detach: true, consoleSocket: sockPath });
@@ -162,7 +169,10 @@ describe("shim", () => {
     let got: ReturnType<typeof recvFd> = null;
     await waitFor(() => (got = recvFd(conn!)) !== null);
     // Both pipes reach EOF when the launcher exits, while the shim runs on.
-    const [out, err] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), new Response(proc.stderr as ReadableStream).text()]);
+    const [out, err] = await Promise.all([
+      new Response(proc.stdout as ReadableStream).text(),
+      new Response(proc.stderr as ReadableStream).text(),
+    ]);
     expect(await proc.exited).toBe(0);
     expect(out + err).toBe("");
     const shimPid = result().pid!;

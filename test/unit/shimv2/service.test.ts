@@ -6,7 +6,7 @@ import * as T from "../../../src/shimv2/gen/containerd/task/v2/shim_pb.ts";
 import { Status } from "../../../src/shimv2/gen/containerd/types/task_pb.ts";
 import type { EventSink } from "../../../src/shimv2/events.ts";
 import { TASK_SERVICE, TaskService } from "../../../src/shimv2/service.ts";
-import { Code, serveTtrpc, TtrpcCallError, TtrpcClient, type TtrpcServer } from "../../../src/shimv2/ttrpc.ts";
+import { Code, serveTtrpc, type TtrpcCallError, TtrpcClient, type TtrpcServer } from "../../../src/shimv2/ttrpc.ts";
 import { statusContainer } from "../../../src/core/api.ts";
 import { makeEnv, minimalSpec, type Env } from "../core/helpers.ts";
 
@@ -24,10 +24,19 @@ let events: string[];
 let exits: ((status: number) => void)[];
 let shutdowns: number;
 
-async function call<I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O, req: MessageInitShape<I>): Promise<MessageShape<O>> {
+async function call<I extends DescMessage, O extends DescMessage>(
+  method: string,
+  input: I,
+  output: O,
+  req: MessageInitShape<I>,
+): Promise<MessageShape<O>> {
   return fromBinary(output, await client.call(TASK_SERVICE, method, toBinary(input, create(input, req))));
 }
-const codeOf = (p: Promise<unknown>) => p.then(() => -1, (e: TtrpcCallError) => e.grpcCode);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => -1,
+    (e: TtrpcCallError) => e.grpcCode,
+  );
 
 beforeEach(async () => {
   env = makeEnv();
@@ -37,7 +46,9 @@ beforeEach(async () => {
   const sink: EventSink = {
     async publish(schema, event) {
       const e = event as { containerId?: string; execId?: string; id?: string; exitStatus?: number };
-      events.push(`${schema.typeName.replace("containerd.events.", "")} ${e.containerId}${e.execId ? `/${e.execId}` : ""}${e.exitStatus !== undefined && schema.typeName.endsWith("Exit") ? ` ${e.exitStatus}` : ""}`);
+      events.push(
+        `${schema.typeName.replace("containerd.events.", "")} ${e.containerId}${e.execId ? `/${e.execId}` : ""}${e.exitStatus !== undefined && schema.typeName.endsWith("Exit") ? ` ${e.exitStatus}` : ""}`,
+      );
     },
   };
   const service = new TaskService({
@@ -63,21 +74,32 @@ describe("shim v2 task service (mock drivers)", () => {
     const created = await call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c1", bundle });
     expect(created.pid).toBeGreaterThan(0);
     expect((await call("State", T.StateRequestSchema, T.StateResponseSchema, { id: "c1" })).status).toBe(Status.CREATED);
-    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c1", bundle }))).toBe(Code.AlreadyExists);
+    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c1", bundle }))).toBe(
+      Code.AlreadyExists,
+    );
 
     await call("Start", T.StartRequestSchema, T.StartResponseSchema, { id: "c1" });
     expect((await call("State", T.StateRequestSchema, T.StateResponseSchema, { id: "c1" })).status).toBe(Status.RUNNING);
     expect(await codeOf(call("Start", T.StartRequestSchema, T.StartResponseSchema, { id: "c1" }))).toBe(Code.FailedPrecondition);
 
     // Exec: the OCI process travels as JSON in an Any.
-    const spec = { typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: new TextEncoder().encode(JSON.stringify({ args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } })) };
+    const spec = {
+      typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process",
+      value: new TextEncoder().encode(JSON.stringify({ args: ["true"], cwd: "/", user: { uid: 0, gid: 0 } })),
+    };
     await call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e1", spec });
     expect(await codeOf(call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e1", spec }))).toBe(Code.AlreadyExists);
     const bad = { typeUrl: spec.typeUrl, value: new TextEncoder().encode("{not json") };
-    expect(await codeOf(call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e2", spec: bad }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e2", spec: bad }))).toBe(
+      Code.InvalidArgument,
+    );
     const wrong = { typeUrl: spec.typeUrl, value: new TextEncoder().encode(JSON.stringify({ args: "not-a-list", cwd: "/" })) };
-    expect(await codeOf(call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e3", spec: wrong }))).toBe(Code.InvalidArgument);
-    expect(await codeOf(call("Kill", T.KillRequestSchema, EmptySchema, { id: "c1", execId: "e1", signal: 15 }))).toBe(Code.FailedPrecondition); // not started
+    expect(await codeOf(call("Exec", T.ExecProcessRequestSchema, EmptySchema, { id: "c1", execId: "e3", spec: wrong }))).toBe(
+      Code.InvalidArgument,
+    );
+    expect(await codeOf(call("Kill", T.KillRequestSchema, EmptySchema, { id: "c1", execId: "e1", signal: 15 }))).toBe(
+      Code.FailedPrecondition,
+    ); // not started
     await call("Start", T.StartRequestSchema, T.StartResponseSchema, { id: "c1", execId: "e1" });
     exits[1]!(0);
     expect((await call("Wait", T.WaitRequestSchema, T.WaitResponseSchema, { id: "c1", execId: "e1" })).exitStatus).toBe(0);
@@ -131,10 +153,18 @@ describe("shim v2 task service (mock drivers)", () => {
     await del;
     expect(events).toEqual(["TaskCreate c2", "TaskDelete c2"]);
 
-    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle: "relative" }))).toBe(Code.InvalidArgument);
-    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle: join(env.dir, "missing") }))).not.toBe(Code.OK);
-    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle, checkpoint: "/x" }))).toBe(Code.Unimplemented);
-    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "../x", bundle }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle: "relative" }))).toBe(
+      Code.InvalidArgument,
+    );
+    expect(
+      await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle: join(env.dir, "missing") })),
+    ).not.toBe(Code.OK);
+    expect(
+      await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "c3", bundle, checkpoint: "/x" })),
+    ).toBe(Code.Unimplemented);
+    expect(await codeOf(call("Create", T.CreateTaskRequestSchema, T.CreateTaskResponseSchema, { id: "../x", bundle }))).toBe(
+      Code.InvalidArgument,
+    );
     expect(await codeOf(call("State", T.StateRequestSchema, T.StateResponseSchema, { id: "c3" }))).toBe(Code.NotFound);
   });
 

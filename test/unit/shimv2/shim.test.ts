@@ -12,7 +12,16 @@ import { MetricsSchema } from "../../../src/shimv2/gen/containerd/cgroups/metric
 import { statsToMetrics } from "../../../src/shimv2/metrics.ts";
 
 describe("shim v2 command line", () => {
-  const base = ["-namespace", "k8s.io", "-address", "/run/containerd/containerd.sock", "-publish-binary", "/usr/bin/containerd", "-id", "abc"];
+  const base = [
+    "-namespace",
+    "k8s.io",
+    "-address",
+    "/run/containerd/containerd.sock",
+    "-publish-binary",
+    "/usr/bin/containerd",
+    "-id",
+    "abc",
+  ];
 
   test("containerd's start and delete", () => {
     expect(parseShimArgs([...base, "start"])).toMatchObject({ action: "start", namespace: "k8s.io", id: "abc", debug: false });
@@ -43,7 +52,12 @@ describe("shim v2 command line", () => {
 describe("events", () => {
   test("an envelope with the bare type name and the topic", () => {
     const at = new Date("2026-12-04T10:00:00Z");
-    const bytes = encodeForward("k8s.io", TaskExitSchema, create(TaskExitSchema, { containerId: "c1", id: "c1", pid: 42, exitStatus: 3 }), at);
+    const bytes = encodeForward(
+      "k8s.io",
+      TaskExitSchema,
+      create(TaskExitSchema, { containerId: "c1", id: "c1", pid: 42, exitStatus: 3 }),
+      at,
+    );
     const req = fromBinary(ForwardRequestSchema, bytes);
     expect(req.envelope?.namespace).toBe("k8s.io");
     expect(req.envelope?.topic).toBe("/tasks/exit");
@@ -159,7 +173,10 @@ describe("publisher", () => {
 describe("binary:// loggers", () => {
   test("the URI's path and query become the command line", async () => {
     const { parseBinaryUri } = await import("../../../src/shimv2/binary-log.ts");
-    expect(parseBinaryUri("binary:///usr/bin/log?dir=/var/log/x&debug")).toEqual({ path: "/usr/bin/log", args: ["dir", "/var/log/x", "debug"] });
+    expect(parseBinaryUri("binary:///usr/bin/log?dir=/var/log/x&debug")).toEqual({
+      path: "/usr/bin/log",
+      args: ["dir", "/var/log/x", "debug"],
+    });
     expect(() => parseBinaryUri("binary://host/usr/bin/log")).toThrow(/absolute path/);
     expect(() => parseBinaryUri("file:///x")).toThrow(/not binary/);
   });
@@ -167,9 +184,15 @@ describe("binary:// loggers", () => {
   test("the logger gets the process's stdout and stderr on fds 3 and 4, ready when it closes fd 5, EOF when they close", async () => {
     const d = mkdtempSync(join(tmpdir(), "shimv2-binlog-"));
     const script = join(d, "logger.sh");
-    await Bun.write(script, '#!/bin/sh\nd=$2\necho "$CONTAINER_NAMESPACE/$CONTAINER_ID" > "$d/who"\nexec 5>&-\ncat <&3 > "$d/out" &\ncat <&4 > "$d/err"\nwait\ntouch "$d/done"\n');
+    await Bun.write(
+      script,
+      '#!/bin/sh\nd=$2\necho "$CONTAINER_NAMESPACE/$CONTAINER_ID" > "$d/who"\nexec 5>&-\ncat <&3 > "$d/out" &\ncat <&4 > "$d/err"\nwait\ntouch "$d/done"\n',
+    );
     Bun.spawnSync(["chmod", "755", script]);
-    const io = await openProcessStdio({ stdin: "", stdout: `binary://${script}?dir=${d}`, stderr: `binary://${script}?dir=${d}` }, { containerId: "c1", namespace: "k8s.io" });
+    const io = await openProcessStdio(
+      { stdin: "", stdout: `binary://${script}?dir=${d}`, stderr: `binary://${script}?dir=${d}` },
+      { containerId: "c1", namespace: "k8s.io" },
+    );
     writeSync(io.fds[1], "to stdout\n");
     writeSync(io.fds[2], "to stderr\n");
     closeFds(io.fds);
@@ -183,13 +206,17 @@ describe("binary:// loggers", () => {
   test("a logger that is not executable, or given only one of two different streams, is refused", async () => {
     const d = mkdtempSync(join(tmpdir(), "shimv2-binlog-"));
     const owner = { containerId: "c1", namespace: "n" };
-    await expect(openProcessStdio({ stdin: "", stdout: `binary://${d}/missing`, stderr: "" }, owner)).rejects.toThrow(/not an executable file/);
+    await expect(openProcessStdio({ stdin: "", stdout: `binary://${d}/missing`, stderr: "" }, owner)).rejects.toThrow(
+      /not an executable file/,
+    );
     const quitter = join(d, "quit.sh");
     await Bun.write(quitter, "#!/bin/sh\nexit 3\n");
     Bun.spawnSync(["chmod", "755", quitter]);
     // One that exits at once has closed fd 5: ready, as with containerd's shim (its process then meets a closed pipe).
     closeFds((await openProcessStdio({ stdin: "", stdout: `binary://${quitter}`, stderr: "" }, owner)).fds);
-    await expect(openProcessStdio({ stdin: "", stdout: `binary://${quitter}`, stderr: "/tmp/other" }, owner)).rejects.toThrow(/must take both/);
+    await expect(openProcessStdio({ stdin: "", stdout: `binary://${quitter}`, stderr: "/tmp/other" }, owner)).rejects.toThrow(
+      /must take both/,
+    );
     rmSync(d, { recursive: true });
   });
 });

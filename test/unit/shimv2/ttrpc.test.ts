@@ -14,7 +14,7 @@ import {
   MAX_FRAME_BYTES,
   RpcStatus,
   serveTtrpc,
-  TtrpcCallError,
+  type TtrpcCallError,
   TtrpcClient,
   type Handler,
   type TtrpcServer,
@@ -71,7 +71,9 @@ describe("FrameDecoder", () => {
   });
 
   test("encodeFrame refuses an oversized payload", () => {
-    expect(() => encodeFrame({ streamId: 1, type: FRAME_REQUEST, flags: 0, payload: new Uint8Array(MAX_FRAME_BYTES + 1) })).toThrow(/limit/);
+    expect(() => encodeFrame({ streamId: 1, type: FRAME_REQUEST, flags: 0, payload: new Uint8Array(MAX_FRAME_BYTES + 1) })).toThrow(
+      /limit/,
+    );
   });
 });
 
@@ -105,7 +107,11 @@ describe("server and client", () => {
 
   test("errors become gRPC codes", async () => {
     const c = await TtrpcClient.connect(server.path);
-    const codeOf = (p: Promise<unknown>) => p.then(() => -1, (e: TtrpcCallError) => e.grpcCode);
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => -1,
+        (e: TtrpcCallError) => e.grpcCode,
+      );
     expect(await codeOf(c.call("t.S", "Missing", new Uint8Array()))).toBe(Code.NotFound);
     expect(await codeOf(c.call("t.S", "State", new Uint8Array()))).toBe(Code.FailedPrecondition);
     expect(await codeOf(c.call("t.S", "Status", new Uint8Array()))).toBe(Code.Unimplemented);

@@ -20,7 +20,9 @@ export default defineCommand(
       async run({ args }) {
         outputFormat(args.format);
         if (!cliConfig().debug.console) {
-          throw new DisabledError("the debug console is disabled: set `[debug] console = true` in the husk configuration (it gives a root shell in the guest VM)");
+          throw new DisabledError(
+            "the debug console is disabled: set `[debug] console = true` in the husk configuration (it gives a root shell in the guest VM)",
+          );
         }
         const { ctx } = await cliRuntime();
         const { sid, dir } = await runningSandbox(ctx, args.id);

@@ -42,7 +42,9 @@ export default defineCommand(
         if (format === "json") return printJson(env);
         const flat = (obj: Record<string, unknown>, prefix = ""): string[] =>
           Object.entries(obj).flatMap(([k, v]) =>
-            v && typeof v === "object" && !Array.isArray(v) ? flat(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}=${Array.isArray(v) ? v.join(",") : String(v)}`],
+            v && typeof v === "object" && !Array.isArray(v)
+              ? flat(v as Record<string, unknown>, `${prefix}${k}.`)
+              : [`${prefix}${k}=${Array.isArray(v) ? v.join(",") : String(v)}`],
           );
         process.stdout.write(`${flat(env).join("\n")}\n`);
       },

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import { defineCommand } from "citty";
-import * as v from "valibot";
+import type * as v from "valibot";
 import { buildVmSpec } from "../../../core/vmspec.ts";
 import { moveToHostRoot } from "../../../host/cgroup.ts";
 import { FactoryError, UsageError } from "../../../host/errors.ts";
@@ -67,13 +67,26 @@ const init = defineCommand(
           spec = buildVmSpec(config, "template", dir, { vcpus, memoryMiB });
           if (nics) spec.network = { netns: "/proc/self/ns/net", nics: Array.from({ length: nics }, (_, i) => ({ tap: `tpl${i}` })) };
         }
-        const result = await buildTemplate(spec, { factoryDir: dir, waitMs: args.request ? 0 : 600_000, maxTemplates: cliConfig().factory.max_templates });
+        const result = await buildTemplate(spec, {
+          factoryDir: dir,
+          waitMs: args.request ? 0 : 600_000,
+          maxTemplates: cliConfig().factory.max_templates,
+        });
         if (result.status === "busy") {
           printJson({ status: "busy", message: "another process is building this template" });
           return;
         }
         const r = result.template.record;
-        printJson({ status: result.status, key: r.key, dir: result.template.dir, vcpus: r.vcpus, memoryMiB: r.memoryMiB, nics: r.nics, bootMs: r.bootMs, saveMs: r.saveMs });
+        printJson({
+          status: result.status,
+          key: r.key,
+          dir: result.template.dir,
+          vcpus: r.vcpus,
+          memoryMiB: r.memoryMiB,
+          nics: r.nics,
+          bootMs: r.bootMs,
+          saveMs: r.saveMs,
+        });
       },
     },
     { maxPositionals: 0 },

@@ -13,7 +13,11 @@ const build = defineCommand(
     {
       meta: { name: "build", description: "build the guest kernel and initramfs from the host's Debian packages" },
       args: {
-        output: { type: "string", alias: "o", description: "output directory (default /var/lib/husk/image); another directory builds without installing" },
+        output: {
+          type: "string",
+          alias: "o",
+          description: "output directory (default /var/lib/husk/image); another directory builds without installing",
+        },
         kernel: { type: "string", description: "auto (minimal kernel, Debian's as fallback), minimal or debian" },
         "kernel-only": { type: "boolean", description: "build only the kernel" },
         force: { type: "boolean", description: "rebuild everything, the kernel compile included" },
@@ -49,13 +53,23 @@ const dirArg = { type: "string", description: `image directory (default ${DEFAUL
 const exportCmd = defineCommand(
   strict(
     {
-      meta: { name: "export", description: "write the built guest image (kernel, initramfs, agent, manifest) as one zstd-compressed archive" },
-      args: { file: { type: "positional", description: "archive to write (FILE.tar.zst)", required: true }, dir: dirArg, format: formatArg },
+      meta: {
+        name: "export",
+        description: "write the built guest image (kernel, initramfs, agent, manifest) as one zstd-compressed archive",
+      },
+      args: {
+        file: { type: "positional", description: "archive to write (FILE.tar.zst)", required: true },
+        dir: dirArg,
+        format: formatArg,
+      },
       async run({ args }) {
         const format = outputFormat(args.format);
         const r = await exportImage(args.dir ?? DEFAULT_IMAGE_DIR, args.file);
         if (format === "json") printJson(r);
-        else console.log(`wrote ${r.file} (${(r.size / 1048576).toFixed(1)} MiB, sha256 ${r.sha256}): husk ${r.husk.version} (${r.husk.commit}), kernel ${r.kernel}`);
+        else
+          console.log(
+            `wrote ${r.file} (${(r.size / 1048576).toFixed(1)} MiB, sha256 ${r.sha256}): husk ${r.husk.version} (${r.husk.commit}), kernel ${r.kernel}`,
+          );
       },
     },
     { maxPositionals: 1 },
@@ -75,7 +89,10 @@ const importCmd = defineCommand(
         const r = await importImage(args.file, args.dir ?? DEFAULT_IMAGE_DIR);
         const m = r.manifest;
         if (format === "json") printJson({ dir: r.dir, previous: r.previous ?? null, husk: m.husk, kernel: m.kernel, origin: m.origin });
-        else console.log(`installed ${args.file} into ${r.dir}: husk ${m.husk.version} (${m.husk.commit}), kernel ${m.kernel.kind} ${m.kernel.version}${r.previous ? `; the previous image is at ${r.previous}` : ""}`);
+        else
+          console.log(
+            `installed ${args.file} into ${r.dir}: husk ${m.husk.version} (${m.husk.commit}), kernel ${m.kernel.kind} ${m.kernel.version}${r.previous ? `; the previous image is at ${r.previous}` : ""}`,
+          );
       },
     },
     { maxPositionals: 1 },

@@ -27,7 +27,12 @@ export default defineCommand({
     const bundle = args.bundle ?? process.cwd();
     if (args.action === "start") {
       const g = globals();
-      const address = await shimStart({ args, root: cliConfig().runtime.root, self: [...huskCommand(), ...globalsToArgv({ ...g, log: undefined, debug: false })], bundle });
+      const address = await shimStart({
+        args,
+        root: cliConfig().runtime.root,
+        self: [...huskCommand(), ...globalsToArgv({ ...g, log: undefined, debug: false })],
+        bundle,
+      });
       // A short-lived action: exit once written (the server it spawned lives on by itself).
       await new Promise<void>((resolve) => process.stdout.write(address, () => resolve()));
       process.exit(0);
@@ -43,7 +48,13 @@ export default defineCommand({
     const publisher = new Publisher(process.env.TTRPC_ADDRESS ?? `${args.address.replace(/^unix:\/\//, "")}.ttrpc`, args.namespace);
     let stop!: () => void;
     const shutdown = new Promise<void>((r) => (stop = r));
-    service = new TaskService({ ctx, namespace: args.namespace, events: publisher, exitedOf: (pid) => launcher.exited(pid), onShutdown: () => stop() });
+    service = new TaskService({
+      ctx,
+      namespace: args.namespace,
+      events: publisher,
+      exitedOf: (pid) => launcher.exited(pid),
+      onShutdown: () => stop(),
+    });
     await shimServe({ args, service, publisher, shutdown });
   },
 });
