@@ -19,7 +19,7 @@ import {
   type ContainerStatus,
 } from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
-import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
+import { assertGuestReachable, ids, locked } from "./api-guards.ts";
 
 /** The entry points on a container's processes (exec, signals, ps, stats, limits, pause); see ./api.ts. */
 
@@ -77,13 +77,6 @@ export async function enterContainer(ctx: RuntimeContext, sid: string, cid: stri
       throw e;
     }
   });
-}
-
-/** Status of one container, repaired when stale. */
-export async function statusContainer(ctx: RuntimeContext, sid: string, cid: string): Promise<ContainerStatus> {
-  ids(sid, cid);
-  const sb = await loadRepaired(ctx, sid);
-  return containerStatusOf(sb, findContainer(sb, cid));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { RuntimeContext } from "./ports.ts";
 import { deleteContainerIn } from "./container/delete.ts";
 import { stopContainerIn } from "./container/stop.ts";
@@ -13,7 +13,6 @@ import { startSandboxIn } from "./sandbox/start.ts";
 import { createSandboxIn } from "./sandbox/create.ts";
 import { validateSandboxConfig, type SandboxConfig } from "./sandbox/config.ts";
 import { NotFoundError } from "../host/errors.ts";
-import { ID_PATTERN } from "../host/ids.ts";
 import { withNewSandboxLock, withSandboxLock } from "./lock.ts";
 import {
   containerStatusOf,
@@ -26,9 +25,9 @@ import {
   type SandboxStatus,
 } from "./loaded.ts";
 import { guardSandbox, guardContainer } from "./status.ts";
-import { sandboxConfigFile, sandboxDir, sandboxesDir, sandboxLockFile } from "../host/layout.ts";
+import { sandboxConfigFile, sandboxDir, sandboxLockFile } from "../host/layout.ts";
 import { withUndo } from "./undo.ts";
-import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts";
+import { assertGuestReachable, ids, locked } from "./api-guards.ts";
 
 /**
  * The virtcontainers entry points (Kata's api.go). Every one takes the
@@ -39,7 +38,7 @@ import { assertGuestReachable, ids, loadRepaired, locked } from "./api-guards.ts
  */
 
 export type { ContainerConfig, ContainerStatus, SandboxConfig, SandboxStatus };
-export { sandboxIdOf as sandboxOfContainer } from "./container/ids.ts";
+export * from "./api-status.ts";
 export { toOciState } from "./loaded.ts";
 export * from "./api-processes.ts";
 
@@ -124,32 +123,6 @@ export async function resumeSandbox(ctx: RuntimeContext, sid: string): Promise<S
     await resumeSandboxIn(ctx, sb);
     return sandboxStatusOf(sb);
   });
-}
-
-/** Status of a sandbox and its containers, repaired when stale. */
-export async function statusSandbox(ctx: RuntimeContext, sid: string): Promise<SandboxStatus> {
-  ids(sid);
-  return sandboxStatusOf(await loadRepaired(ctx, sid));
-}
-
-/** Every sandbox under the root, sorted by id; ones deleted or half-created meanwhile are skipped. */
-export async function listSandbox(ctx: RuntimeContext): Promise<SandboxStatus[]> {
-  let names: string[];
-  try {
-    names = readdirSync(sandboxesDir(ctx.root));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-  const out: SandboxStatus[] = [];
-  for (const sid of names.filter((n) => ID_PATTERN.test(n)).sort()) {
-    try {
-      out.push(await statusSandbox(ctx, sid));
-    } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
-    }
-  }
-  return out;
 }
 
 // ---- containers ----

@@ -1,3 +1,4 @@
+import { containerById } from "./lookup.ts";
 import { existsSync } from "node:fs";
 import {
   createContainer,
@@ -46,13 +47,6 @@ export async function createFromBundle(ctx: RuntimeContext, req: CreateRequest):
   });
   const c = sandbox.containers.find((x) => x.id === req.id);
   return c ?? statusContainer(ctx, req.id, req.id);
-}
-
-/** The container's sandbox and status (status repaired when its shim is gone). */
-export async function containerById(ctx: RuntimeContext, id: string): Promise<{ sid: string; status: ContainerStatus }> {
-  validateId(id, "container id");
-  const sid = sandboxOfContainer(ctx.root, id);
-  return { sid, status: await statusContainer(ctx, sid, id) };
 }
 
 /**

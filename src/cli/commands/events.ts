@@ -3,7 +3,7 @@ import { cliRuntime } from "../lib/runtime.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { streamEvents } from "../lib/events.ts";
 import { strict } from "../lib/flags.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 export default defineCommand(
   strict(

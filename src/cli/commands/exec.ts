@@ -7,7 +7,8 @@ import { checkFlags, repeated, strict } from "../lib/flags.ts";
 import { relaySignalsTo } from "../lib/foreground.ts";
 import { consoleSocketArg, ioPaths, pidFileArg } from "../lib/io-args.ts";
 import { checkPreserveFds } from "../lib/preserve-fds.ts";
-import { checkTerminalIo, containerById } from "../../runtime/operations.ts";
+import { checkTerminalIo } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 const execArgs = {
   "console-socket": consoleSocketArg,

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { killContainer } from "../../core/api.ts";
 import { cliRuntime } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 import { parseSignal } from "../lib/signals.ts";
 
 export default defineCommand(

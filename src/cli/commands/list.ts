@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { listSandbox } from "../../core/api.ts";
+import { listSandbox } from "../../core/api-status.ts";
 import { cliReadContext } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
 import { formatArg, outputFormat, printJson, printTable } from "../lib/output.ts";

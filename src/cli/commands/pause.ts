@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { pauseContainer } from "../../core/api.ts";
 import { cliRuntime } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 export default defineCommand(
   strict(

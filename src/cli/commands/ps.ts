@@ -5,7 +5,7 @@ import { cliRuntime } from "../lib/runtime.ts";
 import { checkFlags, strict } from "../lib/flags.ts";
 import { formatArg, outputFormat, printJson } from "../lib/output.ts";
 import { containerUsers, formatPs, psColumns } from "../lib/ps.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 const psArgs = { format: formatArg } as const;
 

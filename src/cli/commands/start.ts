@@ -4,7 +4,7 @@ import { InvalidStateError } from "../../host/errors.ts";
 import { ociStatus } from "../../core/status.ts";
 import { cliRuntime } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 export default defineCommand(
   strict(

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { cliReadContext } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 import { runcState } from "../lib/state.ts";
 
 export default defineCommand(

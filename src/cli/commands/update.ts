@@ -4,7 +4,7 @@ import { UsageError } from "../../host/errors.ts";
 import { cliRuntime } from "../lib/runtime.ts";
 import { strict } from "../lib/flags.ts";
 import { updateResources } from "../lib/resources.ts";
-import { containerById } from "../../runtime/operations.ts";
+import { containerById } from "../../runtime/lookup.ts";
 
 const s = (description: string) => ({ type: "string", description }) as const;
 
