@@ -14,6 +14,7 @@ import { huskCommand } from "../host/self.ts";
 import { MONITOR_PID_FILE, MONITOR_SOCKET } from "../host/layout.ts";
 import { readVmConfig, writeVmState, type VmConfig, type VmState } from "./files.ts";
 import { ensureSocketPath, socketPath } from "../host/sockets.ts";
+import { settledWithin } from "../host/time.ts";
 import { connectGuest, type GuestLink } from "./guest.ts";
 import { MONITOR_METHODS } from "./methods.ts";
 import { writePidFile } from "../hypervisor/qemu/pidfile.ts";
@@ -200,7 +201,7 @@ export class SandboxMonitor {
         // on the host): QMP quit below loses nothing, and is far quicker
         // than the guest's own reboot under TCG. One that did not answer
         // gets a moment to go down by itself.
-        if (first === "failed") await Promise.race([exited, Bun.sleep(250)]);
+        if (first === "failed") await settledWithin(exited, 250);
       }
       try {
         await this.hv.stop({ timeoutMs: Math.max(1000, deadline - Date.now()) });

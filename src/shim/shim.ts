@@ -6,6 +6,7 @@ import { logger } from "../host/log.ts";
 import { MONITOR_SOCKET } from "../host/layout.ts";
 import { socketPath } from "../host/sockets.ts";
 import { parseOr } from "../host/valid.ts";
+import { settledWithin } from "../host/time.ts";
 import { exitStatus, writeExitFile } from "./exit.ts";
 import { connectHandshake, type LineConn } from "./handshake.ts";
 import { setupHostIo, type HostIo } from "./host-io.ts";
@@ -105,7 +106,7 @@ export async function runShim(handshakePath: string): Promise<never> {
     vmGone,
   ]);
   stopInput.abort();
-  await Promise.race([Promise.all(pumps), Bun.sleep(DRAIN_MS)]);
+  await settledWithin(Promise.all(pumps), DRAIN_MS);
   uninstall();
   hostIo.restore();
   if (req.kind === "init") {
@@ -115,7 +116,7 @@ export async function runShim(handshakePath: string): Promise<never> {
       log.warn("cannot record the exit status", e);
     }
   }
-  await Promise.race([a.close(), Bun.sleep(1000)]);
+  await settledWithin(a.close(), 1000);
   log.debug(`${req.containerId}${execId ? `/${execId}` : ""} exited with ${status}`);
   process.exit(status);
 }

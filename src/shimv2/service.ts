@@ -20,6 +20,7 @@ import { AgentError, AlreadyExistsError, InvalidSpecError, InvalidStateError, No
 import { validateId } from "../host/ids.ts";
 import type { LaunchRequest } from "../core/ports.ts";
 import { logger } from "../host/log.ts";
+import { settledWithin } from "../host/time.ts";
 import { ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
 import { parseValid } from "../host/valid.ts";
 import { unmountAll } from "../core/rootfs.ts";
@@ -358,7 +359,7 @@ export class TaskService {
       throw e;
     }
     // A created task's process is killed by the delete: let its shim go, so nothing is left.
-    if (p.state === "created") await Promise.race([p.exited, Bun.sleep(EXIT_WAIT_MS)]);
+    if (p.state === "created") await settledWithin(p.exited, EXIT_WAIT_MS);
     await t.stopOomWatch?.().catch(() => {});
     if (t.mountedRootfs) {
       try {

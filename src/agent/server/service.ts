@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { AgentError, AlreadyExistsError, InvalidIdError, InvalidStateError, NotFoundError, UnsupportedError } from "../../host/errors.ts";
 import { killPid, type WaitResult } from "../../host/ffi/process.ts";
 import { logger } from "../../host/log.ts";
+import { settledWithin } from "../../host/time.ts";
 import type { OciProcess, OciSpec } from "../../oci/spec.ts";
 import { COMMIT, VERSION } from "../../host/version.ts";
 import { GUEST_CONSOLE_ID, type MethodName, type MethodRequest, type MethodResponse, PROTOCOL_VERSION, type Stdio } from "../protocol.ts";
@@ -141,7 +142,7 @@ export class AgentService {
     const proc = p as Proc;
     proc.exited = raw.then(async (r) => {
       const drain = this.opts.exitDrainMs ?? 2000;
-      await Promise.race([proc.stdio.outputDone(), Bun.sleep(drain)]);
+      await settledWithin(proc.stdio.outputDone(), drain);
       const exit: Exit = r.signal !== undefined ? { exitCode: r.exitCode, signal: r.signal } : { exitCode: r.exitCode };
       proc.exit = exit;
       log.debug(`process ${proc.containerId}/${proc.execId ?? "init"} (pid ${proc.pid}) exited: ${JSON.stringify(exit)}`);

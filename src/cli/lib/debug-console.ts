@@ -8,6 +8,7 @@ import { asHuskError, InvalidStateError, isHuskError, NotFoundError, Unsupported
 import { getWinsize } from "../../host/ffi/pty.ts";
 import { validateId } from "../../host/ids.ts";
 import { logger } from "../../host/log.ts";
+import { settledWithin } from "../../host/time.ts";
 import { exitStatus } from "../../shim/exit.ts";
 import { setupHostIo } from "../../shim/host-io.ts";
 import { pumpFdToStream, pumpStreamToFd } from "../../shim/relay.ts";
@@ -116,9 +117,9 @@ export async function runDebugConsole(sid: string, dir: string): Promise<number>
     vmGone,
   ]);
   stopInput.abort();
-  await Promise.race([Promise.all(pumps), Bun.sleep(DRAIN_MS)]);
+  await settledWithin(Promise.all(pumps), DRAIN_MS);
   uninstall();
   io.restore();
-  await Promise.race([agent.close(), Bun.sleep(1000)]);
+  await settledWithin(agent.close(), 1000);
   return status;
 }

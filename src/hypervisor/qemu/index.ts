@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { QEMU_LOG_FILE, QEMU_PID_FILE } from "../../host/layout.ts";
 import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
+import { settledWithin } from "../../host/time.ts";
 import type { AgentEndpoint, DeviceSpec, Hypervisor, HypervisorCapabilities, VmExit, VmSpec, VmStatus } from "../types.ts";
 import { AGENT_VSOCK_PORT, buildLaunchCommand, buildQemuArgs, type Confinement, qmpFdSocket } from "./args.ts";
 import { readTail } from "./console.ts";
@@ -173,7 +174,7 @@ export class QemuHypervisor implements Hypervisor {
           last = err;
         }
       }
-      await Promise.race([Bun.sleep(20), proc.exited]);
+      await settledWithin(proc.exited, 20);
     }
     throw new HypervisorError(`qmp socket ${spec.qmpSocket} did not answer within ${timeoutMs} ms`, { cause: last });
   }
@@ -194,17 +195,15 @@ export class QemuHypervisor implements Hypervisor {
   private async doStop(timeoutMs: number): Promise<void> {
     const proc = this.proc;
     if (!proc?.alive()) return;
-    const exited = proc.exited.then(() => true);
-    const within = (ms: number) => Promise.race([exited, Bun.sleep(ms).then(() => false)]);
     const acpi = !this.spec!.kernelParams.includes("acpi=off");
     if (acpi && this.qmp) {
       await this.qmp.execute("system_powerdown", undefined, { timeoutMs: 2000 }).catch((e) => log.debug(`powerdown: ${e}`));
-      if (await within(Math.floor(timeoutMs / 2))) return;
+      if (await settledWithin(proc.exited, Math.floor(timeoutMs / 2))) return;
     }
     if (this.qmp) {
       // quit ends QEMU at once; the guest's disks are read-only, so nothing is lost.
       await this.qmp.execute("quit", undefined, { timeoutMs: 2000 }).catch((e) => log.debug(`quit: ${e}`));
-      if (await within(Math.max(1000, Math.floor(timeoutMs / 2)))) return;
+      if (await settledWithin(proc.exited, Math.max(1000, Math.floor(timeoutMs / 2)))) return;
     }
     log.warn(`qemu ${proc.pid} did not exit: SIGKILL`);
     proc.kill("SIGKILL");

@@ -2,6 +2,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { HypervisorError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
+import { settledWithin } from "../../host/time.ts";
 import type { VmSpec } from "../types.ts";
 import { qmpFdSocket } from "./args.ts";
 import type { QemuProcess } from "./process.ts";
@@ -98,5 +99,5 @@ function migrationStatus(ret: unknown): string | undefined {
 async function tick(proc: QemuProcess, deadline: number, what: string): Promise<void> {
   if (!proc.alive()) throw new HypervisorError(`qemu exited while ${what}`);
   if (Date.now() > deadline) throw new HypervisorError(`${what} did not finish in time`);
-  await Promise.race([Bun.sleep(10), proc.exited]);
+  await settledWithin(proc.exited, 10);
 }
