@@ -7,6 +7,7 @@ import { writeFileAtomic } from "../host/json-file.ts";
 import { huskCommand } from "../host/self.ts";
 import { parseOr } from "../host/valid.ts";
 import { logger } from "../host/log.ts";
+import { withTimeout } from "../host/time.ts";
 import type { VmHandle } from "../core/ports.ts";
 import { LIMITS, utf8Bytes } from "../oci/limits.ts";
 import { listenHandshake } from "./handshake.ts";
@@ -142,15 +143,15 @@ export class ShimLauncher implements ProcessLauncher {
     });
     died.catch(() => {});
     const timeoutMs = this.options.reportTimeoutMs ?? 180_000;
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`shim did not report within ${timeoutMs} ms`)), timeoutMs);
-    });
+    // One deadline for both steps: the handshake, then the report.
+    const deadline = Date.now() + timeoutMs;
+    const inTime = <T>(step: Promise<T>) =>
+      withTimeout(step, Math.max(0, deadline - Date.now()), () => new TimeoutError(`shim did not report within ${timeoutMs} ms`));
     let guestPid: number;
     try {
-      const conn = await Promise.race([handshake.accepted, died, timeout]);
+      const conn = await inTime(Promise.race([handshake.accepted, died]));
       conn.send(request);
-      const raw = await Promise.race([conn.receive(), died, timeout]);
+      const raw = await inTime(Promise.race([conn.receive(), died]));
       const report = parseOr(ShimReportSchema, raw, ({ message }) => new ShimError(`malformed report from shim: ${message}`));
       if (!report.ok) {
         const e = report.error;
@@ -163,7 +164,6 @@ export class ShimLauncher implements ProcessLauncher {
       await proc.exited;
       throw e;
     } finally {
-      clearTimeout(timer);
       handshake.close();
     }
     log.debug(`shim ${proc.pid} reports guest pid ${guestPid}`);

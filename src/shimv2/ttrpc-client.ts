@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Socket } from "bun";
 import { ProtocolError, TimeoutError } from "../host/errors.ts";
+import { withTimeout } from "../host/time.ts";
 import { RequestSchema, ResponseSchema } from "./gen/ttrpc/ttrpc_pb.ts";
 import { Code, encodeFrame, FRAME_REQUEST, FRAME_RESPONSE, FrameDecoder, type Frame, Writer } from "./ttrpc-frame.ts";
 
@@ -56,27 +57,18 @@ export class TtrpcClient {
     const streamId = this.nextStream;
     this.nextStream += 2;
     const req = toBinary(RequestSchema, create(RequestSchema, { service, method, payload, timeoutNano: BigInt(timeoutMs) * 1_000_000n }));
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(streamId);
-        reject(new TimeoutError(`ttrpc ${service}/${method} did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(streamId, {
-        resolve: (p) => {
-          clearTimeout(timer);
-          resolve(p);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+    const reply = new Promise<Uint8Array>((resolve, reject) => {
+      this.pending.set(streamId, { resolve, reject });
       try {
         this.writer.write(encodeFrame({ streamId, type: FRAME_REQUEST, flags: 0, payload: req }));
       } catch (e) {
         this.pending.get(streamId)?.reject(e as Error);
         this.pending.delete(streamId);
       }
+    });
+    return withTimeout(reply, timeoutMs, () => {
+      this.pending.delete(streamId);
+      return new TimeoutError(`ttrpc ${service}/${method} did not answer within ${timeoutMs} ms`);
     });
   }
 

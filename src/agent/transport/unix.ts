@@ -1,5 +1,6 @@
 import net from "node:net";
 import { MonitorError } from "../../host/errors.ts";
+import { withTimeout } from "../../host/time.ts";
 import type { Transport, TransportHandlers } from "../wire/transport.ts";
 
 /** Wrap a connected node:net socket (client side, or one accepted by a server). */
@@ -52,22 +53,18 @@ export function socketTransport(socket: net.Socket, label = "unix"): Transport {
 }
 
 /** Connect to a unix socket (QEMU's agent chardev or the monitor's socket). */
-export function connectUnix(path: string, options: { timeoutMs?: number } = {}): Promise<Transport> {
+export async function connectUnix(path: string, options: { timeoutMs?: number } = {}): Promise<Transport> {
   const timeoutMs = options.timeoutMs ?? 5000;
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ path });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new MonitorError(`connecting to ${path} timed out after ${timeoutMs} ms`, { details: { path } }));
-    }, timeoutMs);
+  const socket = net.createConnection({ path });
+  const connected = new Promise<Transport>((resolve, reject) => {
     socket.once("connect", () => {
-      clearTimeout(timer);
       socket.removeAllListeners("error");
       resolve(socketTransport(socket, `unix:${path}`));
     });
-    socket.once("error", (e) => {
-      clearTimeout(timer);
-      reject(new MonitorError(`cannot connect to ${path}: ${e.message}`, { cause: e, details: { path } }));
-    });
+    socket.once("error", (e) => reject(new MonitorError(`cannot connect to ${path}: ${e.message}`, { cause: e, details: { path } })));
+  });
+  return withTimeout(connected, timeoutMs, () => {
+    socket.destroy();
+    return new MonitorError(`connecting to ${path} timed out after ${timeoutMs} ms`, { details: { path } });
   });
 }

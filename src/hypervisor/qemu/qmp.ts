@@ -2,6 +2,7 @@ import { createConnection, type Socket } from "node:net";
 import * as v from "valibot";
 import { HypervisorError, ProtocolError, TimeoutError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
+import { withTimeout } from "../../host/time.ts";
 
 /**
  * QMP client: the only module that talks to QEMU's monitor socket.
@@ -51,7 +52,6 @@ interface Pending {
   command: string;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
 }
 
 export interface QmpConnectOptions {
@@ -80,20 +80,14 @@ export class QmpClient {
   /** Connect to a QMP socket, read the greeting and leave negotiation mode. */
   static async connect(path: string, options: QmpConnectOptions = {}): Promise<QmpClient> {
     const timeoutMs = options.timeoutMs ?? 10_000;
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = createConnection({ path });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new TimeoutError(`qmp connect to ${path} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.once("connect", () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once("error", (err) => {
-        clearTimeout(timer);
-        reject(new HypervisorError(`cannot connect to qmp socket ${path}: ${err.message}`, { cause: err }));
-      });
+    const s = createConnection({ path });
+    const connected = new Promise<Socket>((resolve, reject) => {
+      s.once("connect", () => resolve(s));
+      s.once("error", (err) => reject(new HypervisorError(`cannot connect to qmp socket ${path}: ${err.message}`, { cause: err })));
+    });
+    const socket = await withTimeout(connected, timeoutMs, () => {
+      s.destroy();
+      return new TimeoutError(`qmp connect to ${path} timed out after ${timeoutMs} ms`);
     });
     const client = new QmpClient(socket);
     try {
@@ -108,17 +102,16 @@ export class QmpClient {
   }
 
   private waitGreeting(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.greeting = undefined;
-        reject(new TimeoutError(`no qmp greeting within ${timeoutMs} ms`));
-      }, timeoutMs);
+    const greeted = new Promise<void>((resolve, reject) => {
       this.greeting = (err) => {
-        clearTimeout(timer);
         this.greeting = undefined;
         err ? reject(err) : resolve();
       };
       if (this.closedErr) this.greeting(this.closedErr);
+    });
+    return withTimeout(greeted, timeoutMs, () => {
+      this.greeting = undefined;
+      return new TimeoutError(`no qmp greeting within ${timeoutMs} ms`);
     });
   }
 
@@ -127,14 +120,15 @@ export class QmpClient {
     if (this.closedErr) return Promise.reject(this.closedErr);
     const id = `husk-${this.nextId++}`;
     const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TimeoutError(`qmp ${command} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { command, resolve, reject, timer });
+    const reply = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { command, resolve, reject });
       log.debug(`-> ${command}`);
       this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
+    });
+    // A reply after the time out finds no pending entry: logged and ignored (onLine).
+    return withTimeout(reply, timeoutMs, () => {
+      this.pending.delete(id);
+      return new TimeoutError(`qmp ${command} timed out after ${timeoutMs} ms`);
     });
   }
 
@@ -200,7 +194,6 @@ export class QmpClient {
       return;
     }
     this.pending.delete(msg.id!);
-    clearTimeout(p.timer);
     if ("error" in msg) {
       p.reject(new QmpError(`qmp ${p.command} failed: ${msg.error.class}: ${msg.error.desc}`, { details: { class: msg.error.class } }));
     } else {
@@ -218,7 +211,6 @@ export class QmpClient {
     this.closedErr = err;
     this.greeting?.(err);
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
       p.reject(err);
       this.pending.delete(id);
     }
