@@ -19,8 +19,6 @@ export interface LockOptions {
   timeoutMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function acquire(fd: number, mode: LockMode, what: string, options: LockOptions): Promise<void> {
   const op = (mode === "shared" ? LOCK_SH : LOCK_EX) | LOCK_NB;
   const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
@@ -32,7 +30,7 @@ async function acquire(fd: number, mode: LockMode, what: string, options: LockOp
         details: { mode },
       });
     }
-    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    await Bun.sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
     delay = Math.min(delay * 2, 50);
   }
 }

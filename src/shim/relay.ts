@@ -20,8 +20,6 @@ function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Copy fd → stream until EOF; closes the stream (the guest sees EOF on stdin). */
 export async function pumpFdToStream(fd: number, stream: WritableStream<Uint8Array>, stop: AbortSignal): Promise<void> {
   const writer = stream.getWriter();
@@ -35,7 +33,7 @@ export async function pumpFdToStream(fd: number, stream: WritableStream<Uint8Arr
       } catch (e) {
         if (code(e) === "EAGAIN") {
           // An fd someone left non-blocking: poll it gently.
-          await sleep(20);
+          await Bun.sleep(20);
           continue;
         }
         if (code(e) === "EINTR") continue;
@@ -62,7 +60,7 @@ async function writeAll(fd: number, data: Uint8Array): Promise<void> {
       off += bytesWritten;
     } catch (e) {
       if (code(e) === "EAGAIN" || code(e) === "EINTR") {
-        await sleep(5);
+        await Bun.sleep(5);
         continue;
       }
       throw e;
