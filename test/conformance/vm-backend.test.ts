@@ -2,7 +2,6 @@ import { afterAll, describe } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfigText } from "../../src/config/load.ts";
 import { removeTree } from "../../src/core/rootfs.ts";
 import { buildVmSpec } from "../../src/core/vmspec.ts";
 import { readPidFile } from "../../src/hypervisor/qemu/pidfile.ts";
@@ -20,14 +19,15 @@ import { vmBackendContract } from "./contracts/vm-backend.ts";
 
 const mockRoot = mkdtempSync(join(tmpdir(), "husk-conf-vmb-"));
 afterAll(() => rmSync(mockRoot, { recursive: true, force: true }));
-const config = parseConfigText("", "conformance");
+// The test context's config names a stand-in image: the mock checks a spec's files as QEMU's driver does.
+const mockCtx = createTestContext({ root: mockRoot });
 
 vmBackendContract("in-process (mock hypervisor + mock agent)", {
-  backend: createTestContext({ root: mockRoot }).backend,
+  backend: mockCtx.backend,
   spec(sid) {
     const dir = join(mockRoot, "sandboxes", sid);
-    mkdirSync(dir, { recursive: true });
-    return buildVmSpec(config, sid, dir, {});
+    mkdirSync(join(dir, "shared"), { recursive: true });
+    return buildVmSpec(mockCtx.config, sid, dir, {});
   },
   // The mock's VM process is its placeholder, which is also what the handle reports as its owner.
   processes: (_spec, handle) => [handle.pid],

@@ -1,4 +1,5 @@
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MockAgent, type MockAgentOptions } from "../../src/agent/mock.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -7,6 +8,24 @@ import { forceCleanupMockVm, MockHypervisor, type MockHypervisorOptions } from "
 import { DirectLauncher, type DirectLauncherOptions } from "./direct-launcher.ts";
 import { NOOP_LIFECYCLE, type Lifecycle, type RuntimeContext } from "../../src/core/ports.ts";
 import { InProcessBackend } from "./inprocess-backend.ts";
+
+/**
+ * A stand-in guest image (empty kernel and initramfs files, made once per
+ * process): the mock hypervisor checks a spec's files as QEMU's driver does,
+ * and tests must not depend on the image a real setup builds.
+ */
+let testImage: { kernel: string; initrd: string } | undefined;
+function withTestImage(config: Record<string, unknown>): Record<string, unknown> {
+  if (!testImage) {
+    const dir = mkdtempSync(join(tmpdir(), "husk-test-image-"));
+    testImage = { kernel: join(dir, "vmlinux"), initrd: join(dir, "initramfs.cpio") };
+    writeFileSync(testImage.kernel, "");
+    writeFileSync(testImage.initrd, "");
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const hypervisor = (config.hypervisor ?? {}) as Record<string, unknown>;
+  return { ...config, hypervisor: { kernel: testImage.kernel, initrd: testImage.initrd, ...hypervisor } };
+}
 
 /** File in the sandbox dir where the mock agent keeps its guest. */
 export const MOCK_AGENT_FILE = "mock-agent.json";
@@ -66,7 +85,7 @@ export function createTestContext(options: TestContextOptions): TestContext {
     },
   });
   return {
-    config: parseConfig(options.config ?? {}, "test config"),
+    config: parseConfig(withTestImage(options.config ?? {}), "test config"),
     root: options.root,
     backend,
     launcher: new DirectLauncher(options.launcher),

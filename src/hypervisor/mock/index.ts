@@ -1,3 +1,4 @@
+import { checkSpecFiles } from "../spec-files.ts";
 import { appendFileSync, rmSync } from "node:fs";
 import { HypervisorError } from "../../host/errors.ts";
 import { logger } from "../../host/log.ts";
@@ -102,6 +103,8 @@ export class MockHypervisor implements Hypervisor {
   }
 
   async prepare(spec: VmSpec): Promise<void> {
+    // As QEMU's driver: a spec naming a missing kernel or directory starts nothing.
+    checkSpecFiles(spec);
     this.spec = spec;
     this.dir ??= spec.dir;
     if (!readMockVmState(this.dir)) writeMockVmState(this.dir, { status: "prepared", calls: [] });

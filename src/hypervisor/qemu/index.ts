@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { QEMU_LOG_FILE, QEMU_PID_FILE } from "../../host/layout.ts";
 import { HypervisorError, UnsupportedError } from "../../host/errors.ts";
@@ -17,6 +17,7 @@ import { placeInHostCgroup } from "../../host/cgroup.ts";
 import { QmpClient } from "./qmp.ts";
 import { restoreDeviceState, saveDeviceState } from "./template.ts";
 
+import { checkSpecFiles } from "../spec-files.ts";
 import { makeSharedMount, resolveConfinement } from "./host-view.ts";
 import { describeExit, killQemuByPidFile, tailBlock } from "./leftovers.ts";
 export { buildQemuArgs, buildKernelCmdline, buildMachine } from "./args.ts";
@@ -94,12 +95,7 @@ export class QemuHypervisor implements Hypervisor {
         { details: { binary: spec.binary } },
       );
     }
-    mustRead(spec.kernel, "kernel", "hypervisor.kernel");
-    if (spec.initrd) mustRead(spec.initrd, "initramfs", "hypervisor.initrd");
-    if (spec.image) mustRead(spec.image, "disk image", "hypervisor.image");
-    mustBeDir(spec.dir, "sandbox directory");
-    mustBeDir(spec.sharedDir, "shared directory");
-    if (spec.agentDir) mustBeDir(spec.agentDir, "agent directory");
+    checkSpecFiles(spec);
     if (spec.network?.nics.length && spec.template?.mode !== "save") {
       if (!existsSync(spec.network.netns)) throw new HypervisorError(`network namespace ${spec.network.netns} does not exist`);
       this.nsenter = resolveBinary("nsenter");
@@ -285,25 +281,4 @@ export class QemuHypervisor implements Hypervisor {
     if (!this.qmp || !this.proc?.alive()) throw new HypervisorError("qemu is not running");
     return this.qmp;
   }
-}
-
-function mustRead(path: string, what: string, key: string): void {
-  try {
-    if (!statSync(path).isFile()) throw new Error("not a regular file");
-    accessSync(path, constants.R_OK);
-  } catch (err) {
-    throw new HypervisorError(`${what} ${path} not found or not readable (${key}; run \`husk image build\`?): ${(err as Error).message}`, {
-      details: { path },
-    });
-  }
-}
-
-function mustBeDir(path: string, what: string): void {
-  let ok = false;
-  try {
-    ok = statSync(path).isDirectory();
-  } catch {
-    /* missing */
-  }
-  if (!ok) throw new HypervisorError(`${what} ${path} does not exist or is not a directory`, { details: { path } });
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MockAgent } from "../../../src/agent/mock.ts";
 import { buildVmSpec } from "../../../src/core/vmspec.ts";
@@ -19,8 +19,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function vmSpec(name: string) {
   const d = join(dir, name);
-  mkdirSync(d, { recursive: true });
-  return buildVmSpec(parseConfigText("", "t"), name, d, {});
+  mkdirSync(join(d, "shared"), { recursive: true });
+  // The mock checks the spec's files as QEMU's driver does: an empty stand-in kernel.
+  writeFileSync(join(d, "vmlinux"), "");
+  return buildVmSpec(parseConfigText(`[hypervisor]\nkernel = "${join(d, "vmlinux")}"\ninitrd = ""\n`, "t"), name, d, {});
 }
 
 describe("MockHypervisor", () => {
