@@ -1,6 +1,6 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { removeTree } from "../../src/core/rootfs.ts";
+import { removeTree } from "../../src/host/mounts.ts";
 import type { ProcessRunner } from "../../src/plugins/types.ts";
 import type { HostBind, SourceKind } from "./plan.ts";
 

@@ -10,7 +10,7 @@ import { NotFoundError, ShimError, TimeoutError } from "../host/errors.ts";
 import { writeFileAtomic } from "../host/json-file.ts";
 import { logger } from "../host/log.ts";
 import { loadBundle } from "../oci/bundle.ts";
-import { mountsUnder, unmountAll } from "../core/rootfs.ts";
+import { mountsUnder, unmountAll } from "../host/mounts.ts";
 import { DeleteResponseSchema, ShutdownRequestSchema } from "./gen/containerd/task/v2/shim_pb.ts";
 import type { Publisher } from "./events.ts";
 import type { ShimArgs } from "./flags.ts";

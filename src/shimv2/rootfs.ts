@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { mountsUnder, unmountAll } from "../core/rootfs.ts";
+import { mountsUnder, unmountAll } from "../host/mounts.ts";
 import { asHuskError, InvalidSpecError, IoError } from "../host/errors.ts";
 import { logger } from "../host/log.ts";
 import type { Mount } from "./gen/containerd/types/mount_pb.ts";

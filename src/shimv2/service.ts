@@ -23,7 +23,7 @@ import { logger } from "../host/log.ts";
 import { settledWithin } from "../host/time.ts";
 import { ProcessSchema, ResourcesSchema } from "../oci/spec.ts";
 import { parseValid } from "../host/valid.ts";
-import { unmountAll } from "../core/rootfs.ts";
+import { unmountAll } from "../host/mounts.ts";
 import { VERSION } from "../host/version.ts";
 import {
   TaskCreateSchema,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MockAgent } from "../../src/agent/mock.ts";
-import { removeTree } from "../../src/core/rootfs.ts";
+import { removeTree } from "../../src/host/mounts.ts";
 import { announceSkip, realVmSkipReason } from "../support/conformance/env.ts";
 import { busyboxRootfs, containerSpec } from "../support/conformance/guest.ts";
 import { bootRealVm, type RealVm } from "../support/conformance/real-vm.ts";

@@ -2,7 +2,7 @@ import { afterAll, describe } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load.ts";
-import { removeTree } from "../../src/core/rootfs.ts";
+import { removeTree } from "../../src/host/mounts.ts";
 import { buildVmSpec } from "../../src/core/vmspec.ts";
 import { MockHypervisor } from "../../src/hypervisor/mock/index.ts";
 import { QemuHypervisor } from "../../src/hypervisor/qemu/index.ts";

@@ -2,7 +2,7 @@ import { afterAll, describe } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { removeTree } from "../../src/core/rootfs.ts";
+import { removeTree } from "../../src/host/mounts.ts";
 import { buildVmSpec } from "../../src/core/vmspec.ts";
 import { readPidFile } from "../../src/hypervisor/qemu/pidfile.ts";
 import { createTestContext } from "../support/context.ts";

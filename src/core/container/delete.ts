@@ -1,5 +1,6 @@
 import type { RuntimeContext } from "../ports.ts";
-import { unshareRootfs, removeTree } from "../rootfs.ts";
+import { unshareRootfs } from "../rootfs.ts";
+import { removeTree } from "../../host/mounts.ts";
 import { removeHostCgroup } from "../../host/cgroup.ts";
 import { logger } from "../../host/log.ts";
 import type { VmHandle } from "../ports.ts";

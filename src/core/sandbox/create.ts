@@ -7,7 +7,7 @@ import { makeDir, writeJsonAtomic } from "../../host/json-file.ts";
 import type { UndoStack } from "../undo.ts";
 import { processStartTime } from "../../host/proc.ts";
 import type { SandboxRecord } from "../records.ts";
-import { removeTree } from "../rootfs.ts";
+import { removeTree } from "../../host/mounts.ts";
 import { buildVmSpec, sizingFromSpec } from "../vmspec.ts";
 import { type SandboxConfig, sandboxPhase } from "./config.ts";
 

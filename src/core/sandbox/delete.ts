@@ -11,7 +11,7 @@ import { containerConfigFile, sandboxDir } from "../../host/layout.ts";
 import { readJsonIfExists } from "../../host/json-file.ts";
 import { ContainerRecordSchema } from "../records.ts";
 import { removeHostCgroup } from "../../host/cgroup.ts";
-import { removeTree } from "../rootfs.ts";
+import { removeTree } from "../../host/mounts.ts";
 import { repairSandbox } from "../repair.ts";
 import { sandboxPhase } from "./config.ts";
 

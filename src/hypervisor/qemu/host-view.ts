@@ -1,5 +1,6 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import { HypervisorError } from "../../host/errors.ts";
+import { isMountPoint } from "../../host/mounts.ts";
 import { type Confinement, QEMU_CAPABILITIES, QEMU_RLIMITS, qemuUid } from "./args.ts";
 import { JAIL_DEVICES, ROOT_ENTRIES, ROOT_FILES, type RootView } from "./jail.ts";
 import { mountFs } from "../../host/ffi/process.ts";
@@ -19,12 +20,8 @@ const MS_SHARED = 0x100000;
  * itself), unless it is one already. True when the bind was made here.
  */
 export function makeSharedMount(dir: string): boolean {
-  const points = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4]);
-  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
   try {
-    const bind = !points.includes(escaped);
+    const bind = !isMountPoint(dir);
     if (bind) mountFs(dir, dir, "", "", MS_BIND);
     mountFs("none", dir, "", "", MS_SHARED);
     return bind;

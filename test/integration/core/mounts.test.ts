@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import storage from "../../../plugins/storage/index.ts";
 import * as api from "../../../src/core/api.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { sandboxStateFile } from "../../../src/host/layout.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";

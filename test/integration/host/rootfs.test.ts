@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { mountsUnder, removeTree, shareRootfs, unshareRootfs } from "../../../src/core/rootfs.ts";
+import { shareRootfs, unshareRootfs } from "../../../src/core/rootfs.ts";
+import { mountsUnder, removeTree } from "../../../src/host/mounts.ts";
 import { FIXTURES, tempDir } from "../../unit/core/helpers.ts";
 
 /** Sharing a rootfs into the sandbox: bind mount as root, symlink without; removal never crosses a mount. */

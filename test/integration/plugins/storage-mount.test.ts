@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLifecycle } from "../../../src/plugins/lifecycle.ts";
 import storage from "../../../plugins/storage/index.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { baseSpec, containerCtx, createPhases, tempDir } from "../../unit/plugins/helpers.ts";
 
 /** Real bind mounts: root with CAP_SYS_ADMIN only; skipped visibly otherwise. */

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as api from "../../../src/core/api.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from "./helpers.ts";
 
 /** Container entry points on the mock drivers: normal paths and stored state after each step. */

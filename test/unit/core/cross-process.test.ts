@@ -3,9 +3,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as api from "../../../src/core/api.ts";
 import { createTestContext } from "../../support/context.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { FIXTURES, containerConfig, makeBundle, killPlaceholders, rejectsWith, tempDir } from "./helpers.ts";
-import { removeTree } from "../../../src/core/rootfs.ts";
+import { removeTree } from "../../../src/host/mounts.ts";
 
 /**
  * The API from separate processes on one root, as the CLI uses it: each

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ContainerConfig } from "../../../src/core/api.ts";
 import { createTestContext, type TestContext, type TestContextOptions } from "../../support/context.ts";
-import { removeTree } from "../../../src/core/rootfs.ts";
+import { removeTree } from "../../../src/host/mounts.ts";
 import { readMockVmState } from "../../../src/hypervisor/mock/state.ts";
 import { isProcessAlive } from "../../../src/host/proc.ts";
 import type { OciSpec } from "../../../src/oci/spec.ts";

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as api from "../../../src/core/api.ts";
 import { isProcessAlive } from "../../../src/host/proc.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { containerExitFile, containerStateFile, sandboxStateFile } from "../../../src/host/layout.ts";
 import { containerConfig, makeEnv, readJsonFile, rejectsWith, type Env } from "./helpers.ts";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as api from "../../../src/core/api.ts";
 import type { TestContextOptions } from "../../support/context.ts";
 import { isProcessAlive } from "../../../src/host/proc.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { CleanupError } from "../../../src/host/errors.ts";
 import { NOOP_LIFECYCLE } from "../../../src/core/ports.ts";
 import { containerConfig, makeEnv, type Env } from "./helpers.ts";

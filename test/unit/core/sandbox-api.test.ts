@@ -3,7 +3,7 @@ import { existsSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as api from "../../../src/core/api.ts";
 import { NOOP_LIFECYCLE } from "../../../src/core/ports.ts";
-import { mountsUnder } from "../../../src/core/rootfs.ts";
+import { mountsUnder } from "../../../src/host/mounts.ts";
 import { isProcessAlive } from "../../../src/host/proc.ts";
 import { containerConfig, makeEnv, minimalSpec, readJsonFile, type Env } from "./helpers.ts";
 
