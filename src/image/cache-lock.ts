@@ -13,7 +13,7 @@ export async function withCacheLock<T>(cacheDir: string, onWait: () => void, fn:
   try {
     if (flock(fd, LOCK_EX | LOCK_NB) === "busy") {
       onWait();
-      while (flock(fd, LOCK_EX | LOCK_NB) === "busy") await new Promise((r) => setTimeout(r, 1000));
+      while (flock(fd, LOCK_EX | LOCK_NB) === "busy") await Bun.sleep(1000);
     }
     return await fn();
   } finally {
