@@ -12,8 +12,11 @@ import { logger } from "../host/log.ts";
 
 const log = logger("monitor");
 
-/** Connects to the agent endpoint and completes the handshake within timeoutMs. */
-export type AgentConnector<A> = (socketPath: string, timeoutMs: number) => Promise<A>;
+/**
+ * Connects to the agent endpoint and completes the handshake within
+ * timeoutMs; gives up (and lets go of the socket) when signal aborts.
+ */
+export type AgentConnector<A> = (socketPath: string, timeoutMs: number, signal: AbortSignal) => Promise<A>;
 
 export interface BootResult<A> {
   agent: A;
@@ -46,6 +49,10 @@ export async function bootVm<A>(
   await hv.prepare(spec); // nothing started yet: errors name the missing file
   let started = false;
   let agent: A | undefined;
+  // A handshake still retrying after a failed boot would take the next VM's
+  // agent socket (same path, QEMU serves one client): it is aborted and waited for.
+  const giveUp = new AbortController();
+  let connecting: Promise<unknown> | undefined;
   try {
     const { pid } = await hv.start();
     started = true;
@@ -53,12 +60,16 @@ export async function bootVm<A>(
     if (endpoint.kind !== "unix") throw new HypervisorError(`agent endpoint ${endpoint.kind} is not supported by the monitor (only unix)`);
     const exited = hv.wait().then((exit) => ({ exit }));
     if (steps.afterStart) await steps.afterStart();
-    agent = await raceBoot(connect(endpoint.path, Math.max(1, deadline - Date.now())), exited, deadline);
+    const handshake = connect(endpoint.path, Math.max(1, deadline - Date.now()), giveUp.signal);
+    connecting = handshake.catch(() => undefined);
+    agent = await raceBoot(handshake, exited, deadline);
     if (steps.ready) await steps.ready(agent);
     const bootMs = Date.now() - t0;
     log.info(`sandbox ${spec.sandboxId}: agent ready after ${bootMs} ms`);
     return { agent, qemuPid: pid, bootMs };
   } catch (err) {
+    giveUp.abort();
+    if (agent === undefined) await connecting;
     const link = agent as { stop?: () => Promise<void> } | undefined;
     if (link?.stop) await link.stop().catch(() => {});
     if (started) await hv.stop({ timeoutMs: 1 }).catch((e) => log.warn(`stop after failed boot: ${String(e)}`));

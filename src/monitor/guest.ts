@@ -14,7 +14,7 @@ export interface GuestLink {
  * agent completed the version handshake. Until the guest opens its port QEMU
  * holds our HELLO, so this simply waits for the guest to come up.
  */
-export async function connectGuest(agentSocket: string, timeoutMs: number): Promise<GuestLink> {
+export async function connectGuest(agentSocket: string, timeoutMs: number, signal?: AbortSignal): Promise<GuestLink> {
   const channel = createGuestChannel();
   const keeper = keepGuestConnected(channel, () => connectUnix(agentSocket, { timeoutMs: 5000 }));
   const link: GuestLink = {
@@ -25,7 +25,7 @@ export async function connectGuest(agentSocket: string, timeoutMs: number): Prom
     },
   };
   try {
-    await channel.ready(AbortSignal.timeout(timeoutMs));
+    await channel.ready(signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs));
   } catch (err) {
     await link.stop();
     if (err instanceof Error && err.name === "TimeoutError") {
