@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../host/json-file.ts";
 import { logger } from "../host/log.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { mountsUnder, unmountAll } from "../host/mounts.ts";
-import { DeleteResponseSchema, ShutdownRequestSchema } from "./gen/containerd/task/v2/shim_pb.ts";
+import { DeleteResponseSchema, ShutdownRequestSchema } from "./task-messages.ts";
 import type { Publisher } from "./events.ts";
 import type { ShimArgs } from "./flags.ts";
 import { shimSocketPath } from "./flags.ts";

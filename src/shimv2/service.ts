@@ -37,7 +37,7 @@ import {
   TaskStartSchema,
 } from "./gen/containerd/events/task_pb.ts";
 import { ProcessInfoSchema, Status } from "./gen/containerd/types/task_pb.ts";
-import * as T from "./gen/containerd/task/v2/shim_pb.ts";
+import * as T from "./task-messages.ts";
 import type { EventSink } from "./events.ts";
 import { closeFds, openProcessStdio } from "./fifo.ts";
 import { statsToMetrics } from "./metrics.ts";

@@ -1,6 +1,6 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import * as T from "./gen/containerd/task/v2/shim_pb.ts";
+import * as T from "./task-messages.ts";
 import { Code, RpcStatus, type Handler, unaryHandler } from "./ttrpc.ts";
 import { TASK_SERVICE, type TaskService } from "./service.ts";
 

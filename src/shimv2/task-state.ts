@@ -3,7 +3,7 @@ import { timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
 import { InvalidSpecError } from "../host/errors.ts";
 import type { OciProcess } from "../oci/spec.ts";
 import { closeFds } from "./fifo.ts";
-import * as T from "./gen/containerd/task/v2/shim_pb.ts";
+import * as T from "./task-messages.ts";
 import type { Status } from "./gen/containerd/types/task_pb.ts";
 
 /** What the task service (./service.ts) keeps per task and process, and the helpers over it. */

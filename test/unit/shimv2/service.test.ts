@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import * as T from "../../../src/shimv2/gen/containerd/task/v2/shim_pb.ts";
+import * as T from "../../../src/shimv2/task-messages.ts";
 import { Status } from "../../../src/shimv2/gen/containerd/types/task_pb.ts";
 import type { EventSink } from "../../../src/shimv2/events.ts";
 import { TASK_SERVICE, TaskService } from "../../../src/shimv2/service.ts";
