@@ -7,11 +7,11 @@ import { MONITOR_SOCKET } from "../host/layout.ts";
 import { socketPath } from "../host/sockets.ts";
 import { parseOr } from "../host/valid.ts";
 import { settledWithin } from "../host/time.ts";
-import { exitStatus, writeExitFile } from "./exit.ts";
+import { writeExitFile } from "./exit.ts";
 import { connectHandshake, type LineConn } from "./handshake.ts";
 import { setupHostIo, type HostIo } from "./host-io.ts";
 import { ShimRequestSchema, type ShimReport, type ShimRequest } from "./protocol.ts";
-import { pumpFdToStream, pumpStreamToFd } from "./relay.ts";
+import { relayUntilExit } from "./process-relay.ts";
 import { installSignalHandlers } from "./signals.ts";
 
 /**
@@ -23,10 +23,6 @@ import { installSignalHandlers } from "./signals.ts";
  */
 
 const log = logger("shim");
-/** How long to wait for the guest's output to drain after the process exited. */
-const DRAIN_MS = 3000;
-/** Status when the sandbox disappears under the process (VM stopped, monitor died): as if SIGKILLed. */
-const VM_GONE_STATUS = 137;
 
 export async function runShim(handshakePath: string): Promise<never> {
   const conn = await connectHandshake(handshakePath);
@@ -90,23 +86,7 @@ export async function runShim(handshakePath: string): Promise<never> {
   conn.close();
   log.debug(`${req.containerId}: guest pid ${guestPid}, shim pid ${process.pid}`);
 
-  const stopInput = new AbortController();
-  const pumps: Promise<void>[] = [];
-  if (streams.stdin) void pumpFdToStream(hostIo.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
-  if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, hostIo.output).catch((e) => log.debug("stdout relay", e)));
-  if (streams.stderr && hostIo.error !== undefined)
-    pumps.push(pumpStreamToFd(streams.stderr, hostIo.error).catch((e) => log.debug("stderr relay", e)));
-
-  const vmGone = new Promise<number>((resolve) => a.onClose(() => resolve(VM_GONE_STATUS)));
-  const status = await Promise.race([
-    a.call("waitProcess", ref).then(exitStatus, (e) => {
-      log.warn(`waiting for ${req.containerId} failed`, e);
-      return VM_GONE_STATUS;
-    }),
-    vmGone,
-  ]);
-  stopInput.abort();
-  await settledWithin(Promise.all(pumps), DRAIN_MS);
+  const status = await relayUntilExit(a, ref, streams, hostIo, req.containerId);
   uninstall();
   hostIo.restore();
   if (req.kind === "init") {

@@ -130,20 +130,9 @@ export class TaskService {
     this.tasks.set(r.id, task);
     try {
       if (r.rootfs.length > 0) task.mountedRootfs = await mountRootfs(r.bundle, r.rootfs);
-      const io = await openProcessStdio(stdio, { containerId: r.id, namespace: this.deps.namespace });
-      const key = stdioKey(r.id, "");
-      this.pendingStdio.set(key, io.fds);
-      let status: Awaited<ReturnType<typeof createFromBundle>>;
-      try {
-        status = await createFromBundle(this.deps.ctx, { id: r.id, bundle: r.bundle, io: { detach: false } });
-      } catch (e) {
-        if (io.stdinKeeper !== undefined) closeFds([io.stdinKeeper]);
-        throw e;
-      } finally {
-        this.pendingStdio.delete(key);
-        closeFds(io.fds);
-      }
-      if (io.stdinKeeper !== undefined) task.init.stdinKeeper = io.stdinKeeper;
+      const status = await this.withStdio(r.id, "", task.init, () =>
+        createFromBundle(this.deps.ctx, { id: r.id, bundle: r.bundle, io: { detach: false } }),
+      );
       task.sandboxId = status.sandboxId;
       task.init.pid = status.pid;
       this.watchExit(task, task.init);
@@ -164,6 +153,28 @@ export class TaskService {
       }),
     );
     return task.init.pid;
+  }
+
+  /**
+   * Launch a process with containerd's fifos as its stdio: they are opened,
+   * handed to the launcher (stdioFor) while launch runs, and this process's
+   * copies closed after; the stdin keeper stays with the process.
+   */
+  private async withStdio<R>(id: string, execId: string, p: Proc, launch: () => Promise<R>): Promise<R> {
+    const io = await openProcessStdio(p.stdio, { containerId: id, namespace: this.deps.namespace });
+    const key = stdioKey(id, execId);
+    this.pendingStdio.set(key, io.fds);
+    try {
+      const launched = await launch();
+      if (io.stdinKeeper !== undefined) p.stdinKeeper = io.stdinKeeper;
+      return launched;
+    } catch (e) {
+      if (io.stdinKeeper !== undefined) closeFds([io.stdinKeeper]);
+      throw e;
+    } finally {
+      this.pendingStdio.delete(key);
+      closeFds(io.fds);
+    }
   }
 
   private watchExit(task: Task, proc: Proc): void {
@@ -210,24 +221,13 @@ export class TaskService {
       }
       return p.pid;
     }
-    const io = await openProcessStdio(p.stdio, { containerId: id, namespace: this.deps.namespace });
-    const key = stdioKey(id, execId);
-    this.pendingStdio.set(key, io.fds);
-    let r: Awaited<ReturnType<typeof enterContainer>>;
-    try {
-      r = await enterContainer(this.deps.ctx, t.sandboxId, id, {
+    const r = await this.withStdio(id, execId, p, () =>
+      enterContainer(this.deps.ctx, t.sandboxId, id, {
         process: p.process!,
         execId,
         io: { terminal: p.stdio.terminal, detach: false },
-      });
-    } catch (e) {
-      if (io.stdinKeeper !== undefined) closeFds([io.stdinKeeper]);
-      throw e;
-    } finally {
-      this.pendingStdio.delete(key);
-      closeFds(io.fds);
-    }
-    if (io.stdinKeeper !== undefined) p.stdinKeeper = io.stdinKeeper;
+      }),
+    );
     p.pid = r.pid;
     p.state = "running";
     this.watchExit(t, p);

@@ -9,9 +9,8 @@ import { getWinsize } from "../../host/ffi/pty.ts";
 import { validateId } from "../../host/ids.ts";
 import { logger } from "../../host/log.ts";
 import { settledWithin } from "../../host/time.ts";
-import { exitStatus } from "../../shim/exit.ts";
 import { setupHostIo } from "../../shim/host-io.ts";
-import { pumpFdToStream, pumpStreamToFd } from "../../shim/relay.ts";
+import { relayUntilExit } from "../../shim/process-relay.ts";
 import { installSignalHandlers } from "../../shim/signals.ts";
 import { socketPath } from "../../host/sockets.ts";
 import { MONITOR_SOCKET, sandboxDir } from "../../host/layout.ts";
@@ -26,10 +25,6 @@ import { MONITOR_SOCKET, sandboxDir } from "../../host/layout.ts";
  */
 
 const log = logger("debug-console");
-/** How long to wait for the guest's output to drain after the shell exited. */
-const DRAIN_MS = 3000;
-/** The VM (or its monitor) went away under the console: as if SIGKILLed. */
-const VM_GONE_STATUS = 137;
 
 /** The sandbox an id names: a sandbox id, or the id of a container in one. */
 export function sandboxOf(ctx: RuntimeContext, id: string): string {
@@ -101,23 +96,7 @@ export async function runDebugConsole(sid: string, dir: string): Promise<number>
       if (size) agent.call("resizeTty", { ...ref, ...size }).catch((e) => log.debug("resize failed", e));
     },
   });
-  const stopInput = new AbortController();
-  const pumps: Promise<void>[] = [];
-  if (streams.stdin) void pumpFdToStream(io.input, streams.stdin, stopInput.signal).catch((e) => log.debug("stdin relay", e));
-  if (streams.stdout) pumps.push(pumpStreamToFd(streams.stdout, io.output).catch((e) => log.debug("stdout relay", e)));
-  if (streams.stderr && io.error !== undefined)
-    pumps.push(pumpStreamToFd(streams.stderr, io.error).catch((e) => log.debug("stderr relay", e)));
-
-  const vmGone = new Promise<number>((resolve) => agent.onClose(() => resolve(VM_GONE_STATUS)));
-  const status = await Promise.race([
-    agent.call("waitProcess", ref).then(exitStatus, (e) => {
-      log.warn(`waiting for the debug console failed: ${e instanceof Error ? e.message : String(e)}`);
-      return VM_GONE_STATUS;
-    }),
-    vmGone,
-  ]);
-  stopInput.abort();
-  await settledWithin(Promise.all(pumps), DRAIN_MS);
+  const status = await relayUntilExit(agent, ref, streams, io, "the debug console");
   uninstall();
   io.restore();
   await settledWithin(agent.close(), 1000);
