@@ -42,6 +42,11 @@ describe("VM spec from config", () => {
     expect(build({ hypervisor: { kernel_params: ["foo=1"] } }).kernelParams).toEqual(["foo=1"]);
   });
 
+  test("[agent] debug must be a boolean: anything else is E_CONFIG naming the key", () => {
+    expect(() => parseConfig({ agent: { debug: "yes" } }, "test")).toThrow("agent.debug");
+    expect(() => parseConfig({ agent: { debug: 1 } }, "test")).toThrow(expect.objectContaining({ code: "E_CONFIG" }));
+  });
+
   test("removed keys are refused by name, not ignored", () => {
     expect(() => parseConfig({ agent: { request_timeout_ms: 5 } }, "test")).toThrow("request_timeout_ms");
     expect(() => parseConfig({ runtime: { log_level: "debug" } }, "test")).toThrow("log_level");
