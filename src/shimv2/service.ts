@@ -68,7 +68,7 @@ import {
 
 const log = logger("shimv2");
 
-export const TASK_SERVICE = "containerd.task.v2.Task";
+export { TASK_SERVICE } from "./task-handlers.ts";
 /** How long Delete waits for a killed process's shim to go. */
 const EXIT_WAIT_MS = 15_000;
 export interface TaskServiceDeps {

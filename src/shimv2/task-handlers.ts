@@ -2,7 +2,10 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import * as T from "./task-messages.ts";
 import { Code, RpcStatus, type Handler, unaryHandler } from "./ttrpc.ts";
-import { TASK_SERVICE, type TaskService } from "./service.ts";
+import type { TaskService } from "./service.ts";
+
+/** The service name ttrpc routes by: the generated descriptor's ("containerd.task.v2.Task"). */
+export const TASK_SERVICE = T.Task.typeName;
 
 /** containerd.task.v2.Task's methods, each decoded, run on the task service and encoded (unaryHandler checks both ways). */
 export function taskHandlers(svc: TaskService): Map<string, Handler> {
